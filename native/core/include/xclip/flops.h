@@ -1,0 +1,16 @@
+// Analytic FLOP counts (a multiply-add counts 2) of the model's matmuls, for throughput-vs-peak ratios.
+// Elementwise ops, softmax and layer norms are left out: they are a few percent at base size.
+#pragma once
+
+#include <cstdint>
+
+#include "xclip/config.h"
+
+namespace xclip {
+
+double vision_tower_flops(const XCLIPConfig& c, int64_t num_videos);
+double video_features_flops(const XCLIPConfig& c, int64_t num_videos);  // vision + projection + MIT
+double text_features_flops(const XCLIPConfig& c, int64_t num_texts, int64_t seq_len);
+double forward_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts, int64_t seq_len);
+
+}  // namespace xclip

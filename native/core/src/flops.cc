@@ -1,0 +1,58 @@
+#include "xclip/flops.h"
+
+namespace xclip {
+namespace {
+
+// One pre-LN transformer layer over `n` tokens of width d with an MLP of width i.
+double encoder_layer(double n, double d, double i) {
+  return 4 * 2 * n * d * d     // q, k, v, out projections
+         + 2 * 2 * n * n * d   // scores and weighted sum
+         + 2 * 2 * n * d * i;  // fc1, fc2
+}
+
+}  // namespace
+
+double vision_tower_flops(const XCLIPConfig& c, int64_t num_videos) {
+  const auto& v = c.vision_config;
+  const double frames = static_cast<double>(num_videos) * v.num_frames;
+  const double patches = static_cast<double>(v.image_size / v.patch_size) * (v.image_size / v.patch_size);
+  const double d = v.hidden_size;
+  double per_frame = 2 * patches * (v.num_channels * v.patch_size * v.patch_size) * d;
+  // Each layer: message_fc, message attention across the T frames' tokens, then self-attention over the
+  // frame's CLS + patches + its message token.
+  double layer = 2 * d * d + 4 * 2 * d * d + 2 * 2 * v.num_frames * d + encoder_layer(patches + 2, d, v.intermediate_size);
+  per_frame += v.num_hidden_layers * layer;
+  return frames * per_frame;
+}
+
+double video_features_flops(const XCLIPConfig& c, int64_t num_videos) {
+  const auto& v = c.vision_config;
+  const double frames = static_cast<double>(num_videos) * v.num_frames;
+  double mit = v.mit_num_hidden_layers * encoder_layer(v.num_frames, v.mit_hidden_size, v.mit_intermediate_size);
+  return vision_tower_flops(c, num_videos) + frames * 2 * v.hidden_size * c.projection_dim + num_videos * mit;
+}
+
+double text_features_flops(const XCLIPConfig& c, int64_t num_texts, int64_t seq_len) {
+  const auto& t = c.text_config;
+  double per_text = t.num_hidden_layers * encoder_layer(seq_len, t.hidden_size, t.intermediate_size);
+  return num_texts * (per_text + 2 * t.hidden_size * c.projection_dim);
+}
+
+double forward_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts, int64_t seq_len) {
+  const auto& v = c.vision_config;
+  const double p = c.projection_dim;
+  const double visual_tokens = static_cast<double>(v.num_frames) * (v.image_size / v.patch_size) * (v.image_size / v.patch_size);
+  // prompts_visual_projection over every patch token of every frame.
+  double prompts_in = num_videos * visual_tokens * 2 * v.hidden_size * p;
+  // Prompt generator layer: text queries cross-attend to the video's visual tokens, then a 4x MLP.
+  double q = static_cast<double>(num_videos) * num_texts;
+  double layer = 2 * q * p * p                         // q_proj
+                 + 2 * 2 * num_videos * visual_tokens * p * p  // k_proj, v_proj
+                 + 2 * 2 * q * visual_tokens * p         // attention
+                 + 2 * q * p * p                         // proj
+                 + 2 * 2 * q * p * 4 * p;                // mlp
+  return video_features_flops(c, num_videos) + text_features_flops(c, num_texts, seq_len) + prompts_in +
+         c.prompt_layers * layer;
+}
+
+}  // namespace xclip
