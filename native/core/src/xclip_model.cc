@@ -1,6 +1,8 @@
 // = XCLIPModel / XCLIPTextModel / XCLIPVisionModel: loading, input validation and the top-level forward.
-// Dtype policy: weights live in the requested dtype (F16/BF16 checkpoints are converted at load); float
-// inputs are cast to it, integer inputs are cast to int64; every output is in the model dtype on its device.
+// Dtype policy: weights live in the requested dtype (F16/BF16/F32 checkpoints are converted at load); float
+// inputs are cast to it, integer inputs to int64; every output is in the model dtype on the model's device.
+// One exception: a libtorch without CPU float16 kernels (Debian's 1.13 has no half conv2d/addmm on CPU) runs a
+// float16 CPU model in float32 with the weights rounded to float16, and casts the outputs to float16.
 #include <c10/core/InferenceMode.h>
 
 #include <filesystem>
@@ -136,6 +138,41 @@ at::Tensor contrastive_loss(const at::Tensor& logits) {
   return at::nll_loss(at::log_softmax(logits, 1), target);
 }
 
+// The dtype the kernels run in for a model of dtype `dt` on `dev` (see the policy above).
+at::ScalarType compute_dtype(at::ScalarType dt, at::Device dev) {
+  if (dt != at::kHalf || !dev.is_cpu()) return dt;
+  static const bool half_kernels = [] {
+    try {
+      c10::InferenceMode guard;
+      at::Tensor x = at::ones({1, 1, 2, 2}, at::kHalf);
+      at::conv2d(x, x);
+      at::linear(x.view({1, 4}), at::ones({2, 4}, at::kHalf));
+      at::layer_norm(x, {2});
+      return true;
+    } catch (const c10::Error&) {
+      return false;
+    }
+  }();
+  return half_kernels ? dt : at::kFloat;
+}
+
+// Weights were materialised in the storage dtype; move them to the compute dtype when those differ.
+void to_compute(Module& m, at::ScalarType compute) {
+  for (const ParamRef& p : m.named_parameters()) {
+    if (p.slot->scalar_type() != compute) *p.slot = p.slot->to(compute);
+  }
+}
+
+void cast_output(BaseModelOutputWithPooling& o, at::ScalarType dt) {
+  auto cast = [dt](at::Tensor& t) {
+    if (t.defined() && t.scalar_type() != dt) t = t.to(dt);
+  };
+  cast(o.last_hidden_state);
+  cast(o.pooler_output);
+  for (auto& t : o.hidden_states) cast(t);
+  for (auto& t : o.attentions) cast(t);
+}
+
 void write_config(const std::string& dir, const XCLIPConfig& config) {
   std::ofstream out(dir + "/config.json", std::ios::binary | std::ios::trunc);
   if (!out) throw Error(ErrorCode::kIo, "cannot write " + dir + "/config.json");
@@ -148,7 +185,8 @@ void write_config(const std::string& dir, const XCLIPConfig& config) {
 // ------------------------------------------------------------------------------------------------------
 class XCLIPModelImpl : public Module {
  public:
-  XCLIPModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt) : config(c), device(dev), dtype(dt) {
+  XCLIPModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt)
+      : config(c), device(dev), dtype(dt), compute(compute_dtype(dt, dev)) {
     validate_config(config);
     config.dtype = dtype_name(dtype);
     const double f = c.initializer_factor;
@@ -174,7 +212,7 @@ class XCLIPModelImpl : public Module {
     check_video_rank(config.vision_config, pixel_values);
     const int64_t b = pixel_values.size(0), t = pixel_values.size(1);
     at::Tensor frames = pixel_values.reshape({b * t, pixel_values.size(2), pixel_values.size(3), pixel_values.size(4)});
-    frames = prepare_frames(config.vision_config, frames, opt.interpolate_pos_encoding, dtype, device);
+    frames = prepare_frames(config.vision_config, frames, opt.interpolate_pos_encoding, compute, device);
     vision = vision_model->forward(frames, opt);
     at::Tensor cls = visual_projection->forward(vision.pooler_output).view({b, t, -1});
     mit_out = mit->forward(cls, opt);
@@ -182,7 +220,7 @@ class XCLIPModelImpl : public Module {
 
   XCLIPConfig config;
   at::Device device;
-  at::ScalarType dtype;
+  at::ScalarType dtype, compute;
   TextTransformer* text_model;
   VisionTransformer* vision_model;
   Linear *visual_projection, *text_projection;
@@ -207,6 +245,7 @@ std::shared_ptr<XCLIPModel> XCLIPModel::from_config(const XCLIPConfig& config, c
   return guarded("XCLIPModel.from_config", [&] {
     auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
     impl->init_parameters(seed, dtype, device);
+    to_compute(*impl, impl->compute);
     return std::make_shared<XCLIPModel>(std::move(impl));
   });
 }
@@ -218,6 +257,7 @@ std::shared_ptr<XCLIPModel> XCLIPModel::from_state_dict(const XCLIPConfig& confi
   return guarded("XCLIPModel.from_state_dict", [&] {
     auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
     impl->load_state_dict(weights, dtype, device, "", "checkpoint");
+    to_compute(*impl, impl->compute);
     return std::make_shared<XCLIPModel>(std::move(impl));
   });
 }
@@ -230,6 +270,7 @@ std::shared_ptr<XCLIPModel> XCLIPModel::from_pretrained(const std::string& dir, 
   return guarded("XCLIPModel.from_pretrained", [&] {
     auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
     impl->load_state_dict(weights, dtype, device, "", "checkpoint in " + dir);
+    to_compute(*impl, impl->compute);
     return std::make_shared<XCLIPModel>(std::move(impl));
   });
 }
@@ -239,7 +280,7 @@ XCLIPOutput XCLIPModel::forward(const at::Tensor& input_ids, const at::Tensor& p
                                 const ForwardOptions& options) const {
   const XCLIPModelImpl& m = *impl_;
   return guarded("XCLIPModel.forward", [&] {
-    TextInputs text = prepare_text(m.config.text_config, input_ids, attention_mask, position_ids, m.dtype, m.device);
+    TextInputs text = prepare_text(m.config.text_config, input_ids, attention_mask, position_ids, m.compute, m.device);
     check_video_rank(m.config.vision_config, pixel_values);
     if (options.return_loss && input_ids.size(0) != pixel_values.size(0)) {
       invalid("return_loss needs as many texts as videos (contrastive targets are the diagonal), got " +
@@ -270,6 +311,14 @@ XCLIPOutput XCLIPModel::forward(const at::Tensor& input_ids, const at::Tensor& p
     if (options.return_loss) {
       out.loss = (contrastive_loss(out.logits_per_text) + contrastive_loss(out.logits_per_text.t())) / 2.0;
     }
+    if (m.compute != m.dtype) {
+      for (at::Tensor* t : {&out.loss, &out.logits_per_video, &out.logits_per_text, &out.text_embeds, &out.video_embeds}) {
+        if (t->defined()) *t = t->to(m.dtype);
+      }
+      cast_output(out.text_model_output, m.dtype);
+      cast_output(out.vision_model_output, m.dtype);
+      cast_output(out.mit_output, m.dtype);
+    }
     return out;
   });
 }
@@ -278,9 +327,9 @@ at::Tensor XCLIPModel::get_text_features(const at::Tensor& input_ids, const at::
                                          const at::Tensor& position_ids) const {
   const XCLIPModelImpl& m = *impl_;
   return guarded("XCLIPModel.get_text_features", [&] {
-    TextInputs text = prepare_text(m.config.text_config, input_ids, attention_mask, position_ids, m.dtype, m.device);
+    TextInputs text = prepare_text(m.config.text_config, input_ids, attention_mask, position_ids, m.compute, m.device);
     auto out = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, {});
-    return m.text_projection->forward(out.pooler_output);
+    return m.text_projection->forward(out.pooler_output).to(m.dtype);
   });
 }
 
@@ -289,34 +338,40 @@ at::Tensor XCLIPModel::get_video_features(const at::Tensor& pixel_values) const 
   return guarded("XCLIPModel.get_video_features", [&] {
     BaseModelOutputWithPooling vision, mit_out;
     m.encode_video(pixel_values, {}, vision, mit_out);
-    return mit_out.pooler_output;
+    return mit_out.pooler_output.to(m.dtype);
   });
 }
 
 const XCLIPConfig& XCLIPModel::config() const { return impl_->config; }
 at::Device XCLIPModel::device() const { return impl_->device; }
 at::ScalarType XCLIPModel::dtype() const { return impl_->dtype; }
-TensorMap XCLIPModel::state_dict() const { return impl_->state_dict(); }
+TensorMap XCLIPModel::state_dict() const {
+  TensorMap sd = impl_->state_dict();
+  if (impl_->compute != impl_->dtype) {
+    for (auto& kv : sd) kv.second = kv.second.to(impl_->dtype);
+  }
+  return sd;
+}
 
 void XCLIPModel::save_pretrained(const std::string& dir) const {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(ErrorCode::kIo, "cannot create directory " + dir + ": " + ec.message());
   write_config(dir, impl_->config);
-  guarded("XCLIPModel.save_pretrained", [&] { save_safetensors(dir + "/model.safetensors", impl_->state_dict()); });
+  guarded("XCLIPModel.save_pretrained", [&] { save_safetensors(dir + "/model.safetensors", state_dict()); });
 }
 
 // ------------------------------------------------------------------------------------------------------
 class XCLIPTextModelImpl : public Module {
  public:
   XCLIPTextModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt)
-      : config(c.text_config), device(dev), dtype(dt) {
+      : config(c.text_config), device(dev), dtype(dt), compute(compute_dtype(dt, dev)) {
     validate_config(c);
     text_model = &register_module("text_model", std::make_unique<TextTransformer>(c.text_config, c.initializer_factor));
   }
   XCLIPTextConfig config;
   at::Device device;
-  at::ScalarType dtype;
+  at::ScalarType dtype, compute;
   TextTransformer* text_model;
 };
 
@@ -331,6 +386,7 @@ std::shared_ptr<XCLIPTextModel> XCLIPTextModel::from_pretrained(const std::strin
   return guarded("XCLIPTextModel.from_pretrained", [&] {
     auto impl = std::make_unique<XCLIPTextModelImpl>(config, device, dtype);
     impl->load_state_dict(weights, dtype, device, "text_model.", "checkpoint in " + dir);
+    to_compute(*impl, impl->compute);
     return std::make_shared<XCLIPTextModel>(std::move(impl));
   });
 }
@@ -339,8 +395,10 @@ BaseModelOutputWithPooling XCLIPTextModel::forward(const at::Tensor& input_ids, 
                                                    const at::Tensor& position_ids, const ForwardOptions& options) const {
   const XCLIPTextModelImpl& m = *impl_;
   return guarded("XCLIPTextModel.forward", [&] {
-    TextInputs text = prepare_text(m.config, input_ids, attention_mask, position_ids, m.dtype, m.device);
-    return m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, options);
+    TextInputs text = prepare_text(m.config, input_ids, attention_mask, position_ids, m.compute, m.device);
+    auto out = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, options);
+    cast_output(out, m.dtype);
+    return out;
   });
 }
 
@@ -351,14 +409,14 @@ at::Device XCLIPTextModel::device() const { return impl_->device; }
 class XCLIPVisionModelImpl : public Module {
  public:
   XCLIPVisionModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt)
-      : config(c.vision_config), device(dev), dtype(dt) {
+      : config(c.vision_config), device(dev), dtype(dt), compute(compute_dtype(dt, dev)) {
     validate_config(c);
     vision_model =
         &register_module("vision_model", std::make_unique<VisionTransformer>(c.vision_config, c.initializer_factor));
   }
   XCLIPVisionConfig config;
   at::Device device;
-  at::ScalarType dtype;
+  at::ScalarType dtype, compute;
   VisionTransformer* vision_model;
 };
 
@@ -374,6 +432,7 @@ std::shared_ptr<XCLIPVisionModel> XCLIPVisionModel::from_pretrained(const std::s
   return guarded("XCLIPVisionModel.from_pretrained", [&] {
     auto impl = std::make_unique<XCLIPVisionModelImpl>(config, device, dtype);
     impl->load_state_dict(weights, dtype, device, "vision_model.", "checkpoint in " + dir);
+    to_compute(*impl, impl->compute);
     return std::make_shared<XCLIPVisionModel>(std::move(impl));
   });
 }
@@ -392,8 +451,10 @@ BaseModelOutputWithPooling XCLIPVisionModel::forward(const at::Tensor& pixel_val
       invalid("pixel_values holds " + std::to_string(n) + " frames, not a positive multiple of num_frames=" +
               std::to_string(m.config.num_frames) + " this checkpoint wants");
     }
-    at::Tensor frames = prepare_frames(m.config, pixel_values, options.interpolate_pos_encoding, m.dtype, m.device);
-    return m.vision_model->forward(frames, options);
+    at::Tensor frames = prepare_frames(m.config, pixel_values, options.interpolate_pos_encoding, m.compute, m.device);
+    auto out = m.vision_model->forward(frames, options);
+    cast_output(out, m.dtype);
+    return out;
   });
 }
 
