@@ -4,6 +4,7 @@
 //   xclip-core bench [--config base|<config.json>] [--videos N] [--texts N] [--iters N] [--device D] [--dtype T]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/version.h>  // macros only; no torch/torch.h
 
 #include <chrono>
 #include <cstdio>
