@@ -23,6 +23,8 @@ void save_safetensors(const std::string& path, const TensorMap& tensors);
 // Legacy torch.save() zip archive holding a state dict. Only the pickle opcodes and globals a state dict
 // needs are accepted; anything else is refused by name, never executed.
 TensorMap load_pytorch_bin(const std::string& path);
+// Same reader over caller-owned bytes of a whole archive (storages are copied out); used by tests and fuzzers.
+TensorMap parse_pytorch_bin(const uint8_t* data, size_t size, const std::string& source = "<buffer>");
 
 // Loads the weights of a model directory: model.safetensors, else model.safetensors.index.json (shards),
 // else pytorch_model.bin. Throws kFileNotFound naming what was looked for.

@@ -1,0 +1,464 @@
+// = XCLIPModel / XCLIPTextModel / XCLIPVisionModel: loading, input validation and the top-level forward.
+// Dtype policy: weights live in the requested dtype (F16/BF16/F32 checkpoints are converted at load); float
+// inputs are cast to it, integer inputs to int64; every output is in the model dtype on the model's device.
+// One exception: a libtorch without CPU float16 kernels (Debian's 1.13 has no half conv2d/addmm on CPU) runs a
+// float16 CPU model in float32 with the weights rounded to float16, and casts the outputs to float16.
+#include <c10/core/InferenceMode.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "parts.h"
+#include "xclip/error.h"
+#include "xclip/model.h"
+
+namespace xclip {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    default: return "float32";
+  }
+}
+
+[[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidInput, msg); }
+
+// Runs `fn` on the calling thread with the core's thread count and inference mode, translating c10 errors.
+template <class F>
+auto guarded(const char* where, F&& fn) -> decltype(fn()) {
+  ensure_threads_initialised();
+  c10::InferenceMode guard;
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    rethrow_c10(e, where);
+  }
+}
+
+at::Tensor checked_ids(const at::Tensor& t, const char* name, int64_t upper, const char* upper_what,
+                       at::Device device) {
+  if (!at::isIntegralType(t.scalar_type(), /*includeBool=*/false)) {
+    invalid(std::string(name) + " must be an integer tensor, got " + c10::toString(t.scalar_type()));
+  }
+  if (t.numel() > 0) {
+    const int64_t lo = t.min().item<int64_t>(), hi = t.max().item<int64_t>();
+    if (lo < 0 || hi >= upper) {
+      const int64_t bad = lo < 0 ? lo : hi;
+      invalid(std::string(name) + " contains " + std::to_string(bad) + ", outside [0, " + std::to_string(upper) +
+              ") (" + upper_what + ")");
+    }
+  }
+  return t.to(device, at::kLong);
+}
+
+struct TextInputs {
+  at::Tensor input_ids, attention_mask, position_ids;
+};
+
+TextInputs prepare_text(const XCLIPTextConfig& c, const at::Tensor& ids, const at::Tensor& mask, const at::Tensor& pos,
+                        at::ScalarType dtype, at::Device device) {
+  if (!ids.defined()) invalid("input_ids is required");
+  if (ids.dim() != 2) invalid("input_ids must have 2 dims [num_texts, sequence_length], got " + shape_str(ids.sizes()));
+  const int64_t b = ids.size(0), l = ids.size(1);
+  if (b == 0 || l == 0) invalid("input_ids is empty: " + shape_str(ids.sizes()));
+  if (l > c.max_position_embeddings) {
+    invalid("sequence length " + std::to_string(l) + " exceeds max_position_embeddings " +
+            std::to_string(c.max_position_embeddings));
+  }
+  TextInputs out;
+  out.input_ids = checked_ids(ids, "input_ids", c.vocab_size, "vocab_size", device);
+  if (mask.defined()) {
+    if (mask.sizes() != ids.sizes()) {
+      invalid("attention_mask shape " + shape_str(mask.sizes()) + " does not match input_ids " + shape_str(ids.sizes()) +
+              " (batch size and sequence length must agree)");
+    }
+    if (at::isComplexType(mask.scalar_type())) invalid("attention_mask must be integer, bool or float");
+    out.attention_mask = mask.to(device, dtype);
+  }
+  if (pos.defined()) {
+    if (pos.dim() != 2 || (pos.size(0) != b && pos.size(0) != 1) || pos.size(1) != l) {
+      invalid("position_ids shape " + shape_str(pos.sizes()) + " does not match input_ids " + shape_str(ids.sizes()) +
+              " (batch size and sequence length must agree)");
+    }
+    out.position_ids = checked_ids(pos, "position_ids", c.max_position_embeddings, "max_position_embeddings", device);
+  }
+  return out;
+}
+
+// pixel_values [N, C, H, W] (already flattened) -> validated, in the model dtype on its device.
+at::Tensor prepare_frames(const XCLIPVisionConfig& c, const at::Tensor& pv, bool interpolate, at::ScalarType dtype,
+                          at::Device device) {
+  if (!at::isFloatingType(pv.scalar_type())) {
+    invalid(std::string("pixel_values must be a floating tensor, got ") + c10::toString(pv.scalar_type()));
+  }
+  if (pv.size(1) != c.num_channels) {
+    invalid("pixel_values has " + std::to_string(pv.size(1)) + " channels, the model expects num_channels=" +
+            std::to_string(c.num_channels));
+  }
+  const int64_t h = pv.size(2), w = pv.size(3);
+  if (!interpolate && (h != c.image_size || w != c.image_size)) {
+    invalid("pixel_values image size " + std::to_string(h) + "x" + std::to_string(w) + " does not match the model (" +
+            std::to_string(c.image_size) + "x" + std::to_string(c.image_size) +
+            "); resize the frames or pass interpolate_pos_encoding");
+  }
+  if (h < c.patch_size || w < c.patch_size) {
+    invalid("pixel_values image size " + std::to_string(h) + "x" + std::to_string(w) + " is smaller than patch_size " +
+            std::to_string(c.patch_size));
+  }
+  if (pv.numel() > 0 && !at::isfinite(pv).all().item<bool>()) {
+    const int64_t bad = pv.numel() - at::isfinite(pv).sum().item<int64_t>();
+    throw Error(ErrorCode::kNonFinite, "pixel_values contains " + std::to_string(bad) + " NaN/Inf value(s)");
+  }
+  return pv.to(device, dtype);
+}
+
+void check_video_rank(const XCLIPVisionConfig& c, const at::Tensor& pv) {
+  if (!pv.defined()) invalid("pixel_values is required");
+  if (pv.dim() != 5) {
+    invalid("pixel_values must have 5 dims [num_videos, num_frames, channels, height, width], got " +
+            shape_str(pv.sizes()));
+  }
+  if (pv.size(0) == 0) invalid("pixel_values holds no video: " + shape_str(pv.sizes()));
+  if (pv.size(1) != c.num_frames) {
+    invalid("pixel_values has " + std::to_string(pv.size(1)) + " frames per video but this checkpoint wants num_frames=" +
+            std::to_string(c.num_frames));
+  }
+}
+
+at::Tensor normalise(const at::Tensor& t) { return t / at::linalg_vector_norm(t, 2, at::IntArrayRef{-1}, true, c10::nullopt); }
+
+// = contrastive_loss / x_clip_loss
+at::Tensor contrastive_loss(const at::Tensor& logits) {
+  at::Tensor target = at::arange(logits.size(0), logits.options().dtype(at::kLong));
+  return at::nll_loss(at::log_softmax(logits, 1), target);
+}
+
+// The dtype the kernels run in for a model of dtype `dt` on `dev` (see the policy above).
+at::ScalarType compute_dtype(at::ScalarType dt, at::Device dev) {
+  if (dt != at::kHalf || !dev.is_cpu()) return dt;
+  static const bool half_kernels = [] {
+    try {
+      c10::InferenceMode guard;
+      at::Tensor x = at::ones({1, 1, 2, 2}, at::kHalf);
+      at::conv2d(x, x);
+      at::linear(x.view({1, 4}), at::ones({2, 4}, at::kHalf));
+      at::layer_norm(x, {2});
+      return true;
+    } catch (const c10::Error&) {
+      return false;
+    }
+  }();
+  return half_kernels ? dt : at::kFloat;
+}
+
+// Weights were materialised in the storage dtype; move them to the compute dtype when those differ.
+void to_compute(Module& m, at::ScalarType compute) {
+  for (const ParamRef& p : m.named_parameters()) {
+    if (p.slot->scalar_type() != compute) *p.slot = p.slot->to(compute);
+  }
+}
+
+void cast_output(BaseModelOutputWithPooling& o, at::ScalarType dt) {
+  auto cast = [dt](at::Tensor& t) {
+    if (t.defined() && t.scalar_type() != dt) t = t.to(dt);
+  };
+  cast(o.last_hidden_state);
+  cast(o.pooler_output);
+  for (auto& t : o.hidden_states) cast(t);
+  for (auto& t : o.attentions) cast(t);
+}
+
+void write_config(const std::string& dir, const XCLIPConfig& config) {
+  std::ofstream out(dir + "/config.json", std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(ErrorCode::kIo, "cannot write " + dir + "/config.json");
+  out << config_to_json(config) << "\n";
+  if (!out) throw Error(ErrorCode::kIo, "cannot write " + dir + "/config.json");
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------------
+class XCLIPModelImpl : public Module {
+ public:
+  XCLIPModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt)
+      : config(c), device(dev), dtype(dt), compute(compute_dtype(dt, dev)) {
+    validate_config(config);
+    config.dtype = dtype_name(dtype);
+    const double f = c.initializer_factor;
+    const int64_t dt_ = c.text_config.hidden_size, dv = c.vision_config.hidden_size, p = c.projection_dim;
+    text_model = &register_module("text_model", std::make_unique<TextTransformer>(c.text_config, f));
+    vision_model = &register_module("vision_model", std::make_unique<VisionTransformer>(c.vision_config, f));
+    visual_projection =
+        &register_module("visual_projection", std::make_unique<Linear>(dv, p, false, std::pow(double(dv), -0.5) * f));
+    text_projection =
+        &register_module("text_projection", std::make_unique<Linear>(dt_, p, false, std::pow(double(dt_), -0.5) * f));
+    register_parameter("logit_scale", logit_scale, {}, Init::fill(c.logit_scale_init_value));
+    prompts_visual_layernorm =
+        &register_module("prompts_visual_layernorm", std::make_unique<LayerNorm>(dv, c.vision_config.layer_norm_eps));
+    register_parameter("prompts_visual_projection", prompts_visual_projection, {dv, p},
+                       Init::normal(std::pow(double(dv), -0.5) * f));
+    mit = &register_module("mit", std::make_unique<MultiframeIntegrationTransformer>(c.vision_config, f));
+    prompts_generator = &register_module("prompts_generator", std::make_unique<PromptGenerator>(c));
+  }
+
+  // vision tower -> visual_projection -> MIT over the frames of each video.
+  void encode_video(const at::Tensor& pixel_values, const ForwardOptions& opt, BaseModelOutputWithPooling& vision,
+                    BaseModelOutputWithPooling& mit_out) const {
+    check_video_rank(config.vision_config, pixel_values);
+    const int64_t b = pixel_values.size(0), t = pixel_values.size(1);
+    at::Tensor frames = pixel_values.reshape({b * t, pixel_values.size(2), pixel_values.size(3), pixel_values.size(4)});
+    frames = prepare_frames(config.vision_config, frames, opt.interpolate_pos_encoding, compute, device);
+    vision = vision_model->forward(frames, opt);
+    at::Tensor cls = visual_projection->forward(vision.pooler_output).view({b, t, -1});
+    mit_out = mit->forward(cls, opt);
+  }
+
+  XCLIPConfig config;
+  at::Device device;
+  at::ScalarType dtype, compute;
+  TextTransformer* text_model;
+  VisionTransformer* vision_model;
+  Linear *visual_projection, *text_projection;
+  at::Tensor logit_scale;
+  LayerNorm* prompts_visual_layernorm;
+  at::Tensor prompts_visual_projection;
+  MultiframeIntegrationTransformer* mit;
+  PromptGenerator* prompts_generator;
+};
+
+XCLIPModel::XCLIPModel(std::unique_ptr<XCLIPModelImpl> impl) : impl_(std::move(impl)) {}
+XCLIPModel::~XCLIPModel() = default;
+
+std::shared_ptr<XCLIPModel> XCLIPModel::from_config(const XCLIPConfig& config, const ModelOptions& options) {
+  return from_config(config, options, 0);
+}
+
+std::shared_ptr<XCLIPModel> XCLIPModel::from_config(const XCLIPConfig& config, const ModelOptions& options,
+                                                    uint64_t seed) {
+  at::Device device = resolve_device(options.device);
+  at::ScalarType dtype = resolve_dtype(options.dtype);
+  return guarded("XCLIPModel.from_config", [&] {
+    auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
+    impl->init_parameters(seed, dtype, device);
+    to_compute(*impl, impl->compute);
+    return std::make_shared<XCLIPModel>(std::move(impl));
+  });
+}
+
+std::shared_ptr<XCLIPModel> XCLIPModel::from_state_dict(const XCLIPConfig& config, const TensorMap& weights,
+                                                        const ModelOptions& options) {
+  at::Device device = resolve_device(options.device);
+  at::ScalarType dtype = resolve_dtype(options.dtype);
+  return guarded("XCLIPModel.from_state_dict", [&] {
+    auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
+    impl->load_state_dict(weights, dtype, device, "", "checkpoint");
+    to_compute(*impl, impl->compute);
+    return std::make_shared<XCLIPModel>(std::move(impl));
+  });
+}
+
+std::shared_ptr<XCLIPModel> XCLIPModel::from_pretrained(const std::string& dir, const ModelOptions& options) {
+  XCLIPConfig config = load_config(dir + "/config.json");
+  at::Device device = resolve_device(options.device);
+  at::ScalarType dtype = resolve_dtype(options.dtype);
+  TensorMap weights = load_checkpoint_dir(dir);
+  return guarded("XCLIPModel.from_pretrained", [&] {
+    auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
+    impl->load_state_dict(weights, dtype, device, "", "checkpoint in " + dir);
+    to_compute(*impl, impl->compute);
+    return std::make_shared<XCLIPModel>(std::move(impl));
+  });
+}
+
+XCLIPOutput XCLIPModel::forward(const at::Tensor& input_ids, const at::Tensor& pixel_values,
+                                const at::Tensor& attention_mask, const at::Tensor& position_ids,
+                                const ForwardOptions& options) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.forward", [&] {
+    TextInputs text = prepare_text(m.config.text_config, input_ids, attention_mask, position_ids, m.compute, m.device);
+    check_video_rank(m.config.vision_config, pixel_values);
+    if (options.return_loss && input_ids.size(0) != pixel_values.size(0)) {
+      invalid("return_loss needs as many texts as videos (contrastive targets are the diagonal), got " +
+              std::to_string(input_ids.size(0)) + " texts and " + std::to_string(pixel_values.size(0)) + " videos");
+    }
+    XCLIPOutput out;
+    m.encode_video(pixel_values, options, out.vision_model_output, out.mit_output);
+    const int64_t b = pixel_values.size(0), t = pixel_values.size(1);
+    at::Tensor video_embeds = out.mit_output.pooler_output;  // [B, P]
+    const int64_t p = video_embeds.size(-1);
+
+    // Patch tokens of every frame, projected and averaged over time: [B, N, P]
+    at::Tensor img = out.vision_model_output.last_hidden_state.narrow(1, 1,
+                                                                      out.vision_model_output.last_hidden_state.size(1) - 1);
+    img = at::matmul(m.prompts_visual_layernorm->forward(img), m.prompts_visual_projection);
+    img = img.view({b, t, -1, p}).mean(1);
+
+    out.text_model_output = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, options);
+    at::Tensor text_embeds = m.text_projection->forward(out.text_model_output.pooler_output);  // [K, P]
+    text_embeds = text_embeds.unsqueeze(0).expand({b, -1, -1});
+    text_embeds = text_embeds + m.prompts_generator->forward(text_embeds, img);
+
+    out.video_embeds = normalise(video_embeds);
+    out.text_embeds = normalise(text_embeds);
+    at::Tensor scale = m.logit_scale.exp();
+    out.logits_per_video = at::einsum("bd,bkd->bk", {out.video_embeds, scale * out.text_embeds});
+    out.logits_per_text = out.logits_per_video.t();
+    if (options.return_loss) {
+      out.loss = (contrastive_loss(out.logits_per_text) + contrastive_loss(out.logits_per_text.t())) / 2.0;
+    }
+    if (m.compute != m.dtype) {
+      for (at::Tensor* t : {&out.loss, &out.logits_per_video, &out.logits_per_text, &out.text_embeds, &out.video_embeds}) {
+        if (t->defined()) *t = t->to(m.dtype);
+      }
+      cast_output(out.text_model_output, m.dtype);
+      cast_output(out.vision_model_output, m.dtype);
+      cast_output(out.mit_output, m.dtype);
+    }
+    return out;
+  });
+}
+
+at::Tensor XCLIPModel::get_text_features(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                         const at::Tensor& position_ids) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.get_text_features", [&] {
+    TextInputs text = prepare_text(m.config.text_config, input_ids, attention_mask, position_ids, m.compute, m.device);
+    auto out = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, {});
+    return m.text_projection->forward(out.pooler_output).to(m.dtype);
+  });
+}
+
+at::Tensor XCLIPModel::get_video_features(const at::Tensor& pixel_values) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.get_video_features", [&] {
+    BaseModelOutputWithPooling vision, mit_out;
+    m.encode_video(pixel_values, {}, vision, mit_out);
+    return mit_out.pooler_output.to(m.dtype);
+  });
+}
+
+const XCLIPConfig& XCLIPModel::config() const { return impl_->config; }
+at::Device XCLIPModel::device() const { return impl_->device; }
+at::ScalarType XCLIPModel::dtype() const { return impl_->dtype; }
+TensorMap XCLIPModel::state_dict() const {
+  TensorMap sd = impl_->state_dict();
+  if (impl_->compute != impl_->dtype) {
+    for (auto& kv : sd) kv.second = kv.second.to(impl_->dtype);
+  }
+  return sd;
+}
+
+void XCLIPModel::save_pretrained(const std::string& dir) const {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create directory " + dir + ": " + ec.message());
+  write_config(dir, impl_->config);
+  guarded("XCLIPModel.save_pretrained", [&] { save_safetensors(dir + "/model.safetensors", state_dict()); });
+}
+
+// ------------------------------------------------------------------------------------------------------
+class XCLIPTextModelImpl : public Module {
+ public:
+  XCLIPTextModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt)
+      : config(c.text_config), device(dev), dtype(dt), compute(compute_dtype(dt, dev)) {
+    validate_config(c);
+    text_model = &register_module("text_model", std::make_unique<TextTransformer>(c.text_config, c.initializer_factor));
+  }
+  XCLIPTextConfig config;
+  at::Device device;
+  at::ScalarType dtype, compute;
+  TextTransformer* text_model;
+};
+
+XCLIPTextModel::XCLIPTextModel(std::unique_ptr<XCLIPTextModelImpl> impl) : impl_(std::move(impl)) {}
+XCLIPTextModel::~XCLIPTextModel() = default;
+
+std::shared_ptr<XCLIPTextModel> XCLIPTextModel::from_pretrained(const std::string& dir, const ModelOptions& options) {
+  XCLIPConfig config = load_config(dir + "/config.json");
+  at::Device device = resolve_device(options.device);
+  at::ScalarType dtype = resolve_dtype(options.dtype);
+  TensorMap weights = load_checkpoint_dir(dir);
+  return guarded("XCLIPTextModel.from_pretrained", [&] {
+    auto impl = std::make_unique<XCLIPTextModelImpl>(config, device, dtype);
+    impl->load_state_dict(weights, dtype, device, "text_model.", "checkpoint in " + dir);
+    to_compute(*impl, impl->compute);
+    return std::make_shared<XCLIPTextModel>(std::move(impl));
+  });
+}
+
+BaseModelOutputWithPooling XCLIPTextModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                                   const at::Tensor& position_ids, const ForwardOptions& options) const {
+  const XCLIPTextModelImpl& m = *impl_;
+  return guarded("XCLIPTextModel.forward", [&] {
+    TextInputs text = prepare_text(m.config, input_ids, attention_mask, position_ids, m.compute, m.device);
+    auto out = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, options);
+    cast_output(out, m.dtype);
+    return out;
+  });
+}
+
+const XCLIPTextConfig& XCLIPTextModel::config() const { return impl_->config; }
+at::Device XCLIPTextModel::device() const { return impl_->device; }
+
+// ------------------------------------------------------------------------------------------------------
+class XCLIPVisionModelImpl : public Module {
+ public:
+  XCLIPVisionModelImpl(const XCLIPConfig& c, at::Device dev, at::ScalarType dt)
+      : config(c.vision_config), device(dev), dtype(dt), compute(compute_dtype(dt, dev)) {
+    validate_config(c);
+    vision_model =
+        &register_module("vision_model", std::make_unique<VisionTransformer>(c.vision_config, c.initializer_factor));
+  }
+  XCLIPVisionConfig config;
+  at::Device device;
+  at::ScalarType dtype, compute;
+  VisionTransformer* vision_model;
+};
+
+XCLIPVisionModel::XCLIPVisionModel(std::unique_ptr<XCLIPVisionModelImpl> impl) : impl_(std::move(impl)) {}
+XCLIPVisionModel::~XCLIPVisionModel() = default;
+
+std::shared_ptr<XCLIPVisionModel> XCLIPVisionModel::from_pretrained(const std::string& dir,
+                                                                    const ModelOptions& options) {
+  XCLIPConfig config = load_config(dir + "/config.json");
+  at::Device device = resolve_device(options.device);
+  at::ScalarType dtype = resolve_dtype(options.dtype);
+  TensorMap weights = load_checkpoint_dir(dir);
+  return guarded("XCLIPVisionModel.from_pretrained", [&] {
+    auto impl = std::make_unique<XCLIPVisionModelImpl>(config, device, dtype);
+    impl->load_state_dict(weights, dtype, device, "vision_model.", "checkpoint in " + dir);
+    to_compute(*impl, impl->compute);
+    return std::make_shared<XCLIPVisionModel>(std::move(impl));
+  });
+}
+
+BaseModelOutputWithPooling XCLIPVisionModel::forward(const at::Tensor& pixel_values,
+                                                     const ForwardOptions& options) const {
+  const XCLIPVisionModelImpl& m = *impl_;
+  return guarded("XCLIPVisionModel.forward", [&] {
+    if (!pixel_values.defined()) invalid("pixel_values is required");
+    if (pixel_values.dim() != 4) {
+      invalid("pixel_values must have 4 dims [batch*num_frames, channels, height, width], got " +
+              shape_str(pixel_values.sizes()));
+    }
+    const int64_t n = pixel_values.size(0);
+    if (n == 0 || n % m.config.num_frames != 0) {
+      invalid("pixel_values holds " + std::to_string(n) + " frames, not a positive multiple of num_frames=" +
+              std::to_string(m.config.num_frames) + " this checkpoint wants");
+    }
+    at::Tensor frames = prepare_frames(m.config, pixel_values, options.interpolate_pos_encoding, m.compute, m.device);
+    auto out = m.vision_model->forward(frames, options);
+    cast_output(out, m.dtype);
+    return out;
+  });
+}
+
+const XCLIPVisionConfig& XCLIPVisionModel::config() const { return impl_->config; }
+at::Device XCLIPVisionModel::device() const { return impl_->device; }
+
+}  // namespace xclip
