@@ -1,0 +1,163 @@
+// xclip-node's N-API entry: configs (parsed by the core, so JS and C++ share one validator), threads, device
+// probes, the model operations of models.cc and a few debug hooks the tests use to prove zero-copy transfers.
+#include <napi.h>
+
+#include <chrono>
+#include <thread>
+
+#include "errors.h"
+#include "models.h"
+#include "tensor_convert.h"
+#include "worker.h"
+#include "xclip/config.h"
+#include "xclip/model.h"
+
+namespace xclip_binding {
+
+namespace {
+
+std::string string_at(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString())
+    throw make_error(info.Env(), {"INVALID_INPUT", std::string(what) + " must be a string"});
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+// parseConfig(text, source) -> canonical HF JSON text; throws CONFIG_INVALID naming the key.
+Napi::Value ParseConfig(const Napi::CallbackInfo& info) {
+  std::string text = string_at(info, 0, "config text");
+  std::string source = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "config";
+  return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::config_to_json(xclip::parse_config(text, source))); });
+}
+
+Napi::Value LoadConfig(const Napi::CallbackInfo& info) {
+  std::string path = string_at(info, 0, "path");
+  return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::config_to_json(xclip::load_config(path))); });
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw make_error(info.Env(), {"INVALID_INPUT", "threads must be a number"});
+  int n = info[0].As<Napi::Number>().Int32Value();
+  return guard(info.Env(), [&] {
+    xclip::set_num_threads(n);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] { return Napi::Number::New(info.Env(), xclip::get_num_threads()); });
+}
+
+Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::hasCUDA()); }
+
+Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
+  std::string spec = string_at(info, 0, "device");
+  return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::resolve_device(spec).str()); });
+}
+
+// ---- debug hooks (tests only) ---------------------------------------------------------------------------
+
+Napi::Value DebugCountersValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto& c = debug_counters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("outputsExternal", static_cast<double>(c.outputs_external.load()));
+  o.Set("outputsCopied", static_cast<double>(c.outputs_copied.load()));
+  o.Set("outputsLive", static_cast<double>(c.outputs_live.load()));
+  o.Set("inputsBorrowed", static_cast<double>(c.inputs_borrowed.load()));
+  o.Set("inputsConverted", static_cast<double>(c.inputs_converted.load()));
+  return o;
+}
+
+Napi::Value DebugForceCopyOutputs(const Napi::CallbackInfo& info) {
+  force_copy_outputs() = info.Length() > 0 && info[0].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
+// The address a typed array's elements live at, as the addon sees it.
+Napi::Value DebugAddressOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw make_error(env, {"INVALID_INPUT", "expected a typed array"});
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value ab;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, info[0], &type, &length, &data, &ab, &offset), Napi::Value());
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data)));
+}
+
+// Borrows a tensor exactly as a model call does, sleeps on the pool thread, then reports the data pointer it used
+// and the values it reads then: a write the caller makes during the sleep shows up only if nothing was copied.
+class InspectWorker : public PromiseWorker {
+ public:
+  InspectWorker(Napi::Env env, const Napi::Value& tensor, int delay_ms) : PromiseWorker(env), delay_ms_(delay_ms) {
+    input_ = Borrow(tensor, "tensor");
+  }
+
+ protected:
+  void Run() override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    at::Tensor t = input_.tensor();
+    address_ = reinterpret_cast<uintptr_t>(t.data_ptr());
+    at::Tensor flat = t.reshape({-1}).to(at::kDouble);
+    for (int64_t i = 0; i < flat.numel() && i < 64; ++i) values_.push_back(flat[i].item<double>());
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("address", Napi::BigInt::New(env, static_cast<uint64_t>(address_)));
+    Napi::Array values = Napi::Array::New(env, values_.size());
+    for (size_t i = 0; i < values_.size(); ++i) values.Set(static_cast<uint32_t>(i), values_[i]);
+    o.Set("values", values);
+    return o;
+  }
+
+ private:
+  BorrowedTensor input_;
+  int delay_ms_;
+  uintptr_t address_ = 0;
+  std::vector<double> values_;
+};
+
+Napi::Value DebugInspect(const Napi::CallbackInfo& info) {
+  int delay = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  return (new InspectWorker(info.Env(), info[0], delay))->Start();
+}
+
+// A tensor made by C++ and handed out like a model output: proves the external (not copied) path and lets tests
+// watch finalizers run.
+Napi::Value DebugMakeOutput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 4;
+  return guard(env, [&] {
+    at::Tensor t = at::arange(n, at::kFloat);
+    OutputBuilder b(env, {});
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("tensor", b.tensor(t));
+    o.Set("address", Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data_ptr()))));
+    return o;
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("parseConfig", Napi::Function::New(env, ParseConfig, "parseConfig"));
+  exports.Set("loadConfig", Napi::Function::New(env, LoadConfig, "loadConfig"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
+  exports.Set("resolveDevice", Napi::Function::New(env, ResolveDevice, "resolveDevice"));
+  init_models(env, exports);
+  Napi::Object debug = Napi::Object::New(env);
+  debug.Set("counters", Napi::Function::New(env, DebugCountersValue, "counters"));
+  debug.Set("forceCopyOutputs", Napi::Function::New(env, DebugForceCopyOutputs, "forceCopyOutputs"));
+  debug.Set("addressOf", Napi::Function::New(env, DebugAddressOf, "addressOf"));
+  debug.Set("inspect", Napi::Function::New(env, DebugInspect, "inspect"));
+  debug.Set("makeOutput", Napi::Function::New(env, DebugMakeOutput, "makeOutput"));
+  exports.Set("debug", debug);
+  return exports;
+}
+
+}  // namespace
+}  // namespace xclip_binding
+
+static Napi::Object InitXClip(Napi::Env env, Napi::Object exports) { return xclip_binding::Init(env, exports); }
+
+NODE_API_MODULE(xclip, InitXClip)

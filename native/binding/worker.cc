@@ -1,0 +1,39 @@
+#include "worker.h"
+
+#include <c10/core/InferenceMode.h>
+
+#include "xclip/model.h"
+
+namespace xclip_binding {
+
+void PromiseWorker::Execute() {
+  try {
+    // Pool threads start with libtorch's default of one intra-op thread (TOOLCHAIN "Threads").
+    xclip::ensure_threads_initialised();
+    c10::InferenceMode guard;
+    Run();
+  } catch (...) {
+    error_ = current_exception_info();
+    SetError(error_.message);
+  }
+}
+
+void PromiseWorker::OnOK() {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  try {
+    deferred_.Resolve(Result(env));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  } catch (...) {
+    deferred_.Reject(make_error(env, current_exception_info()).Value());
+  }
+}
+
+void PromiseWorker::OnError(const Napi::Error&) {
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  deferred_.Reject(make_error(env, error_).Value());
+}
+
+}  // namespace xclip_binding
