@@ -120,12 +120,18 @@ function hubError(status: number, repoId: string, file: string, revision: string
   return new XClipError('HUB_DOWNLOAD_FAILED', `Downloading ${file} from ${repoId} failed with HTTP ${status}`);
 }
 
+/** A hub that does not answer metadata requests in this time counts as unreachable (huggingface_hub uses 10 s). */
+function metadataTimeoutMs(): number {
+  const v = Number(process.env.HF_HUB_ETAG_TIMEOUT);
+  return Number.isFinite(v) && v > 0 ? v * 1000 : 10_000;
+}
+
 /** HEAD on the resolve endpoint, as huggingface_hub: commit and etag come from headers, before any redirect. */
 async function remoteMeta(repoId: string, revision: string, file: string, options: HubOptions): Promise<RemoteMeta | undefined> {
   const url = `${endpointOf(options)}/${repoId}/resolve/${encodeURIComponent(revision)}/${file}`;
   let res: Response;
   try {
-    res = await fetch(url, { method: 'HEAD', headers: headers(options), redirect: 'manual' });
+    res = await fetch(url, { method: 'HEAD', headers: headers(options), redirect: 'manual', signal: AbortSignal.timeout(metadataTimeoutMs()) });
   } catch (err) {
     throw new XClipError('HUB_DOWNLOAD_FAILED', `Cannot reach ${endpointOf(options)} for ${repoId}/${file}: ${(err as Error).message}`);
   }

@@ -4,7 +4,6 @@
 //   xclip-core bench [--config base|<config.json>] [--videos N] [--texts N] [--iters N] [--device D] [--dtype T]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/version.h>  // macros only; no torch/torch.h
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include "xclip/error.h"
 #include "xclip/flops.h"
 #include "xclip/model.h"
+#include "xclip/versions.h"
 #include "xclip/weights.h"
 
 namespace fs = std::filesystem;
@@ -68,16 +68,12 @@ void usage() {
 
 int cmd_info() {
   ensure_threads_initialised();
-  std::cout << "libtorch:  " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH << "\n"
+  RuntimeVersions v = runtime_versions();
+  std::cout << "libtorch:  " << v.libtorch << "\n"
+            << "ffmpeg:    " << v.ffmpeg << "\n"
+            << "blas:      " << v.blas << (v.mkldnn ? " (+ oneDNN)" : "") << "\n"
             << "threads:   " << get_num_threads() << " intra-op\n"
-            << "cuda:      " << (at::hasCUDA() ? "available" : "not available in this build/machine") << "\n"
-            << "mkldnn:    " << (at::hasMKLDNN() ? "yes" : "no") << "\n"
-            << "ffmpeg:    "
-#ifdef XCLIP_WITH_FFMPEG
-            << "built in\n";
-#else
-            << "not built\n";
-#endif
+            << "cuda:      " << (at::hasCUDA() ? "available" : "not available in this build/machine") << "\n";
   std::cout << at::show_config();
   return 0;
 }

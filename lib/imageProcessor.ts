@@ -1,0 +1,94 @@
+/**
+ * VideoMAEImageProcessor, the image half of XCLIPProcessor: Pillow-exact resize on uint8 frames, center crop,
+ * rescale, normalize. Runs in the native core on whole batches, off the JS thread.
+ * @module
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { callNative, callNativeSync, XClipError } from './errors';
+import { binding, type NativeImageProcessorConfig } from './native';
+import { Tensor } from './tensor';
+import type { Frame } from './video';
+import { is, rangeError, typeError } from './validate';
+
+/** The processor's settings after parsing (HF semantics, camelCase). */
+export type ImageProcessorSettings = NativeImageProcessorConfig;
+
+function checkFrame(f: unknown, name: string): Frame {
+  if (!is.object(f)) throw typeError(name, 'a frame { data, width, height }', f);
+  const { data, width, height } = f as Record<string, unknown>;
+  if (!(data instanceof Uint8Array)) throw typeError(`${name}.data`, 'Uint8Array', data);
+  if (!is.integer(width) || (width as number) < 1) throw rangeError(`${name}.width`, 'positive integer', width);
+  if (!is.integer(height) || (height as number) < 1) throw rangeError(`${name}.height`, 'positive integer', height);
+  const need = (width as number) * (height as number) * 3;
+  if (data.length !== need) {
+    throw rangeError(`${name}.data.length`, `${need} (width × height × 3 RGB bytes)`, data.length);
+  }
+  return f as unknown as Frame;
+}
+
+/**
+ * @example
+ * const proc = await VideoMAEImageProcessor.fromPretrained('/models/xclip');
+ * const { pixelValues } = await proc.preprocess([frames]); // float32 [1, 8, 3, 224, 224]
+ */
+export class VideoMAEImageProcessor {
+  /** Parsed settings (read-only view). */
+  readonly config: Readonly<ImageProcessorSettings>;
+  readonly #json: string;
+
+  private constructor(json: string, config: ImageProcessorSettings) {
+    this.#json = json;
+    this.config = Object.freeze(config);
+  }
+
+  /**
+   * From the snake_case object of a `preprocessor_config.json`, as HF writes it.
+   * @example
+   * VideoMAEImageProcessor.fromConfig({ size: { shortest_edge: 224 }, crop_size: { height: 224, width: 224 } });
+   */
+  static fromConfig(json: Record<string, unknown>): VideoMAEImageProcessor {
+    const callSite = new Error();
+    if (!is.object(json)) throw typeError('json', 'an object (preprocessor_config.json contents)', json);
+    const text = JSON.stringify(json);
+    return new VideoMAEImageProcessor(text, callNativeSync(callSite, () => binding().imageProcessor.parseConfig(text)));
+  }
+
+  /**
+   * Reads `<dir>/preprocessor_config.json`.
+   * @example
+   * const proc = await VideoMAEImageProcessor.fromPretrained('/models/xclip');
+   */
+  static async fromPretrained(dir: string): Promise<VideoMAEImageProcessor> {
+    const callSite = new Error();
+    if (!is.string(dir)) throw typeError('dir', 'string', dir);
+    const file = path.join(dir, 'preprocessor_config.json');
+    let text: string;
+    try {
+      text = await fs.promises.readFile(file, 'utf8');
+    } catch {
+      throw new XClipError('FILE_NOT_FOUND', `cannot read ${file}`, callSite);
+    }
+    return new VideoMAEImageProcessor(text, callNativeSync(callSite, () => binding().imageProcessor.parseConfig(text, file)));
+  }
+
+  /**
+   * Frames (RGB24) to `pixel_values`. `videos` is a list of videos, each a list of frames (or one video).
+   * @example
+   * const { pixelValues } = await proc.preprocess([framesOfVideoA, framesOfVideoB]);
+   */
+  async preprocess(videos: readonly (readonly Frame[])[] | readonly Frame[]): Promise<{ pixelValues: Tensor<'float32'> }> {
+    const callSite = new Error();
+    if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos (arrays of frames)', videos);
+    const list: (readonly Frame[])[] = Array.isArray(videos[0]) ? (videos as Frame[][]) : [videos as Frame[]];
+    list.forEach((v, b) => {
+      if (!Array.isArray(v)) throw typeError(`videos[${b}]`, 'an array of frames', v);
+      if (v.length === 0) throw rangeError(`videos[${b}]`, 'at least one frame', v);
+      if (v.length !== list[0].length) throw rangeError(`videos[${b}].length`, `${list[0].length} frames like videos[0]`, v.length);
+      v.forEach((f, t) => checkFrame(f, `videos[${b}][${t}]`));
+    });
+    const out = await callNative(callSite, () => binding().imageProcessor.preprocess(list, this.#json));
+    return { pixelValues: new Tensor('float32', out.data, out.dims) };
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Video decoding in-process with FFmpeg (libavformat/libavcodec/libswscale) from a file path or the bytes of a whole
+ * file, sampling only the frames X-CLIP needs. Frames come back as RGB24, as PyAV's `to_ndarray(format="rgb24")`.
+ * @module
+ */
+import { callNative } from './errors';
+import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo } from './native';
+import { checkKeys, is, rangeError, typeError } from './validate';
+
+/** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
+export type VideoSource = string | Uint8Array;
+
+/** One RGB24 frame: `data` is row-major HWC, `width * height * 3` bytes. */
+export interface Frame {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** What the container and stream say about a video. */
+export interface VideoInfo {
+  width: number;
+  height: number;
+  /** Average frame rate. */
+  fps: number;
+  /** Frames found by a demux pass (equals the decoded count for intact files). */
+  frameCount: number;
+  /** The container's own frame count, 0 when it has none (e.g. WebM). */
+  containerFrameCount: number;
+  /** Seconds. */
+  duration: number;
+  codec: string;
+  pixelFormat: string;
+  /** Display-matrix rotation in degrees (counterclockwise); frames are returned as stored unless `applyRotation`. */
+  rotation: number;
+  hasVideo: boolean;
+}
+
+/** How to choose frames. */
+export type Sampling =
+  | 'segment-middle'
+  | 'uniform'
+  | { indices: readonly number[] }
+  | { hfRandom: { frameSampleRate: number; seed: number } };
+
+export interface ReadVideoOptions {
+  /** Frames to sample, 1..1024. Default 8. */
+  numFrames?: number;
+  /**
+   * `'segment-middle'` (default, X-CLIP's test-time sampling: `floor((2i+1)·N / (2·numFrames))`), `'uniform'`
+   * (first to last), explicit `{ indices }`, or `{ hfRandom }` (the formula of transformers' X-CLIP example, with our
+   * own seeded generator: not numpy's random numbers).
+   */
+  sampling?: Sampling;
+  /** Refuse videos whose frames have more pixels than this (default 4096×4096) before decoding anything. */
+  maxPixels?: number;
+  /** Rotate frames upright according to the rotation metadata. Default false (as PyAV and HF). */
+  applyRotation?: boolean;
+}
+
+export interface DecodedVideo {
+  frames: Frame[];
+  /** Frame index of each output frame, in presentation order. */
+  indices: number[];
+  /** Presentation time of each frame in seconds. */
+  timestamps: number[];
+  info: VideoInfo;
+  /** Frames the sampling ran over. */
+  decodedFrameCount: number;
+  /** The stream broke off (truncated or corrupt file): sampling ran over the frames that did decode. */
+  truncated: boolean;
+  /** Why `truncated` is set. */
+  warning?: string;
+}
+
+export interface VideoClip {
+  frames: Frame[];
+  indices: number[];
+  timestamps: number[];
+  startSeconds: number;
+  endSeconds: number;
+}
+
+function checkSource(source: unknown, name = 'source'): VideoSource {
+  if (is.string(source)) {
+    if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
+    return source;
+  }
+  if (source instanceof Uint8Array) return source;
+  throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
+}
+
+function checkInt(value: unknown, name: string, min: number, max: number): number {
+  if (!is.integer(value)) throw typeError(name, `integer between ${min} and ${max}`, value);
+  if (!is.inRange(value as number, min, max)) throw rangeError(name, `integer between ${min} and ${max}`, value);
+  return value as number;
+}
+
+function toInfo(i: NativeVideoInfo): VideoInfo {
+  return {
+    width: i.width,
+    height: i.height,
+    fps: i.fps,
+    frameCount: i.frameCount,
+    containerFrameCount: i.containerFrameCount,
+    duration: i.duration,
+    codec: i.codec,
+    pixelFormat: i.pixelFormat,
+    rotation: i.rotation,
+    hasVideo: i.hasVideo,
+  };
+}
+
+/** Splits an [n, H, W, 3] uint8 tensor into frames that view (not copy) its buffer. */
+function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] {
+  const [n, height, width] = t.dims;
+  const bytes = height * width * 3;
+  return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
+}
+
+function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
+  if (!is.object(options)) throw typeError('options', 'object', options);
+  checkKeys('options', options, ['numFrames', 'sampling', 'maxPixels', 'applyRotation']);
+  const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024) };
+  const s = options.sampling ?? 'segment-middle';
+  if (s === 'segment-middle' || s === 'uniform') {
+    out.sampling = s;
+  } else if (is.object(s) && 'indices' in s) {
+    if (!Array.isArray(s.indices) || s.indices.length === 0) throw typeError('sampling.indices', 'a non-empty array of frame indices', s.indices);
+    s.indices.forEach((v, i) => checkInt(v, `sampling.indices[${i}]`, 0, Number.MAX_SAFE_INTEGER));
+    out.sampling = 'indices';
+    out.indices = s.indices;
+  } else if (is.object(s) && 'hfRandom' in s && is.object(s.hfRandom)) {
+    out.sampling = 'hf-random';
+    out.frameSampleRate = checkInt(s.hfRandom.frameSampleRate, 'sampling.hfRandom.frameSampleRate', 1, 1000);
+    out.seed = checkInt(s.hfRandom.seed, 'sampling.hfRandom.seed', 0, Number.MAX_SAFE_INTEGER);
+  } else {
+    throw typeError('sampling', "'segment-middle', 'uniform', { indices } or { hfRandom }", s);
+  }
+  if (options.maxPixels !== undefined) out.maxPixels = checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
+  if (options.applyRotation !== undefined) {
+    if (!is.bool(options.applyRotation)) throw typeError('applyRotation', 'boolean', options.applyRotation);
+    out.applyRotation = options.applyRotation;
+  }
+  return out;
+}
+
+/**
+ * Container and stream facts without decoding frames.
+ * @example
+ * const { width, height, fps, frameCount } = await probeVideo('clip.mp4');
+ */
+export async function probeVideo(source: VideoSource, options: { maxPixels?: number } = {}): Promise<VideoInfo> {
+  const callSite = new Error();
+  const src = checkSource(source);
+  const maxPixels = options.maxPixels === undefined ? undefined : checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
+  return toInfo(await callNative(callSite, () => binding().video.probe(src, { maxPixels })));
+}
+
+/**
+ * Decodes the sampled frames of a video (seeking to the keyframe before each and decoding forward).
+ * @example
+ * const { frames, indices } = await readVideo('clip.mp4', { numFrames: 8 });
+ * const { pixelValues } = await processor.imageProcessor.preprocess([frames]);
+ */
+export async function readVideo(source: VideoSource, options: ReadVideoOptions = {}): Promise<DecodedVideo> {
+  const callSite = new Error();
+  const src = checkSource(source);
+  const opts = nativeReadOptions(options);
+  const v: NativeDecodedVideo = await callNative(callSite, () => binding().video.read(src, opts));
+  const out: DecodedVideo = {
+    frames: splitFrames(v.frames),
+    indices: v.indices,
+    timestamps: v.timestamps,
+    info: toInfo(v.info),
+    decodedFrameCount: v.decodedFrameCount,
+    truncated: v.truncated,
+  };
+  if (v.warning) out.warning = v.warning;
+  return out;
+}
+
+/**
+ * Consecutive clips covering a long video (for search inside it), each sampled with `numFrames` frames; every frame
+ * is decoded once.
+ * @example
+ * for await (const clip of readVideoClips('movie.mp4', { numFrames: 8, clipSeconds: 10 })) {
+ *   console.log(clip.startSeconds, clip.endSeconds);
+ * }
+ */
+export async function* readVideoClips(
+  source: VideoSource,
+  options: { numFrames?: number; clipSeconds?: number; numClips?: number; maxPixels?: number; applyRotation?: boolean },
+): AsyncGenerator<VideoClip> {
+  const callSite = new Error();
+  const src = checkSource(source);
+  if (!is.object(options)) throw typeError('options', 'object', options);
+  checkKeys('options', options, ['numFrames', 'clipSeconds', 'numClips', 'maxPixels', 'applyRotation']);
+  const numFrames = checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024);
+  const { clipSeconds, numClips } = options;
+  if ((clipSeconds === undefined) === (numClips === undefined)) {
+    throw typeError('options', 'exactly one of clipSeconds or numClips', options);
+  }
+  if (clipSeconds !== undefined && (!is.number(clipSeconds) || !(clipSeconds > 0) || !Number.isFinite(clipSeconds))) {
+    throw rangeError('clipSeconds', 'positive number', clipSeconds);
+  }
+  if (numClips !== undefined) checkInt(numClips, 'numClips', 1, 100000);
+  const r = await callNative(callSite, () =>
+    binding().video.readClips(src, { numFrames, clipSeconds, numClips, maxPixels: options.maxPixels, applyRotation: options.applyRotation }),
+  );
+  for (const c of r.clips) {
+    yield { frames: splitFrames(c.frames), indices: c.indices, timestamps: c.timestamps, startSeconds: c.startSeconds, endSeconds: c.endSeconds };
+  }
+}

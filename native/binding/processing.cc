@@ -1,0 +1,512 @@
+// Tokenizer, image processor and video decoding. Tokenizer calls are short and synchronous (as in the
+// `tokenizers` package); everything that touches pixels or files runs on a PromiseWorker.
+#include "processing.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "tensor_convert.h"
+#include "worker.h"
+#include "xclip/preprocess.h"
+#include "xclip/tokenizer.h"
+#ifdef XCLIP_WITH_FFMPEG
+#include "xclip/video.h"
+#endif
+
+namespace xclip_binding {
+namespace {
+
+[[noreturn]] void invalid(Napi::Env env, const std::string& message) { throw make_error(env, {"INVALID_INPUT", message}); }
+
+std::string string_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) invalid(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+Napi::Object object_arg(const Napi::Value& v, const char* what) {
+  if (v.IsUndefined() || v.IsNull()) return Napi::Object::New(v.Env());
+  if (!v.IsObject()) invalid(v.Env(), std::string(what) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+int64_t int_field(const Napi::Object& o, const char* key, int64_t fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) invalid(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+bool bool_field(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  return v.ToBoolean().Value();
+}
+
+// A Uint8Array borrowed for the duration of a worker: pointer and length, kept alive by `refs`.
+struct BorrowedBytes {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+BorrowedBytes borrow_bytes(const Napi::Value& v, const std::string& name, std::vector<Napi::ObjectReference>& refs) {
+  Napi::Env env = v.Env();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    invalid(env, name + " must be a Uint8Array");
+  }
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  refs.push_back(Napi::Persistent(a.As<Napi::Object>()));
+  return {a.Data(), a.ByteLength()};
+}
+
+// ---- tokenizer ---------------------------------------------------------------------------------------
+
+constexpr uint32_t kTokenizerMagic = 0x544f4b4e;  // "TOKN"
+struct TokenizerHandle {
+  uint32_t magic = kTokenizerMagic;
+  std::shared_ptr<const xclip::CLIPTokenizer> tokenizer;
+};
+
+const xclip::CLIPTokenizer& tokenizer_of(const Napi::Value& v) {
+  if (!v.IsExternal()) invalid(v.Env(), "expected a tokenizer handle");
+  auto* h = v.As<Napi::External<TokenizerHandle>>().Data();
+  if (!h || h->magic != kTokenizerMagic) invalid(v.Env(), "expected a tokenizer handle");
+  return *h->tokenizer;
+}
+
+class TokenizerLoadWorker : public PromiseWorker {
+ public:
+  TokenizerLoadWorker(Napi::Env env, std::string dir) : PromiseWorker(env), dir_(std::move(dir)) {}
+
+ protected:
+  void Run() override { tok_ = std::make_shared<const xclip::CLIPTokenizer>(xclip::CLIPTokenizer::from_pretrained(dir_)); }
+  Napi::Value Result(Napi::Env env) override {
+    auto* h = new TokenizerHandle();
+    h->tokenizer = tok_;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("handle", Napi::External<TokenizerHandle>::New(env, h, [](Napi::Env, TokenizerHandle* p) { delete p; }));
+    r.Set("vocabSize", static_cast<double>(tok_->vocab_size()));
+    r.Set("bosTokenId", static_cast<double>(tok_->bos_token_id()));
+    r.Set("eosTokenId", static_cast<double>(tok_->eos_token_id()));
+    r.Set("padTokenId", static_cast<double>(tok_->pad_token_id()));
+    r.Set("unkTokenId", static_cast<double>(tok_->unk_token_id()));
+    r.Set("modelMaxLength", static_cast<double>(tok_->model_max_length()));
+    return r;
+  }
+
+ private:
+  std::string dir_;
+  std::shared_ptr<const xclip::CLIPTokenizer> tok_;
+};
+
+Napi::Value TokenizerLoad(const Napi::CallbackInfo& info) {
+  return (new TokenizerLoadWorker(info.Env(), string_arg(info, 0, "dir")))->Start();
+}
+
+Napi::Value TokenizerTokenize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& tok = tokenizer_of(info[0]);
+  std::string text = string_arg(info, 1, "text");
+  return guard(env, [&]() -> Napi::Value {
+    auto tokens = tok.tokenize(text);
+    Napi::Array a = Napi::Array::New(env, tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) a.Set(static_cast<uint32_t>(i), tokens[i]);
+    return a;
+  });
+}
+
+Napi::Value TokenizerEncode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& tok = tokenizer_of(info[0]);
+  std::string text = string_arg(info, 1, "text");
+  bool special = info.Length() > 2 ? info[2].ToBoolean().Value() : true;
+  return guard(env, [&]() -> Napi::Value {
+    auto ids = tok.encode(text, special);
+    Napi::Array a = Napi::Array::New(env, ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(ids[i]));
+    return a;
+  });
+}
+
+std::vector<std::string> string_list(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) invalid(v.Env(), std::string(what) + " must be an array of strings");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value s = a.Get(i);
+    if (!s.IsString()) invalid(v.Env(), std::string(what) + "[" + std::to_string(i) + "] must be a string");
+    out.push_back(s.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+// batchEncode(handle, texts, {padding: 'none'|'longest'|'max_length', maxLength, truncation})
+Napi::Value TokenizerBatchEncode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& tok = tokenizer_of(info[0]);
+  auto texts = string_list(info[1], "texts");
+  Napi::Object o = object_arg(info.Length() > 2 ? info[2] : env.Undefined(), "options");
+  xclip::TokenizerOptions opts;
+  std::string padding = o.Get("padding").IsString() ? o.Get("padding").As<Napi::String>().Utf8Value() : "longest";
+  opts.padding = padding == "none" ? xclip::PaddingStrategy::kNone
+                 : padding == "max_length" ? xclip::PaddingStrategy::kMaxLength
+                                           : xclip::PaddingStrategy::kLongest;
+  opts.max_length = int_field(o, "maxLength", 0);
+  opts.truncation = bool_field(o, "truncation", false);
+  return guard(env, [&]() -> Napi::Value {
+    xclip::BatchEncoding enc = tok.batch_encode(texts, opts);
+    OutputBuilder b(env, {});
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("inputIds", b.tensor(prepare_output(enc.input_ids)));
+    r.Set("attentionMask", b.tensor(prepare_output(enc.attention_mask)));
+    return r;
+  });
+}
+
+std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
+  Napi::Env env = v.Env();
+  std::vector<int64_t> ids;
+  auto push = [&](double d, uint32_t i) {
+    if (d != static_cast<double>(static_cast<int64_t>(d))) invalid(env, std::string(what) + "[" + std::to_string(i) + "] must be an integer");
+    ids.push_back(static_cast<int64_t>(d));
+  };
+  if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value x = a.Get(i);
+      if (x.IsBigInt()) {
+        bool lossless = true;
+        ids.push_back(x.As<Napi::BigInt>().Int64Value(&lossless));
+      } else if (x.IsNumber()) {
+        push(x.As<Napi::Number>().DoubleValue(), i);
+      } else {
+        invalid(env, std::string(what) + "[" + std::to_string(i) + "] must be a number");
+      }
+    }
+    return ids;
+  }
+  if (v.IsTypedArray()) {
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    if (t.TypedArrayType() == napi_bigint64_array) {
+      auto a = v.As<Napi::TypedArrayOf<int64_t>>();
+      ids.assign(a.Data(), a.Data() + a.ElementLength());
+      return ids;
+    }
+    if (t.TypedArrayType() == napi_int32_array) {
+      auto a = v.As<Napi::Int32Array>();
+      ids.assign(a.Data(), a.Data() + a.ElementLength());
+      return ids;
+    }
+  }
+  invalid(env, std::string(what) + " must be an array of integers, a BigInt64Array or an Int32Array");
+}
+
+Napi::Value TokenizerDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& tok = tokenizer_of(info[0]);
+  auto ids = id_list(info[1], "ids");
+  bool skip = info.Length() > 2 && info[2].ToBoolean().Value();
+  return guard(env, [&]() -> Napi::Value { return Napi::String::New(env, tok.decode(ids, skip)); });
+}
+
+Napi::Value TokenizerIdToToken(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& tok = tokenizer_of(info[0]);
+  if (info.Length() < 2 || !info[1].IsNumber()) invalid(env, "id must be a number");
+  int64_t id = info[1].As<Napi::Number>().Int64Value();
+  return guard(env, [&]() -> Napi::Value { return Napi::String::New(env, tok.id_to_token(id)); });
+}
+
+Napi::Value TokenizerTokenToId(const Napi::CallbackInfo& info) {
+  const auto& tok = tokenizer_of(info[0]);
+  std::string token = string_arg(info, 1, "token");
+  int64_t id = tok.token_to_id(token);
+  return id < 0 ? info.Env().Undefined() : Napi::Number::New(info.Env(), static_cast<double>(id));
+}
+
+// ---- image processor ----------------------------------------------------------------------------------
+
+Napi::Object processor_config_to_js(Napi::Env env, const xclip::ImageProcessorConfig& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("doResize", c.do_resize);
+  if (c.shortest_edge > 0) {
+    Napi::Object size = Napi::Object::New(env);
+    size.Set("shortestEdge", static_cast<double>(c.shortest_edge));
+    o.Set("size", size);
+  } else {
+    Napi::Object size = Napi::Object::New(env);
+    size.Set("height", static_cast<double>(c.size_height));
+    size.Set("width", static_cast<double>(c.size_width));
+    o.Set("size", size);
+  }
+  o.Set("resample", static_cast<double>(static_cast<int>(c.resample)));
+  o.Set("doCenterCrop", c.do_center_crop);
+  Napi::Object crop = Napi::Object::New(env);
+  crop.Set("height", static_cast<double>(c.crop_height));
+  crop.Set("width", static_cast<double>(c.crop_width));
+  o.Set("cropSize", crop);
+  o.Set("doRescale", c.do_rescale);
+  o.Set("rescaleFactor", c.rescale_factor);
+  o.Set("doNormalize", c.do_normalize);
+  Napi::Array mean = Napi::Array::New(env, 3), std = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; ++i) {
+    mean.Set(i, c.image_mean[i]);
+    std.Set(i, c.image_std[i]);
+  }
+  o.Set("imageMean", mean);
+  o.Set("imageStd", std);
+  return o;
+}
+
+// parsePreprocessorConfig(jsonText, source) -> normalised camelCase object (the core is the one parser).
+Napi::Value ParsePreprocessorConfig(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string text = string_arg(info, 0, "config text");
+  std::string source = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "preprocessor_config.json";
+  return guard(env, [&]() -> Napi::Value { return processor_config_to_js(env, xclip::parse_preprocessor_config(text, source)); });
+}
+
+class PreprocessWorker : public PromiseWorker {
+ public:
+  PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json)
+      : PromiseWorker(env), config_json_(std::move(config_json)) {
+    if (!videos.IsArray()) invalid(env, "videos must be an array of videos");
+    Napi::Array vs = videos.As<Napi::Array>();
+    for (uint32_t b = 0; b < vs.Length(); ++b) {
+      Napi::Value video = vs.Get(b);
+      const std::string vname = "videos[" + std::to_string(b) + "]";
+      if (!video.IsArray()) invalid(env, vname + " must be an array of frames");
+      Napi::Array frames = video.As<Napi::Array>();
+      std::vector<xclip::FrameView> views;
+      for (uint32_t t = 0; t < frames.Length(); ++t) {
+        const std::string fname = vname + "[" + std::to_string(t) + "]";
+        Napi::Value fv = frames.Get(t);
+        if (!fv.IsObject()) invalid(env, fname + " must be a frame {data, width, height}");
+        Napi::Object f = fv.As<Napi::Object>();
+        BorrowedBytes bytes = borrow_bytes(f.Get("data"), fname + ".data", refs_);
+        xclip::FrameView view;
+        view.data = bytes.data;
+        view.length = static_cast<int64_t>(bytes.size);
+        view.width = int_field(f, "width", 0);
+        view.height = int_field(f, "height", 0);
+        views.push_back(view);
+      }
+      videos_.push_back(std::move(views));
+    }
+  }
+
+ protected:
+  void Run() override {
+    xclip::ImageProcessorConfig config = xclip::parse_preprocessor_config(config_json_, "image processor config");
+    out_ = prepare_output(xclip::preprocess_videos(videos_, config));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    OutputBuilder b(env, {});
+    return b.tensor(out_);
+  }
+
+ private:
+  std::string config_json_;
+  std::vector<std::vector<xclip::FrameView>> videos_;
+  at::Tensor out_;
+};
+
+// preprocess(videos, preprocessorConfigJsonText) -> Tensor float32 [B, T, 3, H, W]
+Napi::Value Preprocess(const Napi::CallbackInfo& info) {
+  std::string config = string_arg(info, 1, "config");
+  return (new PreprocessWorker(info.Env(), info[0], config))->Start();
+}
+
+#ifdef XCLIP_WITH_FFMPEG
+// ---- video --------------------------------------------------------------------------------------------
+
+xclip::VideoSource video_source(const Napi::Value& v, std::vector<Napi::ObjectReference>& refs) {
+  if (v.IsString()) return xclip::VideoSource::from_path(v.As<Napi::String>().Utf8Value());
+  BorrowedBytes bytes = borrow_bytes(v, "source", refs);
+  if (bytes.size == 0) {
+    // A zero-length buffer still must read as a (broken) buffer source, never as an empty path.
+    static const uint8_t kNothing = 0;
+    xclip::VideoSource s = xclip::VideoSource::from_buffer(&kNothing, 0);
+    return s;
+  }
+  return xclip::VideoSource::from_buffer(bytes.data, bytes.size);
+}
+
+Napi::Object info_to_js(Napi::Env env, const xclip::VideoInfo& i) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("width", i.width);
+  o.Set("height", i.height);
+  o.Set("fps", i.fps);
+  o.Set("frameCount", static_cast<double>(i.frame_count));
+  o.Set("containerFrameCount", static_cast<double>(i.container_frame_count));
+  o.Set("duration", i.duration);
+  o.Set("codec", i.codec);
+  o.Set("pixelFormat", i.pix_fmt);
+  o.Set("rotation", i.rotation);
+  o.Set("hasVideo", i.has_video);
+  o.Set("indexIncomplete", i.index_incomplete);
+  return o;
+}
+
+template <typename T>
+Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
+  return a;
+}
+
+class ProbeWorker : public PromiseWorker {
+ public:
+  ProbeWorker(Napi::Env env, const Napi::Value& source, int64_t max_pixels)
+      : PromiseWorker(env), source_(video_source(source, refs_)), max_pixels_(max_pixels) {}
+
+ protected:
+  void Run() override { info_ = xclip::probe_video(source_, max_pixels_); }
+  Napi::Value Result(Napi::Env env) override { return info_to_js(env, info_); }
+
+ private:
+  xclip::VideoSource source_;
+  int64_t max_pixels_;
+  xclip::VideoInfo info_;
+};
+
+Napi::Value ProbeVideo(const Napi::CallbackInfo& info) {
+  Napi::Object o = object_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
+  return (new ProbeWorker(info.Env(), info[0], int_field(o, "maxPixels", xclip::kDefaultMaxPixels)))->Start();
+}
+
+// options: {numFrames, sampling: 'segment-middle'|'uniform'|'indices'|'hf-random', indices, frameSampleRate, seed,
+//           maxPixels, applyRotation, threads}
+xclip::ReadOptions read_options(const Napi::Object& o) {
+  xclip::ReadOptions r;
+  r.num_frames = static_cast<int>(int_field(o, "numFrames", r.num_frames));
+  std::string s = o.Get("sampling").IsString() ? o.Get("sampling").As<Napi::String>().Utf8Value() : "segment-middle";
+  if (s == "segment-middle") r.sampling = xclip::Sampling::kSegmentMiddle;
+  else if (s == "uniform") r.sampling = xclip::Sampling::kUniform;
+  else if (s == "indices") r.sampling = xclip::Sampling::kIndices;
+  else if (s == "hf-random") r.sampling = xclip::Sampling::kHfRandom;
+  else invalid(o.Env(), "unknown sampling \"" + s + "\"");
+  if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices");
+  r.frame_sample_rate = static_cast<int>(int_field(o, "frameSampleRate", r.frame_sample_rate));
+  r.seed = static_cast<uint64_t>(int_field(o, "seed", 0));
+  r.max_pixels = int_field(o, "maxPixels", r.max_pixels);
+  r.apply_rotation = bool_field(o, "applyRotation", false);
+  r.threads = static_cast<int>(int_field(o, "threads", 0));
+  return r;
+}
+
+class ReadVideoWorker : public PromiseWorker {
+ public:
+  ReadVideoWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& options)
+      : PromiseWorker(env), source_(video_source(source, refs_)), options_(read_options(options)) {}
+
+ protected:
+  void Run() override {
+    video_ = xclip::read_video(source_, options_);
+    video_.frames = prepare_output(video_.frames);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    OutputBuilder b(env, {});
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("frames", b.tensor(video_.frames));
+    o.Set("indices", number_array(env, video_.indices));
+    o.Set("timestamps", number_array(env, video_.timestamps));
+    o.Set("info", info_to_js(env, video_.info));
+    o.Set("decodedFrameCount", static_cast<double>(video_.decoded_frame_count));
+    o.Set("truncated", video_.truncated);
+    o.Set("warning", video_.warning);
+    return o;
+  }
+
+ private:
+  xclip::VideoSource source_;
+  xclip::ReadOptions options_;
+  xclip::DecodedVideo video_;
+};
+
+Napi::Value ReadVideo(const Napi::CallbackInfo& info) {
+  Napi::Object o = object_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
+  return (new ReadVideoWorker(info.Env(), info[0], o))->Start();
+}
+
+class ReadClipsWorker : public PromiseWorker {
+ public:
+  ReadClipsWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
+      : PromiseWorker(env), source_(video_source(source, refs_)) {
+    options_.num_frames = static_cast<int>(int_field(o, "numFrames", options_.num_frames));
+    Napi::Value secs = o.Get("clipSeconds");
+    if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
+    options_.num_clips = static_cast<int>(int_field(o, "numClips", 0));
+    options_.max_pixels = int_field(o, "maxPixels", options_.max_pixels);
+    options_.apply_rotation = bool_field(o, "applyRotation", false);
+  }
+
+ protected:
+  void Run() override {
+    clips_ = xclip::read_video_clips(source_, options_);
+    for (auto& c : clips_.clips) c.frames = prepare_output(c.frames);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    OutputBuilder b(env, {});
+    Napi::Array arr = Napi::Array::New(env, clips_.clips.size());
+    for (size_t i = 0; i < clips_.clips.size(); ++i) {
+      const auto& c = clips_.clips[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("frames", b.tensor(c.frames));
+      o.Set("indices", number_array(env, c.indices));
+      o.Set("timestamps", number_array(env, c.timestamps));
+      o.Set("startSeconds", c.start_seconds);
+      o.Set("endSeconds", c.end_seconds);
+      o.Set("firstFrame", static_cast<double>(c.first_frame));
+      o.Set("endFrame", static_cast<double>(c.end_frame));
+      arr.Set(static_cast<uint32_t>(i), o);
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("clips", arr);
+    r.Set("info", info_to_js(env, clips_.info));
+    r.Set("decodedFrameCount", static_cast<double>(clips_.decoded_frame_count));
+    r.Set("truncated", clips_.truncated);
+    r.Set("warning", clips_.warning);
+    return r;
+  }
+
+ private:
+  xclip::VideoSource source_;
+  xclip::ClipOptions options_;
+  xclip::VideoClips clips_;
+};
+
+Napi::Value ReadVideoClips(const Napi::CallbackInfo& info) {
+  Napi::Object o = object_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
+  return (new ReadClipsWorker(info.Env(), info[0], o))->Start();
+}
+#endif  // XCLIP_WITH_FFMPEG
+
+}  // namespace
+
+void init_processing(Napi::Env env, Napi::Object exports) {
+  Napi::Object tok = Napi::Object::New(env);
+  tok.Set("load", Napi::Function::New(env, TokenizerLoad, "load"));
+  tok.Set("tokenize", Napi::Function::New(env, TokenizerTokenize, "tokenize"));
+  tok.Set("encode", Napi::Function::New(env, TokenizerEncode, "encode"));
+  tok.Set("batchEncode", Napi::Function::New(env, TokenizerBatchEncode, "batchEncode"));
+  tok.Set("decode", Napi::Function::New(env, TokenizerDecode, "decode"));
+  tok.Set("idToToken", Napi::Function::New(env, TokenizerIdToToken, "idToToken"));
+  tok.Set("tokenToId", Napi::Function::New(env, TokenizerTokenToId, "tokenToId"));
+  exports.Set("tokenizer", tok);
+  Napi::Object img = Napi::Object::New(env);
+  img.Set("parseConfig", Napi::Function::New(env, ParsePreprocessorConfig, "parseConfig"));
+  img.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
+  exports.Set("imageProcessor", img);
+#ifdef XCLIP_WITH_FFMPEG
+  Napi::Object video = Napi::Object::New(env);
+  video.Set("probe", Napi::Function::New(env, ProbeVideo, "probe"));
+  video.Set("read", Napi::Function::New(env, ReadVideo, "read"));
+  video.Set("readClips", Napi::Function::New(env, ReadVideoClips, "readClips"));
+  exports.Set("video", video);
+#endif
+}
+
+}  // namespace xclip_binding
