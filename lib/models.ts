@@ -1,0 +1,483 @@
+/**
+ * X-CLIP models: XCLIPModel (video-text similarity), XCLIPTextModel and XCLIPVisionModel. Every method returns a
+ * Promise and runs on a libuv worker thread; the event loop stays free while a forward pass runs. Inputs are
+ * validated here (TypeError / RangeError) before the native call; native failures reject with XClipError.
+ * @module
+ */
+import { XCLIPConfig, XCLIPTextConfig, XCLIPVisionConfig } from './configs';
+import { callNative, XClipError } from './errors';
+import {
+  binding,
+  type LoadedModel,
+  type ModelHandle,
+  type NativeForwardOptions,
+  type NativeOutputWithPooling,
+  type NativeTensor,
+  type NativeXCLIPOutput,
+} from './native';
+import { type IndexInput, type MaskInput, type MaskTensorType, Tensor, type TensorType, toTensor } from './tensor';
+import { integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
+
+/** Where the model runs: `'auto'` picks CUDA when this libtorch and machine have it, else the CPU. */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
+/** Parameter / compute dtype. */
+export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
+/** Floating tensor types accepted for pixel values. */
+export type PixelTensorType = 'float32' | 'float16' | 'bfloat16';
+
+/** Options for `fromPretrained`. */
+export interface LoadOptions {
+  /** Default `'cpu'`. */
+  device?: Device;
+  /** Default `'float32'`. */
+  dtype?: ModelDtype;
+}
+
+/** Options for `XCLIPModel.fromConfig`. */
+export interface FromConfigOptions extends LoadOptions {
+  /** Seed of the random initialisation (HF `_init_weights` scheme); same seed, same weights. */
+  seed?: number | bigint;
+}
+
+/** Text inputs (HF names in camelCase). */
+export interface TextInputs {
+  /** `[numTexts, sequenceLength]` token ids. */
+  inputIds: IndexInput;
+  /** `[numTexts, sequenceLength]`, 1 = attend, 0 = padding. */
+  attentionMask?: MaskInput;
+  /** `[numTexts, sequenceLength]`; defaults to 0..L-1. */
+  positionIds?: IndexInput;
+}
+
+/** Inputs of {@link XCLIPModel.forward}. */
+export interface XCLIPInputs extends TextInputs {
+  /** `[numVideos, numFrames, channels, height, width]`, normalised frames. */
+  pixelValues: Tensor<PixelTensorType>;
+}
+
+/** Options of {@link XCLIPModel.forward}. */
+export interface ForwardOptions {
+  /** Compute the contrastive loss (needs as many texts as videos). */
+  returnLoss?: boolean;
+  /** Return every layer's attention probabilities. */
+  outputAttentions?: boolean;
+  /** Return the input of every layer and the final hidden state. */
+  outputHiddenStates?: boolean;
+  /** Interpolate the position embeddings for frames of another size than `imageSize`. */
+  interpolatePosEncoding?: boolean;
+}
+
+/** Options of {@link XCLIPTextModel.forward}. */
+export type TextForwardOptions = Pick<ForwardOptions, 'outputAttentions' | 'outputHiddenStates'>;
+/** Options of {@link XCLIPVisionModel.forward}. */
+export type VisionForwardOptions = Pick<ForwardOptions, 'outputAttentions' | 'outputHiddenStates' | 'interpolatePosEncoding'>;
+
+/** = transformers BaseModelOutputWithPooling. */
+export interface BaseModelOutputWithPooling {
+  lastHiddenState: Tensor;
+  poolerOutput: Tensor;
+  /** With `outputHiddenStates`: embeddings output plus one entry per layer. */
+  hiddenStates?: Tensor[];
+  /** With `outputAttentions`: one entry per layer. */
+  attentions?: Tensor[];
+}
+
+/** = transformers XCLIPOutput. */
+export interface XCLIPOutput {
+  /** Scalar contrastive loss, with `returnLoss`. */
+  loss?: Tensor;
+  /** `[numVideos, numTexts]` scaled cosine similarities. */
+  logitsPerVideo: Tensor;
+  /** `[numTexts, numVideos]`. */
+  logitsPerText: Tensor;
+  /** `[numVideos, numTexts, projectionDim]`: text embeddings conditioned on each video (prompt generator). */
+  textEmbeds: Tensor;
+  /** `[numVideos, projectionDim]`, normalised. */
+  videoEmbeds: Tensor;
+  textModelOutput: BaseModelOutputWithPooling;
+  visionModelOutput: BaseModelOutputWithPooling;
+  mitOutput: BaseModelOutputWithPooling;
+}
+
+const LOAD_KEYS = ['device', 'dtype'] as const;
+const DEVICE_RE = /^(cpu|cuda|auto|cuda:\d+)$/;
+const DTYPES: readonly ModelDtype[] = ['float32', 'float16', 'bfloat16'];
+const INDEX_TYPES = ['int64', 'int32'] as const;
+const MASK_TYPES: readonly MaskTensorType[] = ['int64', 'int32', 'uint8', 'bool', 'float32'];
+const PIXEL_TYPES: readonly PixelTensorType[] = ['float32', 'float16', 'bfloat16'];
+
+function wrap(t: NativeTensor): Tensor {
+  return new Tensor(t.type as TensorType, t.data, t.dims);
+}
+
+function wrapPooling(o: NativeOutputWithPooling): BaseModelOutputWithPooling {
+  const r: BaseModelOutputWithPooling = { lastHiddenState: wrap(o.lastHiddenState), poolerOutput: wrap(o.poolerOutput) };
+  if (o.hiddenStates) r.hiddenStates = o.hiddenStates.map(wrap);
+  if (o.attentions) r.attentions = o.attentions.map(wrap);
+  return r;
+}
+
+function wrapOutput(o: NativeXCLIPOutput): XCLIPOutput {
+  const r: XCLIPOutput = {
+    logitsPerVideo: wrap(o.logitsPerVideo),
+    logitsPerText: wrap(o.logitsPerText),
+    textEmbeds: wrap(o.textEmbeds),
+    videoEmbeds: wrap(o.videoEmbeds),
+    textModelOutput: wrapPooling(o.textModelOutput),
+    visionModelOutput: wrapPooling(o.visionModelOutput),
+    mitOutput: wrapPooling(o.mitOutput),
+  };
+  if (o.loss) r.loss = wrap(o.loss);
+  return r;
+}
+
+function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): { device?: string; dtype?: string } {
+  const o = optionalObject('options', options, [...LOAD_KEYS, ...extraKeys]);
+  if (o.device !== undefined) {
+    if (!is.string(o.device)) throw typeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
+    if (!DEVICE_RE.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
+  }
+  if (o.dtype !== undefined) {
+    if (!is.string(o.dtype)) throw typeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);
+    if (!is.inArray(o.dtype, DTYPES)) throw rangeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);
+  }
+  return { device: o.device as string | undefined, dtype: o.dtype as string | undefined };
+}
+
+function checkPath(value: unknown): string {
+  if (!is.string(value) || value === '') throw typeError('pathOrDir', 'a non-empty string', value);
+  return value;
+}
+
+function checkForwardOptions(options: unknown, keys: readonly (keyof ForwardOptions)[]): NativeForwardOptions {
+  const o = optionalObject('options', options, keys);
+  const r: NativeForwardOptions = {};
+  for (const key of keys) {
+    const v = optionalBool(key, o[key]);
+    if (v !== undefined) r[key] = v;
+  }
+  return r;
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function checkIndexValues(t: Tensor, name: string, max: number): void {
+  // The core checks too, but only here can the message point at the offending element.
+  const data = t.data as BigInt64Array | Int32Array;
+  const cols = t.dims[1];
+  for (let i = 0; i < data.length; i++) {
+    const v = Number(data[i]);
+    if (v < 0 || v > max) {
+      throw rangeError(`${name}[${Math.floor(i / cols)}][${i % cols}]`, `integer between 0 and ${max}`, v);
+    }
+  }
+}
+
+/** Validates text inputs against the text config; returns the tensors the addon gets. */
+function checkTextInputs(inputs: Record<string, unknown>, text: XCLIPTextConfig) {
+  const inputIds = toTensor(inputs.inputIds, 'inputIds', INDEX_TYPES);
+  if (inputIds.dims.length !== 2) {
+    throw rangeError('inputIds', '2 dims [numTexts, sequenceLength]', inputIds.dims);
+  }
+  const [numTexts, length] = inputIds.dims;
+  if (numTexts < 1) throw rangeError('inputIds.dims[0] (numTexts)', 'at least 1', numTexts);
+  integerInRange('inputIds.dims[1] (sequenceLength)', length, 1, text.maxPositionEmbeddings);
+  checkIndexValues(inputIds, 'inputIds', text.vocabSize - 1);
+  let attentionMask: Tensor | undefined;
+  if (inputs.attentionMask !== undefined) {
+    attentionMask = toTensor(inputs.attentionMask, 'attentionMask', MASK_TYPES);
+    if (!sameDims(attentionMask.dims, inputIds.dims)) {
+      throw rangeError('attentionMask.dims', `[${inputIds.dims.join(', ')}] (the shape of inputIds)`, attentionMask.dims);
+    }
+  }
+  let positionIds: Tensor | undefined;
+  if (inputs.positionIds !== undefined) {
+    positionIds = toTensor(inputs.positionIds, 'positionIds', INDEX_TYPES);
+    if (!sameDims(positionIds.dims, inputIds.dims)) {
+      throw rangeError('positionIds.dims', `[${inputIds.dims.join(', ')}] (the shape of inputIds)`, positionIds.dims);
+    }
+    checkIndexValues(positionIds, 'positionIds', text.maxPositionEmbeddings - 1);
+  }
+  return { inputIds, attentionMask, positionIds };
+}
+
+function checkPixels(value: unknown, name: string, rank: 4 | 5): Tensor {
+  if (!(value instanceof Tensor)) throw typeError(name, `a Tensor of type ${PIXEL_TYPES.join(', ')}`, value);
+  if (!is.inArray(value.type, PIXEL_TYPES)) throw typeError(`${name}.type`, `one of ${PIXEL_TYPES.join(', ')}`, value.type);
+  if (value.dims.length !== rank) {
+    const shape = rank === 5 ? '[numVideos, numFrames, channels, height, width]' : '[batch*numFrames, channels, height, width]';
+    throw rangeError(name, `${rank} dims ${shape}`, value.dims);
+  }
+  return value;
+}
+
+function checkFrameGeometry(pv: Tensor, name: string, v: XCLIPVisionConfig, interpolate: boolean, offset: number): void {
+  const [c, h, w] = pv.dims.slice(offset);
+  if (c !== v.numChannels) throw rangeError(`${name}.dims[${offset}] (channels)`, `${v.numChannels}`, c);
+  for (const [i, size] of [[offset + 1, h], [offset + 2, w]] as const) {
+    const label = i === offset + 1 ? 'height' : 'width';
+    if (interpolate) {
+      if (size < v.patchSize) throw rangeError(`${name}.dims[${i}] (${label})`, `at least ${v.patchSize} (patchSize)`, size);
+    } else if (size !== v.imageSize) throw rangeError(`${name}.dims[${i}] (${label})`, `${v.imageSize} (imageSize; or set interpolatePosEncoding)`, size);
+  }
+}
+
+function checkVideoPixels(value: unknown, v: XCLIPVisionConfig, interpolate: boolean): Tensor {
+  const pv = checkPixels(value, 'pixelValues', 5);
+  if (pv.dims[0] < 1) throw rangeError('pixelValues.dims[0] (numVideos)', 'at least 1', pv.dims[0]);
+  if (pv.dims[1] !== v.numFrames) throw rangeError('pixelValues.dims[1] (numFrames)', `${v.numFrames}`, pv.dims[1]);
+  checkFrameGeometry(pv, 'pixelValues', v, interpolate, 2);
+  return pv;
+}
+
+/** Common lifecycle: a native handle, dispose() and `await using`. */
+abstract class DisposableModel {
+  #handle: ModelHandle | undefined;
+  readonly #name: string;
+  /** Device the weights live on, e.g. `'cpu'` or `'cuda:0'`. */
+  readonly device: string;
+  /** Parameter dtype. */
+  readonly dtype: TensorType;
+
+  protected constructor(name: string, loaded: LoadedModel) {
+    this.#name = name;
+    this.#handle = loaded.handle;
+    this.device = loaded.device;
+    this.dtype = loaded.dtype;
+  }
+
+  /** True once {@link dispose} was called. */
+  get disposed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  protected handle(): ModelHandle {
+    if (!this.#handle) throw new XClipError('DISPOSED', `${this.#name} has been disposed`);
+    return this.#handle;
+  }
+
+  /**
+   * Releases the weights. Calls already running finish normally (they hold their own reference); later calls
+   * reject with XClipError code `DISPOSED`. Idempotent.
+   * @example
+   * await model.dispose();
+   */
+  async dispose(): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    if (handle) await callNative(new Error(), () => binding().dispose(handle));
+  }
+
+  /**
+   * `await using model = await XCLIPModel.fromPretrained(dir);` disposes at the end of the scope.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+/**
+ * = transformers XCLIPModel: scores videos against texts.
+ * @example
+ * const model = await XCLIPModel.fromPretrained('./xclip-base-patch32');
+ * const out = await model.forward({ inputIds, attentionMask, pixelValues });
+ * console.log(out.logitsPerVideo.toArray());
+ * await model.dispose();
+ */
+export class XCLIPModel extends DisposableModel {
+  /** The model's configuration. */
+  readonly config: XCLIPConfig;
+
+  private constructor(loaded: LoadedModel) {
+    super('XCLIPModel', loaded);
+    this.config = XCLIPConfig.fromJSON(loaded.config);
+  }
+
+  /**
+   * Loads `config.json` plus `model.safetensors` (or a sharded index, or a legacy `pytorch_model.bin`) from a
+   * folder laid out like a Hugging Face snapshot. Strict: missing, unexpected or mis-shaped tensors reject
+   * with `WEIGHTS_MISMATCH`.
+   * @example
+   * const model = await XCLIPModel.fromPretrained('./xclip-base-patch32', { device: 'auto' });
+   */
+  static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPModel> {
+    const callSite = new Error();
+    const dir = checkPath(pathOrDir);
+    const opts = checkLoadOptions(options);
+    return new XCLIPModel(await callNative(callSite, () => binding().xclipFromPretrained(dir, opts)));
+  }
+
+  /**
+   * A randomly initialised model (HF's `_init_weights`), deterministic for a given seed.
+   * @example
+   * const model = await XCLIPModel.fromConfig(new XCLIPConfig(), { seed: 42 });
+   */
+  static async fromConfig(config: XCLIPConfig, options?: FromConfigOptions): Promise<XCLIPModel> {
+    const callSite = new Error();
+    if (!(config instanceof XCLIPConfig)) throw typeError('config', 'an XCLIPConfig', config);
+    const opts: { device?: string; dtype?: string; seed?: number | bigint } = checkLoadOptions(options, ['seed']);
+    const seed = (options as FromConfigOptions | undefined)?.seed;
+    if (seed !== undefined) {
+      if (typeof seed === 'bigint') {
+        if (seed < 0n || seed >= 2n ** 64n) throw rangeError('seed', 'integer between 0 and 2^64-1', seed);
+      } else {
+        integerInRange('seed', seed, 0, Number.MAX_SAFE_INTEGER);
+      }
+      opts.seed = seed;
+    }
+    const json = JSON.stringify(config.toJSON());
+    return new XCLIPModel(await callNative(callSite, () => binding().xclipFromConfig(json, opts)));
+  }
+
+  /**
+   * = HF `XCLIPModel.forward`.
+   * @example
+   * const out = await model.forward(
+   *   { inputIds: [[49406, 1929, 49407]], attentionMask: [[1, 1, 1]], pixelValues },
+   *   { outputHiddenStates: true },
+   * );
+   * out.logitsPerVideo.dims; // [numVideos, numTexts]
+   */
+  async forward(inputs: XCLIPInputs, options?: ForwardOptions): Promise<XCLIPOutput> {
+    const callSite = new Error();
+    const handle = this.handle();
+    if (!is.object(inputs)) throw typeError('inputs', 'an object', inputs);
+    optionalObject('inputs', inputs, ['inputIds', 'pixelValues', 'attentionMask', 'positionIds']);
+    const opts = checkForwardOptions(options, ['returnLoss', 'outputAttentions', 'outputHiddenStates', 'interpolatePosEncoding']);
+    const text = checkTextInputs(inputs as unknown as Record<string, unknown>, this.config.textConfig);
+    const pixelValues = checkVideoPixels(inputs.pixelValues, this.config.visionConfig, opts.interpolatePosEncoding === true);
+    if (opts.returnLoss && pixelValues.dims[0] !== text.inputIds.dims[0]) {
+      throw rangeError('inputIds.dims[0] (numTexts) with returnLoss', `${pixelValues.dims[0]} (numVideos)`, text.inputIds.dims[0]);
+    }
+    const out = await callNative(callSite, () => binding().xclipForward(handle, { ...text, pixelValues }, opts));
+    return wrapOutput(out);
+  }
+
+  /**
+   * = HF `get_text_features`: `[numTexts, projectionDim]`, projected, not normalised.
+   * @example
+   * const features = await model.getTextFeatures({ inputIds, attentionMask });
+   */
+  async getTextFeatures(inputs: TextInputs): Promise<Tensor> {
+    const callSite = new Error();
+    const handle = this.handle();
+    if (!is.object(inputs)) throw typeError('inputs', 'an object', inputs);
+    optionalObject('inputs', inputs, ['inputIds', 'attentionMask', 'positionIds']);
+    const text = checkTextInputs(inputs as unknown as Record<string, unknown>, this.config.textConfig);
+    return wrap(await callNative(callSite, () => binding().xclipGetTextFeatures(handle, text)));
+  }
+
+  /**
+   * = HF `get_video_features`: the MIT's pooled output, `[numVideos, projectionDim]` (not normalised).
+   * @example
+   * const features = await model.getVideoFeatures(pixelValues);
+   */
+  async getVideoFeatures(pixelValues: Tensor<PixelTensorType>): Promise<Tensor> {
+    const callSite = new Error();
+    const handle = this.handle();
+    const pv = checkVideoPixels(pixelValues, this.config.visionConfig, false);
+    return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, pv)));
+  }
+
+  /**
+   * Writes `config.json` + `model.safetensors`, loadable by transformers' `from_pretrained`.
+   * @example
+   * await model.savePretrained('./my-xclip');
+   */
+  async savePretrained(dir: string): Promise<void> {
+    const callSite = new Error();
+    const handle = this.handle();
+    const target = checkPath(dir);
+    await callNative(callSite, () => binding().xclipSavePretrained(handle, target));
+  }
+}
+
+/**
+ * = transformers XCLIPTextModel, loaded from a full X-CLIP checkpoint (its `text_model.*` weights).
+ * @example
+ * const text = await XCLIPTextModel.fromPretrained('./xclip-base-patch32');
+ * const { poolerOutput } = await text.forward({ inputIds: [[49406, 320, 49407]] });
+ */
+export class XCLIPTextModel extends DisposableModel {
+  /** The text tower's configuration. */
+  readonly config: XCLIPTextConfig;
+
+  private constructor(loaded: LoadedModel) {
+    super('XCLIPTextModel', loaded);
+    this.config = XCLIPConfig.fromJSON(loaded.config).textConfig;
+  }
+
+  /**
+   * @example
+   * const text = await XCLIPTextModel.fromPretrained('./xclip-base-patch32', { dtype: 'bfloat16' });
+   */
+  static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPTextModel> {
+    const callSite = new Error();
+    const dir = checkPath(pathOrDir);
+    const opts = checkLoadOptions(options);
+    return new XCLIPTextModel(await callNative(callSite, () => binding().textModelFromPretrained(dir, opts)));
+  }
+
+  /**
+   * @example
+   * const out = await text.forward({ inputIds, attentionMask }, { outputAttentions: true });
+   */
+  async forward(inputs: TextInputs, options?: TextForwardOptions): Promise<BaseModelOutputWithPooling> {
+    const callSite = new Error();
+    const handle = this.handle();
+    if (!is.object(inputs)) throw typeError('inputs', 'an object', inputs);
+    optionalObject('inputs', inputs, ['inputIds', 'attentionMask', 'positionIds']);
+    const opts = checkForwardOptions(options, ['outputAttentions', 'outputHiddenStates']);
+    const text = checkTextInputs(inputs as unknown as Record<string, unknown>, this.config);
+    return wrapPooling(await callNative(callSite, () => binding().textModelForward(handle, text, opts)));
+  }
+}
+
+/**
+ * = transformers XCLIPVisionModel: per-frame ViT with cross-frame communication.
+ * @example
+ * const vision = await XCLIPVisionModel.fromPretrained('./xclip-base-patch32');
+ * const out = await vision.forward({ pixelValues }); // pixelValues [batch*numFrames, 3, 224, 224]
+ */
+export class XCLIPVisionModel extends DisposableModel {
+  /** The vision tower's configuration. */
+  readonly config: XCLIPVisionConfig;
+
+  private constructor(loaded: LoadedModel) {
+    super('XCLIPVisionModel', loaded);
+    this.config = XCLIPConfig.fromJSON(loaded.config).visionConfig;
+  }
+
+  /**
+   * @example
+   * const vision = await XCLIPVisionModel.fromPretrained('./xclip-base-patch32');
+   */
+  static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPVisionModel> {
+    const callSite = new Error();
+    const dir = checkPath(pathOrDir);
+    const opts = checkLoadOptions(options);
+    return new XCLIPVisionModel(await callNative(callSite, () => binding().visionModelFromPretrained(dir, opts)));
+  }
+
+  /**
+   * `pixelValues` holds the frames of consecutive videos: `[batch*numFrames, channels, height, width]`.
+   * @example
+   * const { poolerOutput } = await vision.forward({ pixelValues });
+   */
+  async forward(inputs: { pixelValues: Tensor<PixelTensorType> }, options?: VisionForwardOptions): Promise<BaseModelOutputWithPooling> {
+    const callSite = new Error();
+    const handle = this.handle();
+    if (!is.object(inputs)) throw typeError('inputs', 'an object', inputs);
+    optionalObject('inputs', inputs, ['pixelValues']);
+    const opts = checkForwardOptions(options, ['outputAttentions', 'outputHiddenStates', 'interpolatePosEncoding']);
+    const pv = checkPixels(inputs.pixelValues, 'pixelValues', 4);
+    const n = pv.dims[0];
+    if (n < 1 || n % this.config.numFrames !== 0) {
+      throw rangeError('pixelValues.dims[0] (batch*numFrames)', `a positive multiple of numFrames (${this.config.numFrames})`, n);
+    }
+    checkFrameGeometry(pv, 'pixelValues', this.config, opts.interpolatePosEncoding === true, 1);
+    return wrapPooling(await callNative(callSite, () => binding().visionModelForward(handle, { pixelValues: pv }, opts)));
+  }
+}

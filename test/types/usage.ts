@@ -1,0 +1,64 @@
+// Compiled with `tsc --noEmit` by test/types.test.ts: typed usage of the public API must type-check, and each
+// line marked as an expected error must stay an error.
+import {
+  type BaseModelOutputWithPooling,
+  Tensor,
+  XCLIPConfig,
+  XClipError,
+  type XClipErrorCode,
+  XCLIPModel,
+  type XCLIPOutput,
+  XCLIPTextModel,
+  XCLIPVisionModel,
+} from '../../lib';
+
+export async function usage(): Promise<void> {
+  const config: XCLIPConfig = XCLIPConfig.fromPretrained('./model');
+  const frames: number = config.visionConfig.numFrames;
+  const model = await XCLIPModel.fromPretrained('./model', { device: 'cuda:1', dtype: 'bfloat16' });
+  const random = await XCLIPModel.fromConfig(new XCLIPConfig({ projectionDim: 512 }), { seed: 1n, device: 'auto' });
+  const pixelValues = new Tensor('float32', new Float32Array(frames * 3 * 224 * 224), [1, frames, 3, 224, 224]);
+  const out: XCLIPOutput = await model.forward(
+    { inputIds: [[49406, 320, 49407]], attentionMask: new Tensor('int64', [1n, 1n, 1n], [1, 3]), pixelValues },
+    { returnLoss: false, outputHiddenStates: true },
+  );
+  const logits: Float32Array = out.logitsPerVideo.toFloat32Array();
+  const hidden: Tensor[] | undefined = out.textModelOutput.hiddenStates;
+  const text: Tensor = await model.getTextFeatures({ inputIds: new Tensor('int32', new Int32Array(3), [1, 3]) });
+  const video: Tensor = await model.getVideoFeatures(pixelValues);
+  const towerText = await XCLIPTextModel.fromPretrained('./model');
+  const pooled: BaseModelOutputWithPooling = await towerText.forward({ inputIds: [[1n, 2n]] }, { outputAttentions: true });
+  const towerVision = await XCLIPVisionModel.fromPretrained('./model', { device: 'cpu' });
+  await towerVision.forward({ pixelValues: new Tensor('float16', new Uint16Array(8 * 3 * 4), [8, 3, 2, 2]) }, { interpolatePosEncoding: true });
+  const dims: readonly number[] = video.dims;
+  try {
+    await random.dispose();
+  } catch (e) {
+    if (e instanceof XClipError) {
+      const code: XClipErrorCode = e.code;
+      void code;
+    }
+  }
+  {
+    await using scoped = await XCLIPModel.fromPretrained('./model');
+    void scoped.device;
+  }
+  void [logits, hidden, text, pooled, dims];
+
+  // @ts-expect-error device must be one of the listed strings
+  await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
+  // @ts-expect-error no such dtype
+  await XCLIPModel.fromPretrained('./model', { dtype: 'float64' });
+  // @ts-expect-error pixelValues is required for forward
+  await model.forward({ inputIds: [[1]] });
+  // @ts-expect-error misspelled option
+  await model.forward({ inputIds: [[1]], pixelValues }, { returnLos: true });
+  // @ts-expect-error pixel values must be floating point
+  await model.getVideoFeatures(new Tensor('int64', [1n], [1]));
+  // @ts-expect-error data must match the element type
+  new Tensor('float32', new Int32Array(4), [4]);
+  // @ts-expect-error dims are read-only
+  video.dims.push(1);
+  // @ts-expect-error the vision tower takes no text
+  await towerVision.forward({ inputIds: [[1]] });
+}
