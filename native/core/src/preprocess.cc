@@ -493,21 +493,29 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
         stride = (r.x1 - r.x0) * 3;
       }
       float* dst = out_base + i * 3 * plane;
-      for (int c = 0; c < 3; ++c) {
-        const float* l = lut[static_cast<size_t>(c)].data();
-        float* d = dst + c * plane;
-        for (int64_t y = 0; y < oh; ++y) {
-          const int64_t sy = y + top;
-          float* drow = d + y * ow;
-          if (sy < r.y0 || sy >= r.y1) {
-            std::fill_n(drow, ow, l[0]);
-            continue;
+      float* d0 = dst;
+      float* d1 = dst + plane;
+      float* d2 = dst + 2 * plane;
+      const float *l0 = lut[0].data(), *l1 = lut[1].data(), *l2 = lut[2].data();
+      // Output columns [xa, xb) come from the image; the rest (and rows outside it) are padding.
+      const int64_t xa = r.x0 - left, xb = r.x1 - left;
+      for (int64_t y = 0; y < oh; ++y) {
+        const int64_t sy = y + top, o = y * ow;
+        const bool pad_row = sy < r.y0 || sy >= r.y1;
+        const int64_t a = pad_row ? ow : xa, e = pad_row ? ow : xb;
+        std::fill_n(d0 + o, a, l0[0]);
+        std::fill_n(d1 + o, a, l1[0]);
+        std::fill_n(d2 + o, a, l2[0]);
+        if (!pad_row) {
+          const uint8_t* p = px + (sy - r.y0) * stride;
+          for (int64_t x = a; x < e; ++x, p += 3) {
+            d0[o + x] = l0[p[0]];
+            d1[o + x] = l1[p[1]];
+            d2[o + x] = l2[p[2]];
           }
-          const uint8_t* srow = px + (sy - r.y0) * stride + c;
-          for (int64_t x = 0; x < ow; ++x) {
-            const int64_t sx = x + left;
-            drow[x] = (sx < r.x0 || sx >= r.x1) ? l[0] : l[srow[(sx - r.x0) * 3]];
-          }
+          std::fill_n(d0 + o + e, ow - e, l0[0]);
+          std::fill_n(d1 + o + e, ow - e, l1[0]);
+          std::fill_n(d2 + o + e, ow - e, l2[0]);
         }
       }
     }

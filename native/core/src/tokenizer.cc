@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <queue>
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
 #include <sstream>
@@ -266,6 +267,7 @@ struct CLIPTokenizer::Impl {
   mutable std::shared_mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache;
   static constexpr size_t kMaxCacheEntries = 100000;
+  static constexpr size_t kMaxCachedWordBytes = 256;  // as tokenizers: long words are not worth keeping
 
   std::vector<int32_t> bpe(const std::string& word) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
@@ -274,38 +276,55 @@ struct CLIPTokenizer::Impl {
   std::vector<int32_t> encode_content(const std::string& text) const;
 };
 
+// tokenizers' Word::merge_all: a min-heap of (rank, position) over a linked list of symbols, with stale
+// entries skipped when the pair at that position no longer produces the entry's merged id. O(n log n).
 std::vector<int32_t> CLIPTokenizer::Impl::bpe(const std::string& word) const {
-  const size_t n = word.size();
-  std::vector<int32_t> symbols(n);
-  for (size_t i = 0; i < n; ++i) {
-    auto b = static_cast<unsigned char>(word[i]);
-    symbols[i] = (i + 1 == n) ? byte_eow_id[b] : byte_id[b];
-  }
-  constexpr int32_t kNone = INT32_MAX;
-  auto pair_rank = [&](size_t i, int32_t* merged) -> int32_t {
-    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(symbols[i])) << 32) | static_cast<uint32_t>(symbols[i + 1]);
-    auto it = merges.find(key);
-    if (it == merges.end()) return kNone;
-    if (merged) *merged = it->second.second;
-    return it->second.first;
+  const int n = static_cast<int>(word.size());
+  struct Symbol {
+    int32_t id;
+    int prev, next;
+    bool alive;
   };
-  std::vector<int32_t> ranks(n > 0 ? n - 1 : 0);
-  for (size_t i = 0; i + 1 < n; ++i) ranks[i] = pair_rank(i, nullptr);
-  // Lowest rank first, leftmost among equals: the order of tokenizers' merge heap.
-  while (symbols.size() > 1) {
-    size_t best = 0;
-    for (size_t i = 1; i < ranks.size(); ++i)
-      if (ranks[i] < ranks[best]) best = i;
-    if (ranks[best] == kNone) break;
-    int32_t merged = -1;
-    pair_rank(best, &merged);
-    symbols[best] = merged;
-    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best) + 1);
-    ranks.erase(ranks.begin() + static_cast<std::ptrdiff_t>(best));
-    if (best > 0) ranks[best - 1] = pair_rank(best - 1, nullptr);
-    if (best < ranks.size()) ranks[best] = pair_rank(best, nullptr);
+  std::vector<Symbol> sym(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto b = static_cast<unsigned char>(word[static_cast<size_t>(i)]);
+    sym[static_cast<size_t>(i)] = {(i + 1 == n) ? byte_eow_id[b] : byte_id[b], i - 1, (i + 1 < n) ? i + 1 : -1, true};
   }
-  return symbols;
+  struct Merge {
+    int32_t rank;
+    int pos;
+    int32_t new_id;
+  };
+  auto later = [](const Merge& a, const Merge& b) { return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos; };
+  std::priority_queue<Merge, std::vector<Merge>, decltype(later)> queue(later);
+  auto lookup = [&](int left, int right) -> const std::pair<int32_t, int32_t>* {
+    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(sym[static_cast<size_t>(left)].id)) << 32) |
+                   static_cast<uint32_t>(sym[static_cast<size_t>(right)].id);
+    auto it = merges.find(key);
+    return it == merges.end() ? nullptr : &it->second;
+  };
+  for (int i = 0; i + 1 < n; ++i)
+    if (const auto* m = lookup(i, i + 1)) queue.push({m->first, i, m->second});
+  while (!queue.empty()) {
+    Merge top = queue.top();
+    queue.pop();
+    Symbol& s = sym[static_cast<size_t>(top.pos)];
+    if (!s.alive || s.next == -1) continue;
+    const auto* m = lookup(top.pos, s.next);
+    if (!m || m->second != top.new_id) continue;
+    Symbol& right = sym[static_cast<size_t>(s.next)];
+    s.id = top.new_id;
+    right.alive = false;
+    s.next = right.next;
+    if (s.next != -1) sym[static_cast<size_t>(s.next)].prev = top.pos;
+    if (s.prev != -1)
+      if (const auto* pm = lookup(s.prev, top.pos)) queue.push({pm->first, s.prev, pm->second});
+    if (s.next != -1)
+      if (const auto* nm = lookup(top.pos, s.next)) queue.push({nm->first, top.pos, nm->second});
+  }
+  std::vector<int32_t> out;
+  for (int i = 0; i != -1 && i < n; i = sym[static_cast<size_t>(i)].next) out.push_back(sym[static_cast<size_t>(i)].id);
+  return out;
 }
 
 void CLIPTokenizer::Impl::bpe_word(const std::string& word, std::vector<int32_t>& out) const {
@@ -320,6 +339,7 @@ void CLIPTokenizer::Impl::bpe_word(const std::string& word, std::vector<int32_t>
   }
   std::vector<int32_t> ids = bpe(word);
   out.insert(out.end(), ids.begin(), ids.end());
+  if (word.size() >= kMaxCachedWordBytes) return;
   std::unique_lock<std::shared_mutex> lock(cache_mutex);
   if (cache.size() >= kMaxCacheEntries) cache.clear();
   cache.emplace(word, std::move(ids));

@@ -181,6 +181,27 @@ TEST(preprocess_copy_pad_and_layouts) {
   expect.narrow(2, 1, 6).copy_(frames.narrow(2, 1, 3).permute({0, 3, 1, 2}).to(at::kDouble).mul(1.0 / 255.0).to(at::kFloat));
   EXPECT_TRUE(at::equal(out[0], expect));
 
+  // Crop larger than the image on both axes: offsets (6-9)//2 = -2 rows, (5-8)//2 = -2 cols.
+  c.crop_height = 9;
+  c.crop_width = 8;
+  c.do_normalize = true;
+  c.image_mean = {0.1, 0.2, 0.3};
+  c.image_std = {0.5, 0.25, 0.125};
+  at::Tensor padded = preprocess_videos(frames, c);
+  for (int ch = 0; ch < 3; ++ch) {
+    const float pad = (0.0f - static_cast<float>(c.image_mean[ch])) / static_cast<float>(c.image_std[ch]);
+    for (int y = 0; y < 9; ++y)
+      for (int x = 0; x < 8; ++x) {
+        const int sy = y - 2, sx = x - 2;
+        float want = pad;
+        if (sy >= 0 && sy < 6 && sx >= 0 && sx < 5) {
+          const auto u = frames[1][sy][sx][ch].item<uint8_t>();
+          want = (static_cast<float>(u * (1.0 / 255.0)) - static_cast<float>(c.image_mean[ch])) / static_cast<float>(c.image_std[ch]);
+        }
+        EXPECT_EQ(padded[0][1][ch][y][x].item<float>(), want);
+      }
+  }
+
   ImageProcessorConfig same;  // 224x224 input with shortest_edge 224: PIL copies, nothing is resampled
   at::Tensor sq = at::randint(0, 256, {1, 224, 224, 3}, at::kByte);
   same.do_normalize = false;
