@@ -1,0 +1,141 @@
+// In-process video decoding (FFmpeg 5.1: libavformat/libavcodec/libswscale) for X-CLIP inputs.
+// Frames are numbered the way PyAV / decord count them: position in presentation order among the frames the
+// decoder yields (B-frames and variable frame rate included; timestamps are never assumed to be regular).
+// RGB conversion matches PyAV's frame.to_ndarray(format="rgb24") (sws_scale, SWS_BILINEAR, libav's default
+// colorspace handling), so frames equal the fixtures' PyAV frames.
+//
+// All structs are plain data so the N-API layer can copy options in and results out without adapters.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xclip {
+
+// A whole video file, either a path or the caller's in-memory bytes (read through custom AVIO callbacks, never
+// written to a temp file). For a buffer the caller keeps the bytes alive for the duration of the call.
+struct VideoSource {
+  std::string path;              // used when data == nullptr
+  const uint8_t* data = nullptr;  // whole file in memory
+  size_t size = 0;
+
+  static VideoSource from_path(std::string p) {
+    VideoSource s;
+    s.path = std::move(p);
+    return s;
+  }
+  static VideoSource from_buffer(const uint8_t* d, size_t n) {
+    VideoSource s;
+    s.data = d;
+    s.size = n;
+    return s;
+  }
+  bool is_buffer() const { return data != nullptr || path.empty(); }
+  std::string describe() const;  // the path, or "<buffer of N bytes>", for error messages
+};
+
+constexpr int64_t kDefaultMaxPixels = 4096LL * 4096LL;  // per frame; 0 disables the guard
+
+struct VideoInfo {
+  bool has_video = false;
+  int width = 0;   // stored (decoded) size, before any rotation
+  int height = 0;
+  double fps = 0;  // average frame rate (stream avg_frame_rate; 0 if unknown)
+  // Number of frames: the count of video packets the demuxer delivers (a demux-only pass, no decoding), which
+  // equals the decoded frame count for intact files; the container's own count is container_frame_count (0 when
+  // the container has none, e.g. WebM). read_video's decoded_frame_count is the authoritative number.
+  int64_t frame_count = 0;
+  int64_t container_frame_count = 0;
+  bool index_incomplete = false;  // the demux pass hit a read error / corrupt packet (e.g. truncated file)
+  double duration = 0;            // seconds (stream duration, else container duration)
+  std::string codec;              // decoder name, e.g. "h264", "vp9", "mjpeg"
+  std::string pix_fmt;            // e.g. "yuv420p", "yuvj420p"
+  int rotation = 0;               // display-matrix rotation in degrees, counterclockwise (ffprobe's sign), 0/90/180/-90
+};
+
+enum class Sampling {
+  kSegmentMiddle,  // X-CLIP test-time: idx_i = floor((2i+1)*N / (2*num_frames)); repeats when N < num_frames
+  kUniform,        // idx_i = trunc(linspace(0, N-1, num_frames)[i]) (first and last frame included)
+  kIndices,        // ReadOptions::indices as given (each must be in [0, N))
+  kHfRandom,       // transformers' X-CLIP docs sample_frame_indices(clip_len=num_frames, frame_sample_rate, N)
+};
+
+struct ReadOptions {
+  int num_frames = 8;
+  Sampling sampling = Sampling::kSegmentMiddle;
+  std::vector<int64_t> indices;  // kIndices
+  // kHfRandom: converted_len = num_frames*frame_sample_rate; end ~ U{converted_len, N-1} (std::mt19937_64(seed),
+  // uniform_int_distribution); start = end - converted_len; linspace(start, end, num_frames) clipped to
+  // [start, end-1] and truncated. Same formula as the docs' numpy code, NOT the same random numbers as
+  // np.random. When N <= converted_len (numpy would raise) start = 0, end = N.
+  int frame_sample_rate = 4;
+  uint64_t seed = 0;
+  int64_t max_pixels = kDefaultMaxPixels;  // refuse width*height above this before decoding (kVideoTooLarge)
+  bool apply_rotation = false;             // rotate frames by `rotation` so they display upright
+  int threads = 0;                         // decoder threads; 0 = automatic
+};
+
+struct DecodedVideo {
+  at::Tensor frames;               // uint8 [n, H, W, 3] RGB24 (H, W swapped when a 90/-90 rotation is applied)
+  std::vector<int64_t> indices;    // frame index of each output frame (presentation order)
+  std::vector<double> timestamps;  // seconds, each frame's pts (relative to the stream's time base origin)
+  VideoInfo info;
+  int64_t decoded_frame_count = 0;  // N the sampling ran over
+  // Truncated/corrupt stream: decoding stopped at the first error (as PyAV does) and sampling ran over the
+  // frames that decoded before it; `warning` says where and why. Never invented frames.
+  bool truncated = false;
+  std::string warning;
+};
+
+VideoInfo probe_video(const VideoSource& source, int64_t max_pixels = kDefaultMaxPixels);
+DecodedVideo read_video(const VideoSource& source, const ReadOptions& options = {});
+
+// Frame indices for a sampling rule over n_frames frames (exposed so callers/tests can check the rule).
+std::vector<int64_t> sample_frame_indices(const ReadOptions& options, int64_t n_frames);
+
+struct ClipOptions {
+  int num_frames = 8;         // frames per clip (SegmentMiddle inside each clip)
+  double clip_seconds = 0;    // either: consecutive windows of this length (last one may be shorter) ...
+  int num_clips = 0;          // ... or: this many equal frame-count segments
+  int64_t max_pixels = kDefaultMaxPixels;
+  bool apply_rotation = false;
+  int threads = 0;
+};
+
+struct VideoClip {
+  at::Tensor frames;  // uint8 [num_frames, H, W, 3]
+  std::vector<int64_t> indices;
+  std::vector<double> timestamps;
+  // clip_seconds: the window [t0 + j*clip_seconds, t0 + (j+1)*clip_seconds) (t0 = first frame's pts; the last
+  // window ends at the stream end); windows holding no frame (VFR gaps) produce no clip.
+  // num_clips: from the clip's first frame pts to the next clip's first frame pts (stream end for the last).
+  double start_seconds = 0;
+  double end_seconds = 0;
+  int64_t first_frame = 0;   // frame range [first_frame, end_frame)
+  int64_t end_frame = 0;
+};
+
+struct VideoClips {
+  std::vector<VideoClip> clips;
+  VideoInfo info;
+  int64_t decoded_frame_count = 0;
+  bool truncated = false;
+  std::string warning;
+};
+
+// Consecutive clips covering the whole video; a frame used by several clips is decoded once.
+VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options);
+
+struct DecodeThroughput {
+  int64_t frames = 0;
+  double seconds = 0;
+  double frames_per_second = 0;
+};
+// Decodes every frame (and converts to RGB24 when to_rgb) sequentially; for benchmarks.
+DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb = true, int threads = 0);
+
+}  // namespace xclip
