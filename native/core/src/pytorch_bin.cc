@@ -607,7 +607,7 @@ TensorMap parse_archive(Archive& archive) {
   ZipEntry pkl = archive.pickle();
   Unpickler vm(archive.bytes(pkl), pkl.size, archive);
   Value root = vm.run();
-  if (root.kind != Kind::kDict) corrupt(archive.source(), std::string("pickle holds a ") + kind_name(root.kind) + ", not a state dict");
+  if (root.kind != Kind::kDict) corrupt(archive.source(), std::string("pickle holds a value of type ") + kind_name(root.kind) + ", not a state dict");
   const Object* dict = &vm.obj(root);
   // Training checkpoints nest the weights: {"state_dict": {...}, "epoch": ...}.
   if (const Object* nested = string_key(vm, *dict, "state_dict")) dict = nested;
@@ -615,10 +615,10 @@ TensorMap parse_archive(Archive& archive) {
   for (size_t k = 0; k < dict->items.size(); k += 2) {
     const Value& key = dict->items[k];
     const Value& value = dict->items[k + 1];
-    if (key.kind != Kind::kStr) corrupt(archive.source(), std::string("state dict has a ") + kind_name(key.kind) + " key");
+    if (key.kind != Kind::kStr) corrupt(archive.source(), std::string("state dict has a key of type ") + kind_name(key.kind));
     const std::string& name = vm.obj(key).str;
     if (value.kind != Kind::kTensor) {
-      corrupt(archive.source(), "state dict entry '" + printable(name) + "' is a " + kind_name(value.kind) + ", not a tensor");
+      corrupt(archive.source(), "state dict entry '" + printable(name) + "' is of type " + kind_name(value.kind) + ", not a tensor");
     }
     out[name] = vm.obj(value).tensor;
   }
