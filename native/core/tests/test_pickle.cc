@@ -355,6 +355,8 @@ TEST(pickle_refuses_bad_storages_and_views) {
   EXPECT_BIN_ERROR(one("FloatStorage", "0", 4, 5, {0}, {1}), "reaches past its storage");
   EXPECT_BIN_ERROR(one("FloatStorage", "0", 4, 0, {2, 2}, {int64_t(1) << 62, 1}), "reaches past its storage");
   EXPECT_BIN_ERROR(one("FloatStorage", "0", 4, 0, {2}, {-1}), "stride has a negative entry");
+  EXPECT_BIN_ERROR(one("FloatStorage", "0", 4, 0, {int64_t(1) << 40, int64_t(1) << 40}, {0, 0}), "more than 2^48 elements");
+  EXPECT_EQ(parse_bytes(one("FloatStorage", "0", 4, 1, {3, 5}, {1, 0})).at("w").sum().item<float>(), 45.0f);  // expanded view
   EXPECT_BIN_ERROR(one("FloatStorage", "0", 4, 0, {2, 2}, {1}), "different lengths");
   EXPECT_BIN_ERROR(one("FloatStorage", "7", 4, 0, {4}, {1}), "storage record 'archive/data/7' is missing");
   EXPECT_BIN_ERROR(one("FloatStorage", "0", 5, 0, {4}, {1}), "has 16 bytes, fewer than its 5 elements of 4 bytes");
