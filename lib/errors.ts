@@ -20,7 +20,12 @@ export type XClipErrorCode =
   | 'VIDEO_UNSUPPORTED'
   | 'VIDEO_TOO_LARGE'
   | 'INTERNAL'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'HUB_NOT_FOUND'
+  | 'HUB_UNAUTHORIZED'
+  | 'HUB_OFFLINE'
+  | 'HUB_DOWNLOAD_FAILED'
+  | 'HUB_INTEGRITY';
 
 /**
  * A failure reported by the native core (bad checkpoint, bad config, invalid input, ...) or a call on a disposed

@@ -191,12 +191,12 @@ async function downloadBlob(meta: RemoteMeta, file: string, blobPath: string, op
     try {
       if (!res.body) throw new Error('empty response body');
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
         loaded += chunk.length;
         options.onProgress?.({ file, loaded, total: meta.size });
       }
     } catch (err) {
-      await new Promise((r) => out.end(r));
+      await new Promise<void>((r) => out.end(() => r()));
       throw new XClipError('HUB_DOWNLOAD_FAILED', `Download of ${file} was interrupted at ${loaded} bytes (${(err as Error).message}); run again to resume`);
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));

@@ -28,3 +28,16 @@ export type {
 export { XClipError } from './errors';
 export type { XClipErrorCode } from './errors';
 export { cudaAvailable, getNumThreads, setNumThreads } from './runtime';
+export { CLIPTokenizer } from './tokenizer';
+export type { BatchEncodeOptions, BatchEncoding, DecodeOptions } from './tokenizer';
+export { VideoMAEImageProcessor } from './imageProcessor';
+export type { ImageProcessorSettings } from './imageProcessor';
+export { XCLIPProcessor } from './processor';
+export type { ProcessorEncodeOptions, ProcessorOutput, VideoInput } from './processor';
+export { probeVideo, readVideo, readVideoClips } from './video';
+export type { DecodedVideo, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoSource } from './video';
+export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
+export type { ClassifyOptions, LabelScore, PipelineOptions } from './pipelines';
+export { hubCacheDir, resolveModelDir } from './hub';
+export type { DownloadProgress, HubOptions } from './hub';
+export { demoModelDir, ensureDemoModel } from './demo';

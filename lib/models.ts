@@ -6,6 +6,7 @@
  */
 import { XCLIPConfig, XCLIPTextConfig, XCLIPVisionConfig } from './configs';
 import { callNative, XClipError } from './errors';
+import { resolveModelDir, type HubOptions } from './hub';
 import {
   binding,
   type LoadedModel,
@@ -25,16 +26,19 @@ export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
 /** Floating tensor types accepted for pixel values. */
 export type PixelTensorType = 'float32' | 'float16' | 'bfloat16';
 
-/** Options for `fromPretrained`. */
-export interface LoadOptions {
+/** Device and dtype of a model. */
+export interface ModelOptions {
   /** Default `'cpu'`. */
   device?: Device;
   /** Default `'float32'`. */
   dtype?: ModelDtype;
 }
 
+/** Options for `fromPretrained`: a model directory, or a hub id resolved through the Hugging Face cache. */
+export interface LoadOptions extends ModelOptions, Pick<HubOptions, 'revision' | 'localFilesOnly' | 'cacheDir' | 'token' | 'endpoint' | 'onProgress'> {}
+
 /** Options for `XCLIPModel.fromConfig`. */
-export interface FromConfigOptions extends LoadOptions {
+export interface FromConfigOptions extends ModelOptions {
   /** Seed of the random initialisation (HF `_init_weights` scheme); same seed, same weights. */
   seed?: number | bigint;
 }
@@ -147,6 +151,17 @@ function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): 
 function checkPath(value: unknown): string {
   if (!is.string(value) || value === '') throw typeError('pathOrDir', 'a non-empty string', value);
   return value;
+}
+
+const HUB_KEYS = ['revision', 'localFilesOnly', 'cacheDir', 'token', 'endpoint', 'onProgress'] as const;
+
+/** A directory as is; a hub id ("org/name") through the Hugging Face cache, downloading what is missing. */
+async function pretrainedDir(pathOrRepoId: string, options: LoadOptions | undefined, callSite: Error): Promise<string> {
+  const hub: HubOptions = {};
+  for (const key of HUB_KEYS) {
+    if (options?.[key] !== undefined) (hub as Record<string, unknown>)[key] = options[key];
+  }
+  return callNative(callSite, () => resolveModelDir(pathOrRepoId, hub));
 }
 
 function checkForwardOptions(options: unknown, keys: readonly (keyof ForwardOptions)[]): NativeForwardOptions {
@@ -304,8 +319,8 @@ export class XCLIPModel extends DisposableModel {
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPModel> {
     const callSite = new Error();
-    const dir = checkPath(pathOrDir);
-    const opts = checkLoadOptions(options);
+    const opts = checkLoadOptions(options, HUB_KEYS);
+    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
     return new XCLIPModel(await callNative(callSite, () => binding().xclipFromPretrained(dir, opts)));
   }
 
@@ -372,11 +387,12 @@ export class XCLIPModel extends DisposableModel {
   /**
    * = HF `get_video_features`: the MIT's pooled output, `[numVideos, projectionDim]` (not normalised).
    * @example
-   * const features = await model.getVideoFeatures(pixelValues);
+   * const features = await model.getVideoFeatures({ pixelValues });
    */
-  async getVideoFeatures(pixelValues: Tensor<PixelTensorType>): Promise<Tensor> {
+  async getVideoFeatures(inputs: { pixelValues: Tensor<PixelTensorType> } | Tensor<PixelTensorType>): Promise<Tensor> {
     const callSite = new Error();
     const handle = this.handle();
+    const pixelValues = inputs instanceof Tensor ? inputs : is.object(inputs) ? inputs.pixelValues : inputs;
     const pv = checkVideoPixels(pixelValues, this.config.visionConfig, false);
     return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, pv)));
   }
@@ -415,8 +431,8 @@ export class XCLIPTextModel extends DisposableModel {
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPTextModel> {
     const callSite = new Error();
-    const dir = checkPath(pathOrDir);
-    const opts = checkLoadOptions(options);
+    const opts = checkLoadOptions(options, HUB_KEYS);
+    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
     return new XCLIPTextModel(await callNative(callSite, () => binding().textModelFromPretrained(dir, opts)));
   }
 
@@ -456,8 +472,8 @@ export class XCLIPVisionModel extends DisposableModel {
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPVisionModel> {
     const callSite = new Error();
-    const dir = checkPath(pathOrDir);
-    const opts = checkLoadOptions(options);
+    const opts = checkLoadOptions(options, HUB_KEYS);
+    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
     return new XCLIPVisionModel(await callNative(callSite, () => binding().visionModelFromPretrained(dir, opts)));
   }
 

@@ -33,6 +33,120 @@ export interface NativeXCLIPOutput {
   mitOutput: NativeOutputWithPooling;
 }
 
+declare const tokenizerBrand: unique symbol;
+/** Opaque tokenizer handle (an N-API External owning the C++ CLIPTokenizer). */
+export type TokenizerHandle = { readonly [tokenizerBrand]: true };
+
+export interface LoadedTokenizer {
+  handle: TokenizerHandle;
+  vocabSize: number;
+  bosTokenId: number;
+  eosTokenId: number;
+  padTokenId: number;
+  unkTokenId: number;
+  /** -1 when tokenizer_config.json sets none. */
+  modelMaxLength: number;
+}
+
+export interface NativeBatchEncodeOptions {
+  padding: 'none' | 'longest' | 'max_length';
+  maxLength?: number;
+  truncation?: boolean;
+}
+
+export interface NativeTokenizer {
+  load(dir: string): Promise<LoadedTokenizer>;
+  tokenize(handle: TokenizerHandle, text: string): string[];
+  encode(handle: TokenizerHandle, text: string, addSpecialTokens: boolean): number[];
+  batchEncode(
+    handle: TokenizerHandle,
+    texts: readonly string[],
+    options: NativeBatchEncodeOptions,
+  ): { inputIds: NativeTensor<'int64'>; attentionMask: NativeTensor<'int64'> };
+  decode(handle: TokenizerHandle, ids: readonly number[] | BigInt64Array | Int32Array, skipSpecialTokens: boolean): string;
+  idToToken(handle: TokenizerHandle, id: number): string;
+  tokenToId(handle: TokenizerHandle, token: string): number | undefined;
+}
+
+/** The core's normalised reading of a preprocessor_config.json. */
+export interface NativeImageProcessorConfig {
+  doResize: boolean;
+  size: { shortestEdge: number } | { height: number; width: number };
+  resample: number;
+  doCenterCrop: boolean;
+  cropSize: { height: number; width: number };
+  doRescale: boolean;
+  rescaleFactor: number;
+  doNormalize: boolean;
+  imageMean: [number, number, number];
+  imageStd: [number, number, number];
+}
+
+export interface NativeFrame {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface NativeImageProcessor {
+  parseConfig(jsonText: string, source?: string): NativeImageProcessorConfig;
+  preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string): Promise<NativeTensor<'float32'>>;
+}
+
+export interface NativeVideoInfo {
+  width: number;
+  height: number;
+  fps: number;
+  frameCount: number;
+  containerFrameCount: number;
+  duration: number;
+  codec: string;
+  pixelFormat: string;
+  rotation: number;
+  hasVideo: boolean;
+  indexIncomplete: boolean;
+}
+
+export interface NativeReadOptions {
+  numFrames?: number;
+  sampling?: 'segment-middle' | 'uniform' | 'indices' | 'hf-random';
+  indices?: readonly number[];
+  frameSampleRate?: number;
+  seed?: number;
+  maxPixels?: number;
+  applyRotation?: boolean;
+  threads?: number;
+}
+
+export interface NativeDecodedVideo {
+  frames: NativeTensor<'uint8'>;
+  indices: number[];
+  timestamps: number[];
+  info: NativeVideoInfo;
+  decodedFrameCount: number;
+  truncated: boolean;
+  warning: string;
+}
+
+export interface NativeVideoClip {
+  frames: NativeTensor<'uint8'>;
+  indices: number[];
+  timestamps: number[];
+  startSeconds: number;
+  endSeconds: number;
+  firstFrame: number;
+  endFrame: number;
+}
+
+export interface NativeVideo {
+  probe(source: string | Uint8Array, options: { maxPixels?: number }): Promise<NativeVideoInfo>;
+  read(source: string | Uint8Array, options: NativeReadOptions): Promise<NativeDecodedVideo>;
+  readClips(
+    source: string | Uint8Array,
+    options: { numFrames?: number; clipSeconds?: number; numClips?: number; maxPixels?: number; applyRotation?: boolean },
+  ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
+}
+
 declare const handleBrand: unique symbol;
 /** Opaque model handle (an N-API External owning the C++ model). */
 export type ModelHandle = { readonly [handleBrand]: true };
@@ -104,6 +218,10 @@ export interface NativeBinding {
     options: NativeForwardOptions,
   ): Promise<NativeOutputWithPooling>;
   dispose(handle: ModelHandle): Promise<void>;
+  versions(): { libtorch: string; ffmpeg: string; blas: string; mkldnn: boolean };
+  tokenizer: NativeTokenizer;
+  imageProcessor: NativeImageProcessor;
+  video: NativeVideo;
   debug: NativeDebug;
 }
 

@@ -75,7 +75,7 @@ export class ZeroShotVideoClassifier {
    */
   static async fromPretrained(idOrDir: string, options: PipelineOptions = {}): Promise<ZeroShotVideoClassifier> {
     if (!is.string(idOrDir)) throw typeError('idOrDir', 'string', idOrDir);
-    if (!is.object(options)) throw typeError('options', 'object', options);
+    if (!is.object(options as unknown)) throw typeError('options', 'object', options);
     const { device, dtype, ...hub } = options;
     const dir = await resolveModelDir(idOrDir, hub);
     const [model, processor] = await Promise.all([XCLIPModel.fromPretrained(dir, { device, dtype }), XCLIPProcessor.fromPretrained(dir)]);
@@ -112,8 +112,8 @@ export class ZeroShotVideoClassifier {
     labels.forEach((l, i) => {
       if (!is.string(l)) throw typeError(`labels[${i}]`, 'string', l);
     });
-    if (!is.object(options)) throw typeError('options', 'object', options);
-    checkKeys('options', options, ['topK', 'hypothesisTemplate']);
+    if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate']);
     const { topK = labels.length, hypothesisTemplate = '{}' } = options;
     if (!is.integer(topK)) throw typeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.inRange(topK, 1, labels.length)) throw rangeError('topK', `integer between 1 and ${labels.length}`, topK);

@@ -84,8 +84,8 @@ export class XCLIPProcessor {
    * const { inputIds, attentionMask, pixelValues } = await processor.encode({ text: labels, videos: [frames] });
    */
   async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
-    if (!is.object(options)) throw typeError('options', 'object', options);
-    checkKeys('options', options, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'numFrames', 'sampling']);
+    if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'numFrames', 'sampling']);
     const { text, videos, numFrames = this.numFrames, sampling, ...tok } = options;
     if (text === undefined && videos === undefined) throw typeError('options', 'at least one of text or videos', options);
     const out: ProcessorOutput = {};

@@ -100,8 +100,8 @@ export class CLIPTokenizer {
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
     const callSite = new Error();
     const t = checkText(text, 'text');
-    if (!is.object(options)) throw typeError('options', 'object', options);
-    checkKeys('options', options, ['addSpecialTokens']);
+    if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+    checkKeys('options', options as Record<string, unknown>, ['addSpecialTokens']);
     const special = options.addSpecialTokens ?? true;
     if (!is.bool(special)) throw typeError('addSpecialTokens', 'boolean', special);
     return callNativeSync(callSite, () => binding().tokenizer.encode(this.#handle, t, special));
@@ -117,8 +117,8 @@ export class CLIPTokenizer {
     if (!Array.isArray(texts)) throw typeError('texts', 'an array of strings', texts);
     if (texts.length === 0) throw rangeError('texts', 'at least one text', texts);
     texts.forEach((t, i) => checkText(t, `texts[${i}]`));
-    if (!is.object(options)) throw typeError('options', 'object', options);
-    checkKeys('options', options, ['padding', 'maxLength', 'truncation']);
+    if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+    checkKeys('options', options as Record<string, unknown>, ['padding', 'maxLength', 'truncation']);
     const { padding = true, maxLength, truncation = false } = options;
     if (!(is.bool(padding) || padding === 'longest' || padding === 'max_length')) {
       throw typeError('padding', "true, false, 'longest' or 'max_length'", padding);

@@ -119,8 +119,8 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
 }
 
 function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
-  if (!is.object(options)) throw typeError('options', 'object', options);
-  checkKeys('options', options, ['numFrames', 'sampling', 'maxPixels', 'applyRotation']);
+  if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'maxPixels', 'applyRotation']);
   const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024) };
   const s = options.sampling ?? 'segment-middle';
   if (s === 'segment-middle' || s === 'uniform') {
@@ -194,8 +194,8 @@ export async function* readVideoClips(
 ): AsyncGenerator<VideoClip> {
   const callSite = new Error();
   const src = checkSource(source);
-  if (!is.object(options)) throw typeError('options', 'object', options);
-  checkKeys('options', options, ['numFrames', 'clipSeconds', 'numClips', 'maxPixels', 'applyRotation']);
+  if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'maxPixels', 'applyRotation']);
   const numFrames = checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024);
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {

@@ -7,10 +7,12 @@
 
 #include "errors.h"
 #include "models.h"
+#include "processing.h"
 #include "tensor_convert.h"
 #include "worker.h"
 #include "xclip/config.h"
 #include "xclip/model.h"
+#include "xclip/versions.h"
 
 namespace xclip_binding {
 
@@ -52,6 +54,19 @@ Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean
 Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
   std::string spec = string_at(info, 0, "device");
   return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::resolve_device(spec).str()); });
+}
+
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    xclip::RuntimeVersions v = xclip::runtime_versions();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("libtorch", v.libtorch);
+    o.Set("ffmpeg", v.ffmpeg);
+    o.Set("blas", v.blas);
+    o.Set("mkldnn", v.mkldnn);
+    return o;
+  });
 }
 
 // ---- debug hooks (tests only) ---------------------------------------------------------------------------
@@ -144,7 +159,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
   exports.Set("resolveDevice", Napi::Function::New(env, ResolveDevice, "resolveDevice"));
+  exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   init_models(env, exports);
+  init_processing(env, exports);
   Napi::Object debug = Napi::Object::New(env);
   debug.Set("counters", Napi::Function::New(env, DebugCountersValue, "counters"));
   debug.Set("forceCopyOutputs", Napi::Function::New(env, DebugForceCopyOutputs, "forceCopyOutputs"));
