@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The main job from a fresh clone: system packages, npm install (builds the addon), then a zero-shot
+# classification of a sample video. Uses microsoft/xclip-base-patch32 when it is in the Hugging Face cache or
+# can be downloaded; otherwise a generated demo model (said plainly: its scores are not meaningful).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f dist/cli.js ]; then
+  npm ci --no-audit --no-fund
+fi
+[ -n "$(ls build/Release/*.node 2>/dev/null)" ] || npm run --silent build:native
+[ -f dist/cli.js ] || npm run --silent build:ts
+
+# A 4-second synthetic clip (FFmpeg's test pattern): no third-party video ships with the package.
+sample=.cache/sample.mp4
+if [ ! -f "$sample" ]; then
+  mkdir -p .cache
+  ffmpeg -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=4 -c:v libx264 -pix_fmt yuv420p "$sample"
+fi
+
+node dist/cli.js classify "$sample" --labels "${LABELS:-a test pattern,playing sports,eating spaghetti,go shopping}" "$@"

@@ -1,0 +1,118 @@
+// The whole pipeline as a user runs it: file -> readVideo -> XCLIPProcessor -> XCLIPModel, against
+// fixtures/e2e (transformers + PyAV on the same files).
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { XCLIPModel } from '../../lib/models';
+import { ZeroShotVideoClassifier } from '../../lib/pipelines';
+import { XCLIPProcessor } from '../../lib/processor';
+import { readVideo } from '../../lib/video';
+import { expectClose, fixturesDir } from '../helpers/fixtures';
+import { readSafetensors } from '../helpers/safetensors';
+
+const e2e = path.join(fixturesDir(), 'e2e');
+const modelDir = path.join(e2e, 'xclip-e2e-a');
+interface Case {
+  file: string;
+  labels: string[];
+  sampled_indices: number[];
+  input_ids: number[][];
+  attention_mask: number[][];
+  logits_per_video: number[];
+  probs: number[];
+  predicted_label: string;
+  top2_logit_margin: number;
+}
+const spec = JSON.parse(fs.readFileSync(path.join(e2e, 'cases.json'), 'utf8')) as {
+  cases: Record<string, Case>;
+  batch: { videos: string[]; labels_key: string };
+  labels: Record<string, string[]>;
+};
+const expected = readSafetensors(path.join(e2e, 'cases.safetensors'));
+// "Exact pipeline" tolerances of fixtures/README.md (e2e).
+const LOGITS = 1e-4;
+const PROBS = 1e-5;
+const EMBEDS = 1e-4;
+
+describe('end to end on fixtures/e2e', () => {
+  let model: XCLIPModel;
+  let processor: XCLIPProcessor;
+  beforeAll(async () => {
+    model = await XCLIPModel.fromPretrained(modelDir);
+    processor = await XCLIPProcessor.fromPretrained(modelDir);
+  });
+  afterAll(() => model.dispose());
+
+  for (const [id, c] of Object.entries(spec.cases)) {
+    it(`${id}: indices and ids exact, logits/probs/embeddings within the exact-pipeline tolerance`, async () => {
+      const video = await readVideo(path.join(fixturesDir(), c.file), { numFrames: processor.numFrames });
+      expect(video.indices).toEqual(c.sampled_indices);
+      const inputs = await processor.encode({ text: c.labels, videos: [video.frames], padding: true });
+      expect(inputs.inputIds!.toArray()).toEqual(c.input_ids);
+      expect(inputs.attentionMask!.toArray()).toEqual(c.attention_mask);
+      const out = await model.forward({ inputIds: inputs.inputIds!, attentionMask: inputs.attentionMask, pixelValues: inputs.pixelValues! });
+      expectClose(out.logitsPerVideo, expected.get(`${id}/logits_per_video`)!, LOGITS, `${id} logits`);
+      expectClose(out.videoEmbeds, expected.get(`${id}/video_embeds`)!, EMBEDS, `${id} video_embeds`);
+      expectClose(out.textEmbeds, expected.get(`${id}/text_embeds`)!, EMBEDS, `${id} text_embeds`);
+    });
+  }
+
+  it('one batched forward of two videos equals the recorded batch run', async () => {
+    const labels = spec.labels[spec.batch.labels_key];
+    const inputs = await processor.encode({ text: labels, videos: spec.batch.videos.map((v) => path.join(fixturesDir(), 'videos', path.basename(v))) });
+    const out = await model.forward({ inputIds: inputs.inputIds!, attentionMask: inputs.attentionMask, pixelValues: inputs.pixelValues! });
+    expectClose(out.logitsPerVideo, expected.get('batch/logits_per_video')!, LOGITS, 'batch logits');
+  });
+});
+
+describe('ZeroShotVideoClassifier', () => {
+  let clf: ZeroShotVideoClassifier;
+  beforeAll(async () => {
+    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
+  });
+  afterAll(() => clf.dispose());
+
+  it('gives HF probabilities sorted best first, and the predicted label where the margin is clear', async () => {
+    for (const [id, c] of Object.entries(spec.cases)) {
+      const scores = await clf.classify(path.join(fixturesDir(), c.file), c.labels);
+      expect(scores.map((s) => s.score)).toEqual([...scores.map((s) => s.score)].sort((a, b) => b - a));
+      for (const s of scores) {
+        expect(Math.abs(s.score - c.probs[c.labels.indexOf(s.label)])).toBeLessThanOrEqual(PROBS);
+      }
+      if (c.top2_logit_margin > 0.05) expect(scores[0].label).toBe(c.predicted_label);
+      expect(id).toBeTruthy();
+    }
+  });
+
+  it('classifies several videos in one call, with topK and a hypothesis template', async () => {
+    const files = spec.batch.videos.map((v) => path.join(fixturesDir(), 'videos', path.basename(v)));
+    const labels = spec.labels[spec.batch.labels_key];
+    const lists = await clf.classify(files, labels, { topK: 2 });
+    expect(lists).toHaveLength(2);
+    lists.forEach((l) => expect(l).toHaveLength(2));
+    const templated = await clf.classify(files[0], labels, { hypothesisTemplate: 'a video of {}' });
+    expect(templated.map((s) => s.label).sort()).toEqual([...labels].sort());
+  });
+
+  it('embeds videos and texts as Float32Arrays', async () => {
+    const [v] = await clf.embedVideos([path.join(fixturesDir(), 'videos', 'h264_320x240_30fps.mp4')]);
+    const t = await clf.embedTexts(['playing sports', 'go shopping']);
+    expect(v).toBeInstanceOf(Float32Array);
+    expect(v.length).toBe(clf.model.config.projectionDim);
+    expect(t).toHaveLength(2);
+    expect(t[0].length).toBe(clf.model.config.projectionDim);
+  });
+
+  it('checks arguments', async () => {
+    const file = path.join(fixturesDir(), 'videos', 'h264_320x240_30fps.mp4');
+    await expect(clf.classify(file, [])).rejects.toThrow(TypeError);
+    await expect(clf.classify(file, ['a', 'b'], { topK: 3 })).rejects.toThrow(new RangeError('Expected integer between 1 and 2 for topK but received 3'));
+    await expect(clf.classify(file, ['a'], { hypothesisTemplate: 'no slot' })).rejects.toThrow(TypeError);
+  });
+
+  it('a corrupt video rejects with a code and the classifier keeps working', async () => {
+    await expect(clf.classify(path.join(fixturesDir(), 'videos', 'broken_random_bytes.mp4'), ['a', 'b'])).rejects.toMatchObject({ code: 'VIDEO_OPEN_FAILED' });
+    const ok = await clf.classify(path.join(fixturesDir(), 'videos', 'short_5frames.mp4'), ['a', 'b']);
+    expect(ok).toHaveLength(2);
+  });
+});

@@ -1,0 +1,75 @@
+// VideoMAEImageProcessor through the TS API vs. transformers' outputs in fixtures/processor.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { VideoMAEImageProcessor } from '../../lib/imageProcessor';
+import type { Frame } from '../../lib/video';
+import { expectClose, fixturesDir } from '../helpers/fixtures';
+import { readSafetensors } from '../helpers/safetensors';
+
+const dir = path.join(fixturesDir(), 'processor');
+const cases = JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8')) as Record<string, { processor_kwargs: Record<string, unknown> }>;
+
+function framesOf(raw: { dims: number[]; data: ArrayBufferView }): Frame[] {
+  const [t, height, width] = raw.dims;
+  const bytes = new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
+  return Array.from({ length: t }, (_, i) => ({ data: bytes.subarray(i * height * width * 3, (i + 1) * height * width * 3), width, height }));
+}
+
+describe('VideoMAEImageProcessor', () => {
+  for (const [name, c] of Object.entries(cases)) {
+    it(`${name}: pixel values within 1e-5 of transformers`, async () => {
+      const tensors = readSafetensors(path.join(dir, `${name}.safetensors`));
+      const videos = [...tensors.keys()].filter((k) => k.startsWith('input.video')).sort().map((k) => framesOf(tensors.get(k)!));
+      const proc = VideoMAEImageProcessor.fromConfig(c.processor_kwargs);
+      const { pixelValues } = await proc.preprocess(videos);
+      expectClose(pixelValues, tensors.get('pixel_values')!, 1e-5, name);
+    });
+  }
+
+  it('reads the legacy hub preprocessor_config.json of the e2e model as xclip-base-patch32 settings', async () => {
+    const proc = await VideoMAEImageProcessor.fromPretrained(path.join(fixturesDir(), 'e2e', 'xclip-e2e-a'));
+    expect(proc.config.size).toEqual({ shortestEdge: 224 });
+    expect(proc.config.cropSize).toEqual({ height: 224, width: 224 });
+    expect(proc.config.resample).toBe(2);
+    expect(proc.config.imageMean).toEqual([0.485, 0.456, 0.406]);
+  });
+
+  describe('bad input', () => {
+    const proc = VideoMAEImageProcessor.fromConfig({ size: { shortest_edge: 32 }, crop_size: { height: 32, width: 32 } });
+    const frame = (w: number, h: number): Frame => ({ data: new Uint8Array(w * h * 3), width: w, height: h });
+    it('data length not width*height*3', async () => {
+      await expect(proc.preprocess([[{ data: new Uint8Array(10), width: 4, height: 4 }]])).rejects.toThrow(
+        new RangeError('Expected 48 (width × height × 3 RGB bytes) for videos[0][0].data.length but received 10'),
+      );
+    });
+    it('zero-sized frame', async () => {
+      await expect(proc.preprocess([[frame(0, 4)]])).rejects.toThrow(RangeError);
+    });
+    it('empty video', async () => {
+      await expect(proc.preprocess([[]])).rejects.toThrow(RangeError);
+    });
+    it('videos with different frame counts', async () => {
+      await expect(proc.preprocess([[frame(8, 8)], [frame(8, 8), frame(8, 8)]])).rejects.toThrow(
+        new RangeError('Expected 1 frames like videos[0] for videos[1].length but received 2'),
+      );
+    });
+    it('data that is not a Uint8Array', async () => {
+      await expect(proc.preprocess([[{ data: [1, 2, 3] as unknown as Uint8Array, width: 1, height: 1 }]])).rejects.toThrow(TypeError);
+    });
+    it('unknown resample', () => {
+      expect(() => VideoMAEImageProcessor.fromConfig({ resample: 5 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    });
+    it('malformed preprocessor config file', async () => {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-pp-'));
+      fs.writeFileSync(path.join(d, 'preprocessor_config.json'), '{"size": ');
+      await expect(VideoMAEImageProcessor.fromPretrained(d)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+      fs.rmSync(d, { recursive: true, force: true });
+    });
+    it('a processor stays usable after errors', async () => {
+      const { pixelValues } = await proc.preprocess([[frame(40, 30)]]);
+      expect(pixelValues.dims).toEqual([1, 1, 3, 32, 32]);
+    });
+  });
+});
