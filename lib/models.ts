@@ -292,7 +292,8 @@ export class XCLIPModel extends DisposableModel {
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPModel', loaded);
-    this.config = XCLIPConfig.fromJSON(loaded.config);
+    // Canonical JSON from the native parser: already validated.
+    this.config = XCLIPConfig.fromCanonical(JSON.parse(loaded.config) as Record<string, unknown>);
   }
 
   /**
@@ -406,7 +407,7 @@ export class XCLIPTextModel extends DisposableModel {
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPTextModel', loaded);
-    this.config = XCLIPConfig.fromJSON(loaded.config).textConfig;
+    this.config = XCLIPTextConfig.fromSnake((JSON.parse(loaded.config) as { text_config: Record<string, unknown> }).text_config);
   }
 
   /**
@@ -447,7 +448,7 @@ export class XCLIPVisionModel extends DisposableModel {
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPVisionModel', loaded);
-    this.config = XCLIPConfig.fromJSON(loaded.config).visionConfig;
+    this.config = XCLIPVisionConfig.fromSnake((JSON.parse(loaded.config) as { vision_config: Record<string, unknown> }).vision_config);
   }
 
   /**

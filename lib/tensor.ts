@@ -96,7 +96,8 @@ export class Tensor<T extends TensorType = TensorType> {
     let array: TensorDataMap[T];
     if (Array.isArray(data)) {
       array = fromPlain(type, data, 'data');
-    } else if (data instanceof Ctor) {
+    } else if (ArrayBuffer.isView(data) && (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] === Ctor.name) {
+      // Tag check, not instanceof: arrays made by the addon or another realm (vm, jest) have other constructors.
       array = data as TensorDataMap[T];
     } else {
       throw typeError('data', `a ${Ctor.name} or an array for type ${type}`, data);
