@@ -164,7 +164,7 @@ constexpr StorageType kStorageTypes[] = {
 class Archive {
  public:
   Archive(const uint8_t* data, size_t size, std::string source, std::shared_ptr<Mapping> keep)
-      : data_(data), size_(size), src_(std::move(source)), keep_(std::move(keep)) {
+      : data_(data), src_(std::move(source)), keep_(std::move(keep)) {
     entries_ = read_zip(data, size, src_);
     // torch names every record "<archive>/..."; the archive name is whatever holds data.pkl.
     for (const auto& [name, e] : entries_) {
@@ -218,7 +218,6 @@ class Archive {
 
  private:
   const uint8_t* data_;
-  size_t size_;
   std::string src_;
   std::shared_ptr<Mapping> keep_;
   std::map<std::string, ZipEntry> entries_;
@@ -268,6 +267,7 @@ struct Object {
 
 constexpr size_t kMaxObjects = size_t(1) << 24;  // a state dict of 100k tensors needs ~1M
 constexpr int64_t kMaxDims = 64;
+constexpr uint64_t kMaxViewElements = uint64_t(1) << 48;
 
 class Unpickler {
  public:
@@ -551,7 +551,12 @@ class Unpickler {
     const uint64_t numel = static_cast<uint64_t>(storage.numel());
     // Extent = offset + sum((size_i - 1) * stride_i) + 1 elements; computed so that it cannot overflow.
     bool empty = false;
-    for (int64_t s : size) empty |= (s == 0);
+    uint64_t count = 1;  // stride-0 (expanded) views may exceed their storage, but not without bound
+    for (int64_t s : size) {
+      empty |= (s == 0);
+      count = (s == 0 || count == 0) ? 0 : (static_cast<uint64_t>(s) > kMaxViewElements / count ? kMaxViewElements + 1 : count * s);
+    }
+    if (count > kMaxViewElements) fail("tensor view has more than 2^48 elements");
     uint64_t last = static_cast<uint64_t>(offset);
     bool fits = last <= numel;
     for (size_t k = 0; k < size.size() && fits && !empty; ++k) {
@@ -607,7 +612,7 @@ TensorMap parse_archive(Archive& archive) {
   ZipEntry pkl = archive.pickle();
   Unpickler vm(archive.bytes(pkl), pkl.size, archive);
   Value root = vm.run();
-  if (root.kind != Kind::kDict) corrupt(archive.source(), std::string("pickle holds a ") + kind_name(root.kind) + ", not a state dict");
+  if (root.kind != Kind::kDict) corrupt(archive.source(), std::string("pickle holds a value of type ") + kind_name(root.kind) + ", not a state dict");
   const Object* dict = &vm.obj(root);
   // Training checkpoints nest the weights: {"state_dict": {...}, "epoch": ...}.
   if (const Object* nested = string_key(vm, *dict, "state_dict")) dict = nested;
@@ -615,10 +620,10 @@ TensorMap parse_archive(Archive& archive) {
   for (size_t k = 0; k < dict->items.size(); k += 2) {
     const Value& key = dict->items[k];
     const Value& value = dict->items[k + 1];
-    if (key.kind != Kind::kStr) corrupt(archive.source(), std::string("state dict has a ") + kind_name(key.kind) + " key");
+    if (key.kind != Kind::kStr) corrupt(archive.source(), std::string("state dict has a key of type ") + kind_name(key.kind));
     const std::string& name = vm.obj(key).str;
     if (value.kind != Kind::kTensor) {
-      corrupt(archive.source(), "state dict entry '" + printable(name) + "' is a " + kind_name(value.kind) + ", not a tensor");
+      corrupt(archive.source(), "state dict entry '" + printable(name) + "' is of type " + kind_name(value.kind) + ", not a tensor");
     }
     out[name] = vm.obj(value).tensor;
   }

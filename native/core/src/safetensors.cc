@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -19,7 +21,8 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference implementation's limit
+constexpr uint64_t kMaxHeaderBytes = 100000000;  // the reference implementation's limit (MAX_HEADER_SIZE)
+constexpr size_t kMaxDims = 64;
 
 [[noreturn]] void corrupt(const std::string& source, const std::string& what) {
   throw Error(ErrorCode::kWeightsCorrupt, source + ": " + what);
@@ -65,18 +68,44 @@ struct Entry {
   uint64_t begin, end;  // relative to the data section
 };
 
+// JSON values from the file end up in messages: keep them short.
+std::string excerpt(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 80 ? s.substr(0, 80) + "..." : s;
+}
+
 // Validates the header against a data section of `data_size` bytes; returns entries sorted by offset.
+// Follows the reference implementation (huggingface/safetensors Metadata::validate): the tensors must tile the
+// data section exactly, from 0 to its end, with no gap, overlap or trailing bytes.
 std::vector<Entry> parse_header(const char* header, uint64_t header_len, uint64_t data_size, const std::string& source) {
   json j;
+  // nlohmann keeps the last of duplicate keys silently; a header naming one tensor twice is ambiguous, so refuse it.
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  auto track = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == json::parse_event_t::key && !open_objects.empty() && duplicate.empty() &&
+        !open_objects.back().insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    j = json::parse(header, header + header_len);
+    j = json::parse(header, header + header_len, track);
   } catch (const json::exception& e) {
     corrupt(source, std::string("header is not valid JSON: ") + e.what());
   }
+  if (!duplicate.empty()) corrupt(source, "header has duplicate key '" + duplicate.substr(0, 120) + "'");
   if (!j.is_object()) corrupt(source, "header must be a JSON object");
   std::vector<Entry> entries;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
+    if (it.key() == "__metadata__") {
+      bool ok = it.value().is_object();
+      for (const auto& m : it.value().items()) ok = ok && m.value().is_string();
+      if (!ok) corrupt(source, "__metadata__ must map strings to strings");
+      continue;
+    }
     const json& v = it.value();
     const std::string& key = it.key();
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets")) {
@@ -85,13 +114,14 @@ std::vector<Entry> parse_header(const char* header, uint64_t header_len, uint64_
     Entry e;
     e.name = key;
     if (!v["dtype"].is_string() || !dtype_from_name(v["dtype"].get<std::string>(), e.dtype)) {
-      corrupt(source, "tensor '" + key + "' has unsupported dtype " + v["dtype"].dump());
+      corrupt(source, "tensor '" + key + "' has unsupported dtype " + excerpt(v["dtype"]));
     }
     if (!v["shape"].is_array()) corrupt(source, "tensor '" + key + "' shape must be an array");
+    if (v["shape"].size() > kMaxDims) corrupt(source, "tensor '" + key + "' has " + std::to_string(v["shape"].size()) + " dimensions");
     uint64_t numel = 1;
     for (const json& d : v["shape"]) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0)) {
-        corrupt(source, "tensor '" + key + "' has invalid dimension " + d.dump());
+        corrupt(source, "tensor '" + key + "' has invalid dimension " + excerpt(d));
       }
       uint64_t dim = d.get<uint64_t>();
       if (dim > (1ull << 40) || (dim != 0 && numel > (1ull << 62) / dim)) corrupt(source, "tensor '" + key + "' shape is too large");
@@ -114,11 +144,22 @@ std::vector<Entry> parse_header(const char* header, uint64_t header_len, uint64_
     }
     entries.push_back(std::move(e));
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < entries.size(); ++i) {
-    if (entries[i].begin < entries[i - 1].end) {
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  uint64_t covered = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].begin < covered) {
       corrupt(source, "tensors '" + entries[i - 1].name + "' and '" + entries[i].name + "' overlap");
     }
+    if (entries[i].begin > covered) {
+      corrupt(source, "data section bytes [" + std::to_string(covered) + ", " + std::to_string(entries[i].begin) +
+                          ") before tensor '" + entries[i].name + "' belong to no tensor");
+    }
+    covered = entries[i].end;
+  }
+  if (covered != data_size) {
+    corrupt(source, "data section has " + std::to_string(data_size) + " bytes but the tensors cover only " + std::to_string(covered) +
+                        " (trailing bytes)");
   }
   return entries;
 }
