@@ -25,7 +25,11 @@ export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
 /** Floating tensor types accepted for pixel values. */
 export type PixelTensorType = 'float32' | 'float16' | 'bfloat16';
 
-/** Options for `fromPretrained`. */
+/**
+ * Options for `fromPretrained`.
+ * @example
+ * await XCLIPModel.fromPretrained(dir, { device: 'auto', dtype: 'bfloat16' });
+ */
 export interface LoadOptions {
   /** Default `'cpu'`. */
   device?: Device;
@@ -33,13 +37,21 @@ export interface LoadOptions {
   dtype?: ModelDtype;
 }
 
-/** Options for `XCLIPModel.fromConfig`. */
+/**
+ * Options for `XCLIPModel.fromConfig`.
+ * @example
+ * await XCLIPModel.fromConfig(new XCLIPConfig(), { seed: 42, device: 'cpu' });
+ */
 export interface FromConfigOptions extends LoadOptions {
   /** Seed of the random initialisation (HF `_init_weights` scheme); same seed, same weights. */
   seed?: number | bigint;
 }
 
-/** Text inputs (HF names in camelCase). */
+/**
+ * Text inputs (HF names in camelCase).
+ * @example
+ * const inputs: TextInputs = { inputIds: [[49406, 320, 49407]], attentionMask: [[1, 1, 1]] };
+ */
 export interface TextInputs {
   /** `[numTexts, sequenceLength]` token ids. */
   inputIds: IndexInput;
@@ -49,13 +61,21 @@ export interface TextInputs {
   positionIds?: IndexInput;
 }
 
-/** Inputs of {@link XCLIPModel.forward}. */
+/**
+ * Inputs of {@link XCLIPModel.forward}.
+ * @example
+ * const inputs: XCLIPInputs = { inputIds: [[49406, 320, 49407]], pixelValues: new Tensor('float32', frames, [1, 8, 3, 224, 224]) };
+ */
 export interface XCLIPInputs extends TextInputs {
   /** `[numVideos, numFrames, channels, height, width]`, normalised frames. */
   pixelValues: Tensor<PixelTensorType>;
 }
 
-/** Options of {@link XCLIPModel.forward}. */
+/**
+ * Options of {@link XCLIPModel.forward}.
+ * @example
+ * await model.forward(inputs, { outputAttentions: true, outputHiddenStates: true });
+ */
 export interface ForwardOptions {
   /** Compute the contrastive loss (needs as many texts as videos). */
   returnLoss?: boolean;
@@ -72,7 +92,11 @@ export type TextForwardOptions = Pick<ForwardOptions, 'outputAttentions' | 'outp
 /** Options of {@link XCLIPVisionModel.forward}. */
 export type VisionForwardOptions = Pick<ForwardOptions, 'outputAttentions' | 'outputHiddenStates' | 'interpolatePosEncoding'>;
 
-/** = transformers BaseModelOutputWithPooling. */
+/**
+ * = transformers BaseModelOutputWithPooling.
+ * @example
+ * const { lastHiddenState, poolerOutput } = await textModel.forward({ inputIds });
+ */
 export interface BaseModelOutputWithPooling {
   lastHiddenState: Tensor;
   poolerOutput: Tensor;
@@ -82,7 +106,12 @@ export interface BaseModelOutputWithPooling {
   attentions?: Tensor[];
 }
 
-/** = transformers XCLIPOutput. */
+/**
+ * = transformers XCLIPOutput.
+ * @example
+ * const { logitsPerVideo } = await model.forward(inputs);
+ * const scores = logitsPerVideo.toArray(); // [numVideos][numTexts]
+ */
 export interface XCLIPOutput {
   /** Scalar contrastive loss, with `returnLoss`. */
   loss?: Tensor;
