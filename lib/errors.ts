@@ -56,8 +56,11 @@ export class XClipError extends Error {
 /** Turns whatever the addon threw into an XClipError located at `callSite`; other errors pass through. */
 export function toXClipError(err: unknown, callSite: Error): unknown {
   if (err instanceof XClipError) return err;
-  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
-    return new XClipError((err as unknown as { code: string }).code as XClipErrorCode, err.message, callSite);
+  // Duck-typed, not instanceof Error: the addon's errors belong to the main realm, which differs from the
+  // caller's under vm contexts (jest).
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (typeof e === 'object' && e !== null && typeof e.code === 'string' && typeof e.message === 'string') {
+    return new XClipError(e.code as XClipErrorCode, e.message, callSite);
   }
   return err;
 }

@@ -26,7 +26,11 @@ export type ModelDtype = 'float32' | 'float16' | 'bfloat16';
 /** Floating tensor types accepted for pixel values. */
 export type PixelTensorType = 'float32' | 'float16' | 'bfloat16';
 
-/** Device and dtype of a model. */
+/**
+ * Device and dtype of a model.
+ * @example
+ * await XCLIPModel.fromPretrained(dir, { device: 'auto', dtype: 'bfloat16' });
+ */
 export interface ModelOptions {
   /** Default `'cpu'`. */
   device?: Device;
@@ -34,16 +38,28 @@ export interface ModelOptions {
   dtype?: ModelDtype;
 }
 
-/** Options for `fromPretrained`: a model directory, or a hub id resolved through the Hugging Face cache. */
+/**
+ * Options for `fromPretrained`: a model directory, or a hub id resolved through the Hugging Face cache.
+ * @example
+ * await XCLIPModel.fromPretrained('microsoft/xclip-base-patch32', { revision: 'main', device: 'auto' });
+ */
 export interface LoadOptions extends ModelOptions, Pick<HubOptions, 'revision' | 'localFilesOnly' | 'cacheDir' | 'token' | 'endpoint' | 'onProgress'> {}
 
-/** Options for `XCLIPModel.fromConfig`. */
+/**
+ * Options for `XCLIPModel.fromConfig`.
+ * @example
+ * await XCLIPModel.fromConfig(new XCLIPConfig(), { seed: 42, device: 'cpu' });
+ */
 export interface FromConfigOptions extends ModelOptions {
   /** Seed of the random initialisation (HF `_init_weights` scheme); same seed, same weights. */
   seed?: number | bigint;
 }
 
-/** Text inputs (HF names in camelCase). */
+/**
+ * Text inputs (HF names in camelCase).
+ * @example
+ * const inputs: TextInputs = { inputIds: [[49406, 320, 49407]], attentionMask: [[1, 1, 1]] };
+ */
 export interface TextInputs {
   /** `[numTexts, sequenceLength]` token ids. */
   inputIds: IndexInput;
@@ -53,13 +69,21 @@ export interface TextInputs {
   positionIds?: IndexInput;
 }
 
-/** Inputs of {@link XCLIPModel.forward}. */
+/**
+ * Inputs of {@link XCLIPModel.forward}.
+ * @example
+ * const inputs: XCLIPInputs = { inputIds: [[49406, 320, 49407]], pixelValues: new Tensor('float32', frames, [1, 8, 3, 224, 224]) };
+ */
 export interface XCLIPInputs extends TextInputs {
   /** `[numVideos, numFrames, channels, height, width]`, normalised frames. */
   pixelValues: Tensor<PixelTensorType>;
 }
 
-/** Options of {@link XCLIPModel.forward}. */
+/**
+ * Options of {@link XCLIPModel.forward}.
+ * @example
+ * await model.forward(inputs, { outputAttentions: true, outputHiddenStates: true });
+ */
 export interface ForwardOptions {
   /** Compute the contrastive loss (needs as many texts as videos). */
   returnLoss?: boolean;
@@ -76,7 +100,11 @@ export type TextForwardOptions = Pick<ForwardOptions, 'outputAttentions' | 'outp
 /** Options of {@link XCLIPVisionModel.forward}. */
 export type VisionForwardOptions = Pick<ForwardOptions, 'outputAttentions' | 'outputHiddenStates' | 'interpolatePosEncoding'>;
 
-/** = transformers BaseModelOutputWithPooling. */
+/**
+ * = transformers BaseModelOutputWithPooling.
+ * @example
+ * const { lastHiddenState, poolerOutput } = await textModel.forward({ inputIds });
+ */
 export interface BaseModelOutputWithPooling {
   lastHiddenState: Tensor;
   poolerOutput: Tensor;
@@ -86,7 +114,12 @@ export interface BaseModelOutputWithPooling {
   attentions?: Tensor[];
 }
 
-/** = transformers XCLIPOutput. */
+/**
+ * = transformers XCLIPOutput.
+ * @example
+ * const { logitsPerVideo } = await model.forward(inputs);
+ * const scores = logitsPerVideo.toArray(); // [numVideos][numTexts]
+ */
 export interface XCLIPOutput {
   /** Scalar contrastive loss, with `returnLoss`. */
   loss?: Tensor;
@@ -307,7 +340,8 @@ export class XCLIPModel extends DisposableModel {
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPModel', loaded);
-    this.config = XCLIPConfig.fromJSON(loaded.config);
+    // Canonical JSON from the native parser: already validated.
+    this.config = XCLIPConfig.fromCanonical(JSON.parse(loaded.config) as Record<string, unknown>);
   }
 
   /**
@@ -422,7 +456,7 @@ export class XCLIPTextModel extends DisposableModel {
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPTextModel', loaded);
-    this.config = XCLIPConfig.fromJSON(loaded.config).textConfig;
+    this.config = XCLIPTextConfig.fromSnake((JSON.parse(loaded.config) as { text_config: Record<string, unknown> }).text_config);
   }
 
   /**
@@ -463,7 +497,7 @@ export class XCLIPVisionModel extends DisposableModel {
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPVisionModel', loaded);
-    this.config = XCLIPConfig.fromJSON(loaded.config).visionConfig;
+    this.config = XCLIPVisionConfig.fromSnake((JSON.parse(loaded.config) as { vision_config: Record<string, unknown> }).vision_config);
   }
 
   /**

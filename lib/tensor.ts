@@ -5,7 +5,11 @@
  */
 import { is, rangeError, typeError } from './validate';
 
-/** Element types the addon understands. `float16`/`bfloat16` are stored as raw bits in a Uint16Array. */
+/**
+ * Element types the addon understands. `float16`/`bfloat16` are stored as raw bits in a Uint16Array.
+ * @example
+ * const type: TensorType = 'bfloat16';
+ */
 export type TensorType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool';
 
 /** The typed array that backs each tensor type. */
@@ -96,7 +100,8 @@ export class Tensor<T extends TensorType = TensorType> {
     let array: TensorDataMap[T];
     if (Array.isArray(data)) {
       array = fromPlain(type, data, 'data');
-    } else if (data instanceof Ctor) {
+    } else if (ArrayBuffer.isView(data) && (data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] === Ctor.name) {
+      // Tag check, not instanceof: arrays made by the addon or another realm (vm, jest) have other constructors.
       array = data as TensorDataMap[T];
     } else {
       throw typeError('data', `a ${Ctor.name} or an array for type ${type}`, data);
@@ -200,9 +205,17 @@ function halfToFloat(h: number): number {
 export type IndexTensorType = 'int64' | 'int32';
 /** Tensor types accepted for attention masks. */
 export type MaskTensorType = 'int64' | 'int32' | 'uint8' | 'bool' | 'float32';
-/** Token ids / positions: an integer tensor or nested arrays of integers (copied into an int64 tensor). */
+/**
+ * Token ids / positions: an integer tensor or nested arrays of integers (copied into an int64 tensor).
+ * @example
+ * const ids: IndexInput = [[49406, 320, 49407]];
+ */
 export type IndexInput = Tensor<IndexTensorType> | readonly (readonly (number | bigint)[])[];
-/** Attention mask: a tensor or nested arrays of 0/1 (copied into an int64 tensor). */
+/**
+ * Attention mask: a tensor or nested arrays of 0/1 (copied into an int64 tensor).
+ * @example
+ * const mask: MaskInput = [[1, 1, 0]];
+ */
 export type MaskInput = Tensor<MaskTensorType> | readonly (readonly (number | bigint | boolean)[])[];
 
 /** Normalises an ids/mask argument: a Tensor of an allowed type, or nested arrays -> int64 Tensor. */

@@ -79,7 +79,6 @@ Napi::Value DebugCountersValue(const Napi::CallbackInfo& info) {
   o.Set("outputsCopied", static_cast<double>(c.outputs_copied.load()));
   o.Set("outputsLive", static_cast<double>(c.outputs_live.load()));
   o.Set("inputsBorrowed", static_cast<double>(c.inputs_borrowed.load()));
-  o.Set("inputsConverted", static_cast<double>(c.inputs_converted.load()));
   return o;
 }
 

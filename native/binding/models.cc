@@ -85,17 +85,6 @@ xclip::ForwardOptions forward_options(const Napi::Value& v) {
   return opts;
 }
 
-// Ids, masks and positions go to the core as int64, as HF's callers pass them; other integer types are converted
-// (one copy, counted).
-at::Tensor as_int64(const at::Tensor& t) {
-  if (!t.defined() || t.scalar_type() == at::kLong) return t;
-  if (!at::isFloatingType(t.scalar_type())) {
-    debug_counters().inputs_converted++;
-    return t.to(at::kLong);
-  }
-  return t;
-}
-
 Napi::Value output_with_pooling(Napi::Env env, OutputBuilder& b, const xclip::BaseModelOutputWithPooling& o,
                                 const xclip::ForwardOptions& opts) {
   Napi::Object r = Napi::Object::New(env);
@@ -207,8 +196,8 @@ class ForwardWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    out_ = model_->forward(as_int64(input_ids_.tensor()), pixel_values_.tensor(), as_int64(attention_mask_.tensor()),
-                           as_int64(position_ids_.tensor()), opts_);
+    out_ = model_->forward(input_ids_.tensor(), pixel_values_.tensor(), attention_mask_.tensor(),
+                           position_ids_.tensor(), opts_);
     out_.loss = prepare_output(out_.loss);
     out_.logits_per_video = prepare_output(out_.logits_per_video);
     out_.logits_per_text = prepare_output(out_.logits_per_text);
@@ -251,8 +240,8 @@ class TextFeaturesWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    out_ = prepare_output(model_->get_text_features(as_int64(input_ids_.tensor()), as_int64(attention_mask_.tensor()),
-                                                    as_int64(position_ids_.tensor())));
+    out_ = prepare_output(model_->get_text_features(input_ids_.tensor(), attention_mask_.tensor(),
+                                                    position_ids_.tensor()));
   }
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, inputs_);
@@ -311,8 +300,8 @@ class TextForwardWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    out_ = model_->forward(as_int64(input_ids_.tensor()), as_int64(attention_mask_.tensor()),
-                           as_int64(position_ids_.tensor()), opts_);
+    out_ = model_->forward(input_ids_.tensor(), attention_mask_.tensor(),
+                           position_ids_.tensor(), opts_);
     prepare(out_);
   }
   Napi::Value Result(Napi::Env env) override {

@@ -21,7 +21,6 @@ struct DebugCounters {
   std::atomic<int64_t> outputs_copied{0};
   std::atomic<int64_t> outputs_live{0};  // external buffers not yet finalized
   std::atomic<int64_t> inputs_borrowed{0};
-  std::atomic<int64_t> inputs_converted{0};  // dtype conversions (e.g. int32 ids -> int64): one copy each
 };
 DebugCounters& debug_counters();
 // Debug switch: take the copying path for every output, as where external buffers are refused.

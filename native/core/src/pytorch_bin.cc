@@ -164,7 +164,7 @@ constexpr StorageType kStorageTypes[] = {
 class Archive {
  public:
   Archive(const uint8_t* data, size_t size, std::string source, std::shared_ptr<Mapping> keep)
-      : data_(data), size_(size), src_(std::move(source)), keep_(std::move(keep)) {
+      : data_(data), src_(std::move(source)), keep_(std::move(keep)) {
     entries_ = read_zip(data, size, src_);
     // torch names every record "<archive>/..."; the archive name is whatever holds data.pkl.
     for (const auto& [name, e] : entries_) {
@@ -218,7 +218,6 @@ class Archive {
 
  private:
   const uint8_t* data_;
-  size_t size_;
   std::string src_;
   std::shared_ptr<Mapping> keep_;
   std::map<std::string, ZipEntry> entries_;

@@ -68,9 +68,9 @@ at::Tensor VisionTransformer::embed(const at::Tensor& pixel_values, bool interpo
   const int64_t side = static_cast<int64_t>(std::sqrt(static_cast<double>(num_positions)));
   at::Tensor grid = position_embedding.narrow(0, 1, num_positions).reshape({1, side, side, d}).permute({0, 3, 1, 2});
   // CPU bicubic has no reduced-precision kernel in every libtorch; resize in float32 and cast back.
-  at::Tensor resized = at::upsample_bicubic2d(grid.to(at::kFloat), {h / config.patch_size, w / config.patch_size},
-                                              false, c10::nullopt, c10::nullopt)
-                           .to(position_embedding.scalar_type());
+  at::Tensor resized =
+      at::upsample_bicubic2d(grid.to(at::kFloat), {h / config.patch_size, w / config.patch_size}, false)
+          .to(position_embedding.scalar_type());
   at::Tensor pos = at::cat({position_embedding.narrow(0, 0, 1), resized.permute({0, 2, 3, 1}).reshape({-1, d})}, 0);
   return emb + pos;
 }

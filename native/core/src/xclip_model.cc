@@ -130,7 +130,7 @@ void check_video_rank(const XCLIPVisionConfig& c, const at::Tensor& pv) {
   }
 }
 
-at::Tensor normalise(const at::Tensor& t) { return t / at::linalg_vector_norm(t, 2, at::IntArrayRef{-1}, true, c10::nullopt); }
+at::Tensor normalise(const at::Tensor& t) { return t / at::linalg_vector_norm(t, 2, at::IntArrayRef{-1}, true); }
 
 // = contrastive_loss / x_clip_loss
 at::Tensor contrastive_loss(const at::Tensor& logits) {

@@ -16,6 +16,9 @@ namespace xclip {
 struct ModelOptions {
   std::string device = "cpu";   // "cpu", "cuda", "cuda:N", "auto" (cuda when available, else cpu)
   std::string dtype = "float32";  // "float32" | "float16" | "bfloat16"
+  // Weights are converted to `dtype` at load; float inputs are cast to it, ids to int64; all outputs come back
+  // in `dtype` on `device`. Softmax runs in float32. On a CPU libtorch without half kernels (Debian's 1.13),
+  // "float16" computes in float32 with float16-rounded weights and returns float16 outputs.
 };
 
 struct ForwardOptions {
