@@ -444,6 +444,7 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
   const auto out_hw = output_frame_size(videos[0][0].height, videos[0][0].width, config);
   for (size_t b = 0; b < videos.size(); ++b)
     for (size_t t = 0; t < num_frames; ++t) {
+      resize_output_size(videos[b][t].height, videos[b][t].width, config);  // throws here, not inside parallel_for
       auto hw = output_frame_size(videos[b][t].height, videos[b][t].width, config);
       if (hw != out_hw)
         fail_input("frames come out at different sizes without center crop: " + std::to_string(out_hw[0]) + "x" +

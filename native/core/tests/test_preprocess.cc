@@ -159,6 +159,11 @@ TEST(preprocess_rejects_bad_input) {
   EXPECT_ERROR(preprocess_videos(at::zeros({0, 8, 10, 3}, at::kByte), kXclip), ErrorCode::kInvalidInput, "no frames");
   EXPECT_ERROR(preprocess_videos(std::vector<at::Tensor>{at::zeros({2, 8, 10, 3}, at::kByte), at::zeros({3, 8, 10, 3}, at::kByte)}, kXclip),
                ErrorCode::kInvalidInput, "same number of frames");
+  std::vector<uint8_t> strip(65536 * 3, 1);
+  FrameView sliver{strip.data(), 65536, 1, static_cast<int64_t>(strip.size())};
+  EXPECT_ERROR(preprocess_videos({{sliver}}, kXclip), ErrorCode::kInvalidInput, "65536x1", "gives a side of");
+  FrameView huge{px.data(), 70000, 8, -1};
+  EXPECT_ERROR(preprocess_videos({{huge}}, kXclip), ErrorCode::kInvalidInput, "too large");
   ImageProcessorConfig nocrop = kXclip;
   nocrop.do_center_crop = false;
   FrameView other{px.data(), 8, 10, static_cast<int64_t>(px.size())};
