@@ -394,6 +394,8 @@ struct FrameTable {
 using Planner = std::function<std::vector<int64_t>(const FrameTable&)>;
 
 struct Collected {
+  int64_t work_frames = 0;  // frames the decoder produced, all passes
+  bool indexed = false;     // served by the packet index + seeks (no sequential fallback)
   VideoInfo info;
   FrameTable table;
   std::vector<int64_t> ranks;  // sorted unique frame indices that were decoded into `frames`
@@ -433,7 +435,11 @@ class Engine {
       out.table.n = static_cast<int64_t>(sorted_pts_.size());
       for (int64_t p : sorted_pts_) out.table.pts_seconds.push_back(p * time_base_);
       out.ranks = checked_needed(plan(out.table), out.table.n);
-      if (decode_indexed(index, out)) return out;
+      if (decode_indexed(index, out)) {
+        out.indexed = true;
+        return out;
+      }
+      if (std::getenv("XCLIP_VIDEO_DEBUG")) std::fprintf(stderr, "xclip video: index path failed: %s\n", why_.c_str());
     }
     // Sequential: one pass counts what really decodes, a second collects the wanted frames.
     out.table = FrameTable{};
@@ -443,6 +449,7 @@ class Engine {
                                                (out.table.warning.empty() ? "" : ": " + out.table.warning));
     out.ranks = checked_needed(plan(out.table), out.table.n);
     sequential(&out, nullptr, out.table.n);
+    out.work_frames += work_;
     return out;
   }
 
@@ -509,9 +516,10 @@ class Engine {
       for (;;) {
         int ret = avcodec_receive_frame(dec.get(), frame.get());
         if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return true;
-        if (ret < 0) return false;
+        if (ret < 0) return fail("receive_frame: " + av_error_text(ret));
+        ++out.work_frames;
         int64_t r = rank_of(frame_pts(frame.get()));
-        if (r < 0) return false;
+        if (r < 0) return fail("decoded pts " + std::to_string(frame_pts(frame.get())) + " not in the index");
         auto it = std::lower_bound(need.begin(), need.end(), r);
         if (it != need.end() && *it == r) {
           size_t pos = it - need.begin();
@@ -529,37 +537,49 @@ class Engine {
       int64_t k = start_packet(idx, need[next]);
       if (k > last_sent + kSeekGap && k > last_seek && !at_eof) {
         last_seek = k;
-        // Skip ahead: seek to the keyframe's dts (what demuxer indexes hold), then verify where we landed.
-        int64_t ts = idx.dts[k] != AV_NOPTS_VALUE ? idx.dts[k] : idx.pts[k];
-        if (av_seek_frame(demux->fmt(), demux->stream_index(), ts, AVSEEK_FLAG_BACKWARD) < 0) return false;
-        avcodec_flush_buffers(dec.get());
-        bool found_key = false;
-        while (!found_key) {
-          int ret = av_read_frame(demux->fmt(), pkt.get());
-          if (ret < 0) return false;
-          if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY) &&
-              !(pkt->flags & AV_PKT_FLAG_DISCARD)) {
-            auto it = packet_of_pts_.find(pkt->pts);
-            if (it == packet_of_pts_.end() || it->second > k) return false;  // landed after the keyframe we need
-            found_key = true;
-            last_sent = it->second;
-            ret = avcodec_send_packet(dec.get(), pkt.get());
-            av_packet_unref(pkt.get());
-            if (ret < 0 || !receive_all()) return false;
-          } else {
+        // Skip ahead. Demuxers index keyframes by pts (mov, matroska) or dts (avi): try the pts first, and the
+        // dts when the pts lands after the keyframe; always verify the landing packet against the index.
+        bool landed = false;
+        for (int64_t ts : {idx.pts[k], idx.dts[k]}) {
+          if (ts == AV_NOPTS_VALUE || landed) continue;
+          if (av_seek_frame(demux->fmt(), demux->stream_index(), ts, AVSEEK_FLAG_BACKWARD) < 0) continue;
+          avcodec_flush_buffers(dec.get());
+          int64_t at = -1;
+          for (;;) {
+            int ret = av_read_frame(demux->fmt(), pkt.get());
+            if (ret < 0) return fail("read after seek: " + av_error_text(ret));
+            if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY) &&
+                !(pkt->flags & AV_PKT_FLAG_DISCARD))
+              break;
             av_packet_unref(pkt.get());
           }
+          auto it = packet_of_pts_.find(pkt->pts);
+          at = it == packet_of_pts_.end() ? -1 : it->second;
+          if (std::getenv("XCLIP_VIDEO_DEBUG"))
+            std::fprintf(stderr, "xclip video: seek to packet %lld (ts %lld) landed on %lld\n", (long long)k, (long long)ts,
+                         (long long)at);
+          if (at < 0 || at > k) {  // unknown packet or past the keyframe we need
+            av_packet_unref(pkt.get());
+            continue;
+          }
+          landed = true;
+          last_sent = at;
+          int ret = avcodec_send_packet(dec.get(), pkt.get());
+          av_packet_unref(pkt.get());
+          if (ret < 0) return fail("send_packet: " + av_error_text(ret));
+          if (!receive_all()) return false;
         }
+        if (!landed) return fail("seek to keyframe packet " + std::to_string(k) + " failed");
         continue;
       }
-      if (at_eof) return false;  // drained and still missing frames
+      if (at_eof) return fail("drained and still missing frames");
       int ret = av_read_frame(demux->fmt(), pkt.get());
       if (ret == AVERROR_EOF) {
         at_eof = true;
-        if (avcodec_send_packet(dec.get(), nullptr) < 0 || !receive_all()) return false;
+        if (avcodec_send_packet(dec.get(), nullptr) < 0 || !receive_all()) return fail("drain");
         continue;
       }
-      if (ret < 0) return false;
+      if (ret < 0) return fail("read: " + av_error_text(ret));
       if (pkt->stream_index != demux->stream_index() || (pkt->flags & AV_PKT_FLAG_DISCARD)) {
         av_packet_unref(pkt.get());
         continue;
@@ -568,9 +588,15 @@ class Engine {
       if (it != packet_of_pts_.end()) last_sent = it->second;
       ret = avcodec_send_packet(dec.get(), pkt.get());
       av_packet_unref(pkt.get());
-      if (ret < 0 || !receive_all()) return false;
+      if (ret < 0) return fail("send_packet: " + av_error_text(ret));
+      if (!receive_all()) return false;
     }
     return true;
+  }
+
+  bool fail(std::string why) {
+    why_ = std::move(why);
+    return false;
   }
 
   // PyAV-equivalent loop from the start: stops at the first demux or decode error without draining (PyAV raises
@@ -600,6 +626,7 @@ class Engine {
           stop = "decoding failed after " + std::to_string(count) + " frames: " + av_error_text(ret);
           return false;
         }
+        ++work_;
         if (table != nullptr) table->pts_seconds.push_back(frame_pts(frame.get()) * time_base_);
         if (out != nullptr) {
           const auto& need = out->ranks;
@@ -657,6 +684,8 @@ class Engine {
   double time_base_ = 0;
   std::vector<int64_t> sorted_pts_;
   std::unordered_map<int64_t, int64_t> packet_of_pts_;
+  int64_t work_ = 0;
+  std::string why_;  // why the index path gave up (XCLIP_VIDEO_DEBUG)
 };
 
 at::Tensor rotate(const at::Tensor& frames, int rotation) {
@@ -740,6 +769,8 @@ DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
   DecodedVideo v;
   v.info = c.info;
   v.decoded_frame_count = c.table.n;
+  v.decode_work_frames = c.work_frames;
+  v.used_index = c.indexed;
   v.truncated = c.table.truncated;
   v.warning = c.table.warning;
   v.indices = sampled;
