@@ -154,6 +154,8 @@ int64_t buffer_seek(void* opaque, int64_t offset, int whence) {
 }
 
 constexpr int kAvioBufferSize = 64 * 1024;
+// Upper bound for one call's RGB output (distinct frames), so a request cannot exhaust memory.
+constexpr int64_t kMaxOutputBytes = 8LL << 30;
 // Seek only when it skips more than this many packets; below that, decoding through is as cheap.
 constexpr int64_t kSeekGap = 3;
 
@@ -290,9 +292,13 @@ VideoInfo stream_info(const Demuxer& d) {
 
 // ---- demux-only index ------------------------------------------------------------------------------------------
 struct PacketIndex {
-  std::vector<int64_t> pts;   // decode order
+  // Every packet of the stream in decode order. Packets flagged DISCARD (edit-list preroll) are decoded as
+  // references but their frames are dropped by libavcodec, so they are not frames (shown == 0).
+  std::vector<int64_t> pts;
   std::vector<int64_t> dts;
   std::vector<uint8_t> key;
+  std::vector<uint8_t> shown;
+  int64_t frames = 0;         // packets that yield a frame
   std::string anomaly;        // non-empty: read error / corrupt packet; the index cannot be trusted for counting
 };
 
@@ -308,11 +314,12 @@ PacketIndex scan_packets(Demuxer& d) {
     }
     if (pkt->stream_index == d.stream_index()) {
       if (pkt->flags & AV_PKT_FLAG_CORRUPT) idx.anomaly = "corrupt packet " + std::to_string(idx.pts.size());
-      if (!(pkt->flags & AV_PKT_FLAG_DISCARD)) {
-        idx.pts.push_back(pkt->pts);
-        idx.dts.push_back(pkt->dts);
-        idx.key.push_back((pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0);
-      }
+      const bool shown = !(pkt->flags & AV_PKT_FLAG_DISCARD);
+      idx.pts.push_back(pkt->pts);
+      idx.dts.push_back(pkt->dts);
+      idx.key.push_back((pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0);
+      idx.shown.push_back(shown ? 1 : 0);
+      idx.frames += shown ? 1 : 0;
     }
     av_packet_unref(pkt.get());
   }
@@ -428,7 +435,7 @@ class Engine {
 
     PacketIndex index = scan_packets(*demux);
     demux.reset();
-    out.info.frame_count = static_cast<int64_t>(index.pts.size());
+    out.info.frame_count = index.frames;
     out.info.index_incomplete = !index.anomaly.empty();
 
     if (build_rank_table(index)) {
@@ -464,14 +471,15 @@ class Engine {
 
   // Presentation rank of every packet; false when the pts cannot index frames (missing/duplicate, damaged file).
   bool build_rank_table(const PacketIndex& idx) {
-    if (!idx.anomaly.empty() || idx.pts.empty()) return false;
-    for (int64_t p : idx.pts)
-      if (p == AV_NOPTS_VALUE) return false;
-    sorted_pts_ = idx.pts;
-    std::sort(sorted_pts_.begin(), sorted_pts_.end());
-    if (std::adjacent_find(sorted_pts_.begin(), sorted_pts_.end()) != sorted_pts_.end()) return false;
+    if (!idx.anomaly.empty() || idx.frames == 0) return false;
+    sorted_pts_.clear();
     packet_of_pts_.clear();
-    for (size_t i = 0; i < idx.pts.size(); ++i) packet_of_pts_[idx.pts[i]] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < idx.pts.size(); ++i) {
+      if (idx.pts[i] == AV_NOPTS_VALUE) return false;
+      if (!packet_of_pts_.emplace(idx.pts[i], static_cast<int64_t>(i)).second) return false;  // duplicate pts
+      if (idx.shown[i]) sorted_pts_.push_back(idx.pts[i]);
+    }
+    std::sort(sorted_pts_.begin(), sorted_pts_.end());
     return true;
   }
 
@@ -492,6 +500,12 @@ class Engine {
   }
 
   at::Tensor alloc_frames(size_t n) const {
+    const double bytes = static_cast<double>(n) * width_ * height_ * 3;
+    if (bytes > kMaxOutputBytes)
+      throw Error(ErrorCode::kVideoTooLarge, "decoding " + std::to_string(n) + " distinct frames of " + std::to_string(width_) +
+                                                 "x" + std::to_string(height_) + " from " + src_.describe() +
+                                                 " would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+                                                 " MiB (limit " + std::to_string(kMaxOutputBytes >> 20) + " MiB)");
     return at::empty({static_cast<int64_t>(n), height_, width_, 3}, at::kByte);
   }
 
@@ -548,9 +562,7 @@ class Engine {
           for (;;) {
             int ret = av_read_frame(demux->fmt(), pkt.get());
             if (ret < 0) return fail("read after seek: " + av_error_text(ret));
-            if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY) &&
-                !(pkt->flags & AV_PKT_FLAG_DISCARD))
-              break;
+            if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY)) break;
             av_packet_unref(pkt.get());
           }
           auto it = packet_of_pts_.find(pkt->pts);
@@ -580,7 +592,7 @@ class Engine {
         continue;
       }
       if (ret < 0) return fail("read: " + av_error_text(ret));
-      if (pkt->stream_index != demux->stream_index() || (pkt->flags & AV_PKT_FLAG_DISCARD)) {
+      if (pkt->stream_index != demux->stream_index()) {
         av_packet_unref(pkt.get());
         continue;
       }
@@ -704,6 +716,18 @@ at::Tensor gather(const Collected& c, const std::vector<int64_t>& indices, std::
   return c.frames.index_select(0, at::tensor(pos, at::kLong));
 }
 
+// libtorch reports allocation/shape failures as c10::Error: surface them as xclip::Error without the backtrace.
+template <typename F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kInternal, std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kInternal, "out of memory while decoding video");
+  }
+}
+
 }  // namespace
 
 std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
@@ -749,13 +773,15 @@ VideoInfo probe_video(const VideoSource& source, int64_t max_pixels) {
   VideoInfo info = stream_info(d);
   if (info.has_video) {
     PacketIndex idx = scan_packets(d);
-    info.frame_count = static_cast<int64_t>(idx.pts.size());
+    info.frame_count = idx.frames;
     info.index_incomplete = !idx.anomaly.empty();
   }
   return info;
 }
 
-DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
+namespace {
+
+DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
   if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
   if (options.sampling == Sampling::kIndices && options.indices.empty())
@@ -779,7 +805,7 @@ DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
   return v;
 }
 
-VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options) {
+VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& options) {
   if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
@@ -841,6 +867,16 @@ VideoClips read_video_clips(const VideoSource& source, const ClipOptions& option
     out.clips.push_back(std::move(clip));
   }
   return out;
+}
+
+}  // namespace
+
+DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
+  return guarded([&] { return read_video_impl(source, options); });
+}
+
+VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options) {
+  return guarded([&] { return read_video_clips_impl(source, options); });
 }
 
 DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb, int threads) {
