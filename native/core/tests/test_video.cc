@@ -424,3 +424,37 @@ TEST(video_benchmark_optional) {
     }
   }
 }
+
+// An MP4 cut with `-ss 0.5 -c copy` keeps the preroll GOP behind an edit list: its packets are flagged DISCARD,
+// must be decoded as references, and are not frames. Reference: the ffmpeg CLI's own decode of the same file.
+TEST(video_edit_list_preroll_is_decoded_not_counted) {
+  std::string dir = testing::temp_dir();
+  std::string src_path = dir + "/src.mp4", cut = dir + "/cut.mp4", raw = dir + "/cut.rgb";
+  std::string cmd = "ffmpeg -v error -y -f lavfi -i testsrc2=size=96x64:rate=25:duration=12 -c:v libx264 -g 25 -bf 2 "
+                    "-pix_fmt yuv420p " + src_path + " && ffmpeg -v error -y -ss 0.5 -i " + src_path + " -c copy " + cut +
+                    " && ffmpeg -v error -i " + cut + " -vsync passthrough -f rawvideo -pix_fmt rgb24 -sws_flags bilinear -y " +
+                    raw + " 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) {
+    std::cout << "    (ffmpeg CLI not available: skipped)\n";
+    return;
+  }
+  std::vector<uint8_t> ref = read_bytes(raw);
+  const int64_t n = static_cast<int64_t>(ref.size() / (96 * 64 * 3));
+  auto src = VideoSource::from_path(cut);
+  VideoInfo info = probe_video(src);
+  EXPECT_EQ(info.frame_count, n);
+  ReadOptions all;
+  all.sampling = Sampling::kIndices;
+  for (int64_t i = 0; i < n; ++i) all.indices.push_back(i);
+  DecodedVideo full = read_video(src, all);
+  EXPECT_EQ(full.decoded_frame_count, n);
+  at::Tensor expected = at::from_blob(ref.data(), {n, 64, 96, 3}, at::kByte);
+  int max_abs = (full.frames.to(at::kInt) - expected.to(at::kInt)).abs().max().item<int>();
+  std::cout << "    cut.mp4: " << n << " frames, max abs vs ffmpeg CLI " << max_abs << "\n";
+  EXPECT_TRUE(max_abs <= 1);
+  ReadOptions o;
+  o.num_frames = 8;
+  DecodedVideo s = read_video(src, o);
+  EXPECT_TRUE(s.used_index);
+  for (size_t i = 0; i < s.indices.size(); ++i) EXPECT_TRUE(s.frames[i].equal(full.frames[s.indices[i]]));
+}
