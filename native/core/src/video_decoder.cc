@@ -154,6 +154,8 @@ int64_t buffer_seek(void* opaque, int64_t offset, int whence) {
 }
 
 constexpr int kAvioBufferSize = 64 * 1024;
+// Upper bound for one call's RGB output (distinct frames), so a request cannot exhaust memory.
+constexpr int64_t kMaxOutputBytes = 8LL << 30;
 // Seek only when it skips more than this many packets; below that, decoding through is as cheap.
 constexpr int64_t kSeekGap = 3;
 
@@ -290,9 +292,13 @@ VideoInfo stream_info(const Demuxer& d) {
 
 // ---- demux-only index ------------------------------------------------------------------------------------------
 struct PacketIndex {
-  std::vector<int64_t> pts;   // decode order
+  // Every packet of the stream in decode order. Packets flagged DISCARD (edit-list preroll) are decoded as
+  // references but their frames are dropped by libavcodec, so they are not frames (shown == 0).
+  std::vector<int64_t> pts;
   std::vector<int64_t> dts;
   std::vector<uint8_t> key;
+  std::vector<uint8_t> shown;
+  int64_t frames = 0;         // packets that yield a frame
   std::string anomaly;        // non-empty: read error / corrupt packet; the index cannot be trusted for counting
 };
 
@@ -308,11 +314,12 @@ PacketIndex scan_packets(Demuxer& d) {
     }
     if (pkt->stream_index == d.stream_index()) {
       if (pkt->flags & AV_PKT_FLAG_CORRUPT) idx.anomaly = "corrupt packet " + std::to_string(idx.pts.size());
-      if (!(pkt->flags & AV_PKT_FLAG_DISCARD)) {
-        idx.pts.push_back(pkt->pts);
-        idx.dts.push_back(pkt->dts);
-        idx.key.push_back((pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0);
-      }
+      const bool shown = !(pkt->flags & AV_PKT_FLAG_DISCARD);
+      idx.pts.push_back(pkt->pts);
+      idx.dts.push_back(pkt->dts);
+      idx.key.push_back((pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0);
+      idx.shown.push_back(shown ? 1 : 0);
+      idx.frames += shown ? 1 : 0;
     }
     av_packet_unref(pkt.get());
   }
@@ -394,6 +401,8 @@ struct FrameTable {
 using Planner = std::function<std::vector<int64_t>(const FrameTable&)>;
 
 struct Collected {
+  int64_t work_frames = 0;  // frames the decoder produced, all passes
+  bool indexed = false;     // served by the packet index + seeks (no sequential fallback)
   VideoInfo info;
   FrameTable table;
   std::vector<int64_t> ranks;  // sorted unique frame indices that were decoded into `frames`
@@ -426,14 +435,18 @@ class Engine {
 
     PacketIndex index = scan_packets(*demux);
     demux.reset();
-    out.info.frame_count = static_cast<int64_t>(index.pts.size());
+    out.info.frame_count = index.frames;
     out.info.index_incomplete = !index.anomaly.empty();
 
     if (build_rank_table(index)) {
       out.table.n = static_cast<int64_t>(sorted_pts_.size());
       for (int64_t p : sorted_pts_) out.table.pts_seconds.push_back(p * time_base_);
       out.ranks = checked_needed(plan(out.table), out.table.n);
-      if (decode_indexed(index, out)) return out;
+      if (decode_indexed(index, out)) {
+        out.indexed = true;
+        return out;
+      }
+      if (std::getenv("XCLIP_VIDEO_DEBUG")) std::fprintf(stderr, "xclip video: index path failed: %s\n", why_.c_str());
     }
     // Sequential: one pass counts what really decodes, a second collects the wanted frames.
     out.table = FrameTable{};
@@ -443,6 +456,7 @@ class Engine {
                                                (out.table.warning.empty() ? "" : ": " + out.table.warning));
     out.ranks = checked_needed(plan(out.table), out.table.n);
     sequential(&out, nullptr, out.table.n);
+    out.work_frames += work_;
     return out;
   }
 
@@ -457,14 +471,15 @@ class Engine {
 
   // Presentation rank of every packet; false when the pts cannot index frames (missing/duplicate, damaged file).
   bool build_rank_table(const PacketIndex& idx) {
-    if (!idx.anomaly.empty() || idx.pts.empty()) return false;
-    for (int64_t p : idx.pts)
-      if (p == AV_NOPTS_VALUE) return false;
-    sorted_pts_ = idx.pts;
-    std::sort(sorted_pts_.begin(), sorted_pts_.end());
-    if (std::adjacent_find(sorted_pts_.begin(), sorted_pts_.end()) != sorted_pts_.end()) return false;
+    if (!idx.anomaly.empty() || idx.frames == 0) return false;
+    sorted_pts_.clear();
     packet_of_pts_.clear();
-    for (size_t i = 0; i < idx.pts.size(); ++i) packet_of_pts_[idx.pts[i]] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < idx.pts.size(); ++i) {
+      if (idx.pts[i] == AV_NOPTS_VALUE) return false;
+      if (!packet_of_pts_.emplace(idx.pts[i], static_cast<int64_t>(i)).second) return false;  // duplicate pts
+      if (idx.shown[i]) sorted_pts_.push_back(idx.pts[i]);
+    }
+    std::sort(sorted_pts_.begin(), sorted_pts_.end());
     return true;
   }
 
@@ -485,6 +500,12 @@ class Engine {
   }
 
   at::Tensor alloc_frames(size_t n) const {
+    const double bytes = static_cast<double>(n) * width_ * height_ * 3;
+    if (bytes > kMaxOutputBytes)
+      throw Error(ErrorCode::kVideoTooLarge, "decoding " + std::to_string(n) + " distinct frames of " + std::to_string(width_) +
+                                                 "x" + std::to_string(height_) + " from " + src_.describe() +
+                                                 " would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+                                                 " MiB (limit " + std::to_string(kMaxOutputBytes >> 20) + " MiB)");
     return at::empty({static_cast<int64_t>(n), height_, width_, 3}, at::kByte);
   }
 
@@ -509,9 +530,10 @@ class Engine {
       for (;;) {
         int ret = avcodec_receive_frame(dec.get(), frame.get());
         if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return true;
-        if (ret < 0) return false;
+        if (ret < 0) return fail("receive_frame: " + av_error_text(ret));
+        ++out.work_frames;
         int64_t r = rank_of(frame_pts(frame.get()));
-        if (r < 0) return false;
+        if (r < 0) return fail("decoded pts " + std::to_string(frame_pts(frame.get())) + " not in the index");
         auto it = std::lower_bound(need.begin(), need.end(), r);
         if (it != need.end() && *it == r) {
           size_t pos = it - need.begin();
@@ -529,38 +551,48 @@ class Engine {
       int64_t k = start_packet(idx, need[next]);
       if (k > last_sent + kSeekGap && k > last_seek && !at_eof) {
         last_seek = k;
-        // Skip ahead: seek to the keyframe's dts (what demuxer indexes hold), then verify where we landed.
-        int64_t ts = idx.dts[k] != AV_NOPTS_VALUE ? idx.dts[k] : idx.pts[k];
-        if (av_seek_frame(demux->fmt(), demux->stream_index(), ts, AVSEEK_FLAG_BACKWARD) < 0) return false;
-        avcodec_flush_buffers(dec.get());
-        bool found_key = false;
-        while (!found_key) {
-          int ret = av_read_frame(demux->fmt(), pkt.get());
-          if (ret < 0) return false;
-          if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY) &&
-              !(pkt->flags & AV_PKT_FLAG_DISCARD)) {
-            auto it = packet_of_pts_.find(pkt->pts);
-            if (it == packet_of_pts_.end() || it->second > k) return false;  // landed after the keyframe we need
-            found_key = true;
-            last_sent = it->second;
-            ret = avcodec_send_packet(dec.get(), pkt.get());
-            av_packet_unref(pkt.get());
-            if (ret < 0 || !receive_all()) return false;
-          } else {
+        // Skip ahead. Demuxers index keyframes by pts (mov, matroska) or dts (avi): try the pts first, and the
+        // dts when the pts lands after the keyframe; always verify the landing packet against the index.
+        bool landed = false;
+        for (int64_t ts : {idx.pts[k], idx.dts[k]}) {
+          if (ts == AV_NOPTS_VALUE || landed) continue;
+          if (av_seek_frame(demux->fmt(), demux->stream_index(), ts, AVSEEK_FLAG_BACKWARD) < 0) continue;
+          avcodec_flush_buffers(dec.get());
+          int64_t at = -1;
+          for (;;) {
+            int ret = av_read_frame(demux->fmt(), pkt.get());
+            if (ret < 0) return fail("read after seek: " + av_error_text(ret));
+            if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY)) break;
             av_packet_unref(pkt.get());
           }
+          auto it = packet_of_pts_.find(pkt->pts);
+          at = it == packet_of_pts_.end() ? -1 : it->second;
+          if (std::getenv("XCLIP_VIDEO_DEBUG"))
+            std::fprintf(stderr, "xclip video: seek to packet %lld (ts %lld) landed on %lld\n", (long long)k, (long long)ts,
+                         (long long)at);
+          if (at < 0 || at > k) {  // unknown packet or past the keyframe we need
+            av_packet_unref(pkt.get());
+            continue;
+          }
+          landed = true;
+          last_sent = at;
+          int ret = avcodec_send_packet(dec.get(), pkt.get());
+          av_packet_unref(pkt.get());
+          if (ret < 0) return fail("send_packet: " + av_error_text(ret));
+          if (!receive_all()) return false;
         }
+        if (!landed) return fail("seek to keyframe packet " + std::to_string(k) + " failed");
         continue;
       }
-      if (at_eof) return false;  // drained and still missing frames
+      if (at_eof) return fail("drained and still missing frames");
       int ret = av_read_frame(demux->fmt(), pkt.get());
       if (ret == AVERROR_EOF) {
         at_eof = true;
-        if (avcodec_send_packet(dec.get(), nullptr) < 0 || !receive_all()) return false;
+        if (avcodec_send_packet(dec.get(), nullptr) < 0 || !receive_all()) return fail("drain");
         continue;
       }
-      if (ret < 0) return false;
-      if (pkt->stream_index != demux->stream_index() || (pkt->flags & AV_PKT_FLAG_DISCARD)) {
+      if (ret < 0) return fail("read: " + av_error_text(ret));
+      if (pkt->stream_index != demux->stream_index()) {
         av_packet_unref(pkt.get());
         continue;
       }
@@ -568,9 +600,15 @@ class Engine {
       if (it != packet_of_pts_.end()) last_sent = it->second;
       ret = avcodec_send_packet(dec.get(), pkt.get());
       av_packet_unref(pkt.get());
-      if (ret < 0 || !receive_all()) return false;
+      if (ret < 0) return fail("send_packet: " + av_error_text(ret));
+      if (!receive_all()) return false;
     }
     return true;
+  }
+
+  bool fail(std::string why) {
+    why_ = std::move(why);
+    return false;
   }
 
   // PyAV-equivalent loop from the start: stops at the first demux or decode error without draining (PyAV raises
@@ -600,6 +638,7 @@ class Engine {
           stop = "decoding failed after " + std::to_string(count) + " frames: " + av_error_text(ret);
           return false;
         }
+        ++work_;
         if (table != nullptr) table->pts_seconds.push_back(frame_pts(frame.get()) * time_base_);
         if (out != nullptr) {
           const auto& need = out->ranks;
@@ -657,6 +696,8 @@ class Engine {
   double time_base_ = 0;
   std::vector<int64_t> sorted_pts_;
   std::unordered_map<int64_t, int64_t> packet_of_pts_;
+  int64_t work_ = 0;
+  std::string why_;  // why the index path gave up (XCLIP_VIDEO_DEBUG)
 };
 
 at::Tensor rotate(const at::Tensor& frames, int rotation) {
@@ -673,6 +714,18 @@ at::Tensor gather(const Collected& c, const std::vector<int64_t>& indices, std::
     timestamps->push_back(c.table.pts_seconds.at(i));
   }
   return c.frames.index_select(0, at::tensor(pos, at::kLong));
+}
+
+// libtorch reports allocation/shape failures as c10::Error: surface them as xclip::Error without the backtrace.
+template <typename F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kInternal, std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kInternal, "out of memory while decoding video");
+  }
 }
 
 }  // namespace
@@ -720,13 +773,15 @@ VideoInfo probe_video(const VideoSource& source, int64_t max_pixels) {
   VideoInfo info = stream_info(d);
   if (info.has_video) {
     PacketIndex idx = scan_packets(d);
-    info.frame_count = static_cast<int64_t>(idx.pts.size());
+    info.frame_count = idx.frames;
     info.index_incomplete = !idx.anomaly.empty();
   }
   return info;
 }
 
-DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
+namespace {
+
+DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
   if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
   if (options.sampling == Sampling::kIndices && options.indices.empty())
@@ -740,6 +795,8 @@ DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
   DecodedVideo v;
   v.info = c.info;
   v.decoded_frame_count = c.table.n;
+  v.decode_work_frames = c.work_frames;
+  v.used_index = c.indexed;
   v.truncated = c.table.truncated;
   v.warning = c.table.warning;
   v.indices = sampled;
@@ -748,7 +805,7 @@ DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
   return v;
 }
 
-VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options) {
+VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& options) {
   if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
@@ -810,6 +867,16 @@ VideoClips read_video_clips(const VideoSource& source, const ClipOptions& option
     out.clips.push_back(std::move(clip));
   }
   return out;
+}
+
+}  // namespace
+
+DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
+  return guarded([&] { return read_video_impl(source, options); });
+}
+
+VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options) {
+  return guarded([&] { return read_video_clips_impl(source, options); });
 }
 
 DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb, int threads) {

@@ -1,6 +1,7 @@
 // Video decoding against fixtures/videos (PyAV 10 on the same FFmpeg 5.1 libraries) and videos-external.
 #include <dirent.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -351,31 +352,109 @@ TEST(video_clips_are_consecutive_and_match_read_video) {
   EXPECT_ERROR(read_video_clips(src, ClipOptions{}), ErrorCode::kInvalidInput, "clip_seconds");
 }
 
-// Seeking between GOPs: a longer multi-keyframe file made with the ffmpeg CLI (skipped when it is missing).
+// Seeking between GOPs: longer multi-keyframe files made with the ffmpeg CLI (skipped when it is missing), in
+// containers whose seek indexes differ (mp4/mkv by pts, avi by dts, webm cues); sparse reads must equal a full read.
 TEST(video_seek_across_keyframes_matches_sequential) {
   std::string dir = testing::temp_dir();
-  std::string path = dir + "/gop.mp4";
-  std::string cmd = "ffmpeg -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=12 -c:v libx264 -g 25 "
-                    "-bf 2 -pix_fmt yuv420p " + path + " 2>/dev/null";
+  struct Variant {
+    const char* file;
+    const char* codec_args;
+    bool indexed;  // AVI with B-frames has no per-packet pts: the sequential path must give the same frames
+  };
+  const Variant variants[] = {{"gop.mp4", "-c:v libx264 -g 25 -bf 2", true},
+                              {"gop.mkv", "-c:v libx264 -g 25 -bf 3", true},
+                              {"gop.avi", "-c:v mpeg4 -g 25 -bf 0", true},
+                              {"gop_bframes.avi", "-c:v mpeg4 -g 25 -bf 1", false},
+                              {"gop.webm", "-c:v libvpx-vp9 -g 25 -deadline realtime -cpu-used 8", true}};
+  for (const Variant& var : variants) {
+    std::string path = dir + "/" + var.file;
+    std::string cmd = std::string("ffmpeg -v error -y -f lavfi -i testsrc2=size=96x64:rate=25:duration=12 ") +
+                      var.codec_args + " -pix_fmt yuv420p " + path + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+      std::cout << "    (ffmpeg CLI could not make " << var.file << ": skipped)\n";
+      continue;
+    }
+    auto src = VideoSource::from_path(path);
+    ReadOptions all;
+    all.sampling = Sampling::kIndices;
+    for (int64_t i = 0; i < 300; ++i) all.indices.push_back(i);
+    DecodedVideo full = read_video(src, all);
+    EXPECT_EQ(full.decoded_frame_count, 300);
+    for (int t : {3, 8, 16}) {
+      ReadOptions o;
+      o.num_frames = t;
+      DecodedVideo s = read_video(src, o);
+      for (size_t i = 0; i < s.indices.size(); ++i)
+        if (!s.frames[i].equal(full.frames[s.indices[i]])) XCLIP_FAIL(var.file << " frame " << s.indices[i] << " differs");
+    }
+    ReadOptions pick;
+    pick.sampling = Sampling::kIndices;
+    pick.indices = {299, 0, 24, 25, 26, 150, 149, 151};
+    DecodedVideo p = read_video(src, pick);
+    for (size_t i = 0; i < pick.indices.size(); ++i)
+      if (!p.frames[i].equal(full.frames[pick.indices[i]])) XCLIP_FAIL(var.file << " picked frame " << pick.indices[i]);
+    std::cout << "    " << var.file << ": 8 picked frames cost " << p.decode_work_frames << " decoded frames, index path "
+              << p.used_index << "\n";
+    EXPECT_EQ(p.used_index, var.indexed);
+    if (var.indexed) EXPECT_TRUE(p.decode_work_frames < 150);  // three GOPs decoded, not all 300 frames
+  }
+}
+
+// Not a check: XCLIP_VIDEO_BENCH=<file> prints decode throughput and sparse-sampling time for that file.
+TEST(video_benchmark_optional) {
+  const char* f = std::getenv("XCLIP_VIDEO_BENCH");
+  if (f == nullptr) return;
+  auto src = VideoSource::from_path(f);
+  for (int threads : {1, 0}) {
+    DecodeThroughput d = measure_decode_throughput(src, false, threads);
+    DecodeThroughput r = measure_decode_throughput(src, true, threads);
+    std::cout << "    threads=" << threads << ": decode only " << d.frames << " frames " << d.seconds << " s ("
+              << d.frames_per_second << " fps); decode+rgb24 " << r.seconds << " s (" << r.frames_per_second << " fps)\n";
+  }
+  for (int threads : {1, 0}) {
+    for (int t : {8, 32}) {
+      ReadOptions o;
+      o.num_frames = t;
+      o.threads = threads;
+      auto t0 = std::chrono::steady_clock::now();
+      DecodedVideo v = read_video(src, o);
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::cout << "    read_video num_frames=" << t << " threads=" << threads << ": " << s << " s (N=" << v.decoded_frame_count
+                << ", decoded " << v.decode_work_frames << " frames, index " << v.used_index << ")\n";
+    }
+  }
+}
+
+// An MP4 cut with `-ss 0.5 -c copy` keeps the preroll GOP behind an edit list: its packets are flagged DISCARD,
+// must be decoded as references, and are not frames. Reference: the ffmpeg CLI's own decode of the same file.
+TEST(video_edit_list_preroll_is_decoded_not_counted) {
+  std::string dir = testing::temp_dir();
+  std::string src_path = dir + "/src.mp4", cut = dir + "/cut.mp4", raw = dir + "/cut.rgb";
+  std::string cmd = "ffmpeg -v error -y -f lavfi -i testsrc2=size=96x64:rate=25:duration=12 -c:v libx264 -g 25 -bf 2 "
+                    "-pix_fmt yuv420p " + src_path + " && ffmpeg -v error -y -ss 0.5 -i " + src_path + " -c copy " + cut +
+                    " && ffmpeg -v error -i " + cut + " -vsync passthrough -f rawvideo -pix_fmt rgb24 -sws_flags bilinear -y " +
+                    raw + " 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) {
     std::cout << "    (ffmpeg CLI not available: skipped)\n";
     return;
   }
-  auto src = VideoSource::from_path(path);
+  std::vector<uint8_t> ref = read_bytes(raw);
+  const int64_t n = static_cast<int64_t>(ref.size() / (96 * 64 * 3));
+  auto src = VideoSource::from_path(cut);
+  VideoInfo info = probe_video(src);
+  EXPECT_EQ(info.frame_count, n);
   ReadOptions all;
   all.sampling = Sampling::kIndices;
-  for (int64_t i = 0; i < 300; ++i) all.indices.push_back(i);
+  for (int64_t i = 0; i < n; ++i) all.indices.push_back(i);
   DecodedVideo full = read_video(src, all);
-  EXPECT_EQ(full.decoded_frame_count, 300);
-  for (int t : {3, 8, 16}) {
-    ReadOptions o;
-    o.num_frames = t;
-    DecodedVideo s = read_video(src, o);
-    for (size_t i = 0; i < s.indices.size(); ++i) EXPECT_TRUE(s.frames[i].equal(full.frames[s.indices[i]]));
-  }
-  ReadOptions pick;
-  pick.sampling = Sampling::kIndices;
-  pick.indices = {299, 0, 24, 25, 26, 150, 149, 151};
-  DecodedVideo p = read_video(src, pick);
-  for (size_t i = 0; i < pick.indices.size(); ++i) EXPECT_TRUE(p.frames[i].equal(full.frames[pick.indices[i]]));
+  EXPECT_EQ(full.decoded_frame_count, n);
+  at::Tensor expected = at::from_blob(ref.data(), {n, 64, 96, 3}, at::kByte);
+  int max_abs = (full.frames.to(at::kInt) - expected.to(at::kInt)).abs().max().item<int>();
+  std::cout << "    cut.mp4: " << n << " frames, max abs vs ffmpeg CLI " << max_abs << "\n";
+  EXPECT_TRUE(max_abs <= 1);
+  ReadOptions o;
+  o.num_frames = 8;
+  DecodedVideo s = read_video(src, o);
+  EXPECT_TRUE(s.used_index);
+  for (size_t i = 0; i < s.indices.size(); ++i) EXPECT_TRUE(s.frames[i].equal(full.frames[s.indices[i]]));
 }

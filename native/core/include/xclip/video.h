@@ -85,6 +85,10 @@ struct DecodedVideo {
   std::vector<double> timestamps;  // seconds, each frame's pts (relative to the stream's time base origin)
   VideoInfo info;
   int64_t decoded_frame_count = 0;  // N the sampling ran over
+  // Cost report: frames the decoder produced (all passes), and whether the packet index + seeking served the
+  // request (false: the sequential PyAV-like path ran, e.g. for a truncated file or missing timestamps).
+  int64_t decode_work_frames = 0;
+  bool used_index = false;
   // Truncated/corrupt stream: decoding stopped at the first error (as PyAV does) and sampling ran over the
   // frames that decoded before it; `warning` says where and why. Never invented frames.
   bool truncated = false;
