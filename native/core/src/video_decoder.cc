@@ -814,6 +814,9 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
   std::vector<std::pair<double, double>> windows;  // clip_seconds mode: the time window of each clip
   std::vector<std::vector<int64_t>> per_clip;
   Collected c = engine.run([&](const FrameTable& t) {
+    ranges.clear();  // the planner runs again when the index path falls back to sequential decoding
+    windows.clear();
+    per_clip.clear();
     const int64_t n = t.n;
     if (options.num_clips > 0) {
       const int64_t k = std::min<int64_t>(options.num_clips, n);

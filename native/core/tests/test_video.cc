@@ -350,6 +350,18 @@ TEST(video_clips_are_consecutive_and_match_read_video) {
     EXPECT_EQ(clip.frames.size(0), 2);
   }
   EXPECT_ERROR(read_video_clips(src, ClipOptions{}), ErrorCode::kInvalidInput, "clip_seconds");
+
+  // Truncated file (sequential path): clips cover the 22 frames that decode.
+  ClipOptions tc;
+  tc.num_frames = 4;
+  tc.num_clips = 2;
+  VideoClips tr = read_video_clips(VideoSource::from_path(testing::fixture("videos/broken_truncated.mp4")), tc);
+  EXPECT_TRUE(tr.truncated);
+  EXPECT_EQ(tr.decoded_frame_count, 22);
+  EXPECT_EQ(tr.clips.size(), size_t(2));
+  EXPECT_EQ(tr.clips[0].end_frame, 11);
+  EXPECT_EQ(tr.clips[1].end_frame, 22);
+  EXPECT_TRUE(tr.clips[1].indices == std::vector<int64_t>({12, 15, 17, 20}));
 }
 
 // Seeking between GOPs: longer multi-keyframe files made with the ffmpeg CLI (skipped when it is missing), in

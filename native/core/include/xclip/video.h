@@ -45,9 +45,11 @@ struct VideoInfo {
   int width = 0;   // stored (decoded) size, before any rotation
   int height = 0;
   double fps = 0;  // average frame rate (stream avg_frame_rate; 0 if unknown)
-  // Number of frames: the count of video packets the demuxer delivers (a demux-only pass, no decoding), which
-  // equals the decoded frame count for intact files; the container's own count is container_frame_count (0 when
-  // the container has none, e.g. WebM). read_video's decoded_frame_count is the authoritative number.
+  // Number of frames: counted by a demux-only pass (no decoding) over the stream's packets, leaving out edit-list
+  // preroll packets (decoded, never shown). It equals the decoded count for intact files (all fixtures, also WebM,
+  // whose container has no count). The container's own number is container_frame_count (0 when absent; it still
+  // says 60 for the truncated fixture). read_video's decoded_frame_count is authoritative: for a damaged file
+  // (index_incomplete) it is what actually decodes, e.g. 22 where the index lists 25 packets.
   int64_t frame_count = 0;
   int64_t container_frame_count = 0;
   bool index_incomplete = false;  // the demux pass hit a read error / corrupt packet (e.g. truncated file)
@@ -76,13 +78,15 @@ struct ReadOptions {
   uint64_t seed = 0;
   int64_t max_pixels = kDefaultMaxPixels;  // refuse width*height above this before decoding (kVideoTooLarge)
   bool apply_rotation = false;             // rotate frames by `rotation` so they display upright
-  int threads = 0;                         // decoder threads; 0 = automatic
+  // Decoder threads for the seek path (frame + slice threading); 0 = automatic. The sequential path (damaged
+  // files, AVI with B-frames) uses slice threads only, as PyAV does, so its frame count matches PyAV's.
+  int threads = 0;
 };
 
 struct DecodedVideo {
   at::Tensor frames;               // uint8 [n, H, W, 3] RGB24 (H, W swapped when a 90/-90 rotation is applied)
   std::vector<int64_t> indices;    // frame index of each output frame (presentation order)
-  std::vector<double> timestamps;  // seconds, each frame's pts (relative to the stream's time base origin)
+  std::vector<double> timestamps;  // seconds: pts * time_base, as PyAV's frame.time (start_time not subtracted)
   VideoInfo info;
   int64_t decoded_frame_count = 0;  // N the sampling ran over
   // Cost report: frames the decoder produced (all passes), and whether the packet index + seeking served the
