@@ -1,16 +1,33 @@
-#!/bin/bash
-# Device check (GPU machine with a pip torch 2.x): compiles the core + its C++ tests straight against that
-# libtorch (no CMake, no FFmpeg/utf8proc needed) and runs them; test_model_cuda then runs on the GPU.
-# Usage from the repository root: XCLIP_FIXTURES=/path/to/fixtures bash scripts/device_check_core.sh
-FIX=${XCLIP_FIXTURES:-$PWD/shared/fixtures}
-T=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__))")
-O=/tmp/xo; mkdir -p $O
-STD=${STD:-c++17}
-FL="-std=$STD -O1 -D_GLIBCXX_USE_CXX11_ABI=1 -I$T/include -I$T/include/torch/csrc/api/include -Inative/core/include -Inative/core/tests -DXCLIP_DEFAULT_FIXTURES=\"$FIX\" -w"
-SRCS=$(ls native/core/src/*.cc native/core/tests/*.cc | grep -v /video | grep -v /test_video | grep -v tokeni)
+#!/usr/bin/env bash
+# GPU check of the native core on a machine without Node or apt (e.g. the device machine): builds the core, its
+# tests and the CLI with CMake against the libtorch inside python3's PyTorch (2.x, CUDA), without FFmpeg, then
+# runs the C++ tests (test_model_cuda runs on the GPU there), a CUDA parity check and a benchmark.
+# Debian packages it lacks (utf8proc, nlohmann-json) come as .debs in $DEPS, unpacked with dpkg -x.
+# Usage from the repository root: XCLIP_FIXTURES=/path/to/fixtures DEPS=.deps bash scripts/device_check_core.sh
+set -uo pipefail
+FIX=${XCLIP_FIXTURES:?set XCLIP_FIXTURES}
+DEPS=${DEPS:-.deps}
+OUT=${OUT:-/tmp/xclip-device}
+mkdir -p "$OUT"
+prefix=/tmp/xclip-deps
+mkdir -p $prefix
+for d in "$DEPS"/*.deb; do [ -f "$d" ] && dpkg -x "$d" $prefix; done
+TORCH_PREFIX=$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
 start=$(date +%s)
-for f in $SRCS; do (g++ $FL -c $f -o $O/$(basename $f).o 2> $O/$(basename $f).err || echo "COMPILE FAIL $f") & done; wait
-echo "compile took $(( $(date +%s) - start )) s"
-for e in $O/*.err; do [ -s $e ] && { echo "== $e"; head -c 3000 $e; }; done
-g++ -o $O/tests $O/*.o -L$T/lib -Wl,--no-as-needed -ltorch -ltorch_cuda -ltorch_cpu -lc10_cuda -lc10 -Wl,--as-needed -Wl,-rpath,$T/lib -lpthread 2>&1 | head -30
-XCLIP_FIXTURES=$FIX timeout 300 $O/tests 2>&1 | tail -${TAIL:-40}
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DXCLIP_WITH_FFMPEG=OFF \
+  -DLIBTORCH="$TORCH_PREFIX" -DCMAKE_PREFIX_PATH="$prefix/usr;$prefix/usr/share/cmake" \
+  -DCMAKE_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu" >"$OUT/cmake.log" 2>&1 || { tail -40 "$OUT/cmake.log"; exit 1; }
+cmake --build build-gpu -j"$(nproc)" >"$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+echo "build took $(( $(date +%s) - start )) s"
+export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+export XCLIP_FIXTURES="$FIX"
+./build-gpu/xclip-core info | head -6
+./build-gpu/xclip_core_tests 2>&1 | tee "$OUT/tests.log" | grep -E "FAIL|cuda|passed" | head -40
+for m in xclip-tiny8 xclip-deep12; do
+  ./build-gpu/xclip-core check "$FIX/models/$m" "$FIX/cases/$m" --device cuda > "$OUT/check-$m.log" 2>&1
+  echo "check $m on cuda: exit $? ($(tail -1 "$OUT/check-$m.log"))"
+done
+for dt in float32 bfloat16; do
+  ./build-gpu/xclip-core bench --device cuda --dtype $dt --videos 8 --texts 16 --iters 5 2>&1 | tee "$OUT/bench-$dt.log"
+done
