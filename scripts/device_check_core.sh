@@ -23,7 +23,13 @@ echo "build took $(( $(date +%s) - start )) s"
 export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 export XCLIP_FIXTURES="$FIX"
 ./build-gpu/xclip-core info | head -6
-./build-gpu/xclip_core_tests 2>&1 | tee "$OUT/tests.log" | grep -E "FAIL|cuda|passed" | head -40
+if [ -n "${GDB:-}" ]; then
+  $GDB -batch -ex run -ex bt --args ./build-gpu/xclip_core_tests > "$OUT/tests.log" 2>&1
+  grep -E "FAIL|cuda|passed|signal|^#" "$OUT/tests.log" | head -60
+else
+  ./build-gpu/xclip_core_tests 2>&1 | tee "$OUT/tests.log" | grep -E "FAIL|cuda|passed" | head -40
+fi
+[ "${BENCH:-1}" = 1 ] || exit 0
 for m in xclip-tiny8 xclip-deep12; do
   ./build-gpu/xclip-core check "$FIX/models/$m" "$FIX/cases/$m" --device cuda > "$OUT/check-$m.log" 2>&1
   echo "check $m on cuda: exit $? ($(tail -1 "$OUT/check-$m.log"))"
