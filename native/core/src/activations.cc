@@ -29,8 +29,8 @@ at::Tensor apply_activation(Activation act, const at::Tensor& x) {
       const double k = std::sqrt(2.0 / M_PI);
       return 0.5 * x * (1.0 + at::tanh(k * (x + 0.044715 * at::pow(x, 3.0))));
     }
-    case Activation::kQuickGelu:  // QuickGELUActivation
-      return x * at::sigmoid(1.702 * x);
+    case Activation::kQuickGelu:  // QuickGELUActivation: x * sigmoid(1.702 x), in place on the temporary
+      return at::sigmoid(1.702 * x).mul_(x);
   }
   throw Error(ErrorCode::kInternal, "unknown activation");
 }

@@ -19,8 +19,9 @@ EncoderLayer::EncoderLayer(const EncoderSpec& s) {
 }
 
 at::Tensor EncoderLayer::forward(const at::Tensor& x, const at::Tensor& mask, at::Tensor* attn_out) const {
-  at::Tensor h = x + self_attn->forward(layer_norm1->forward(x), mask, attn_out);
-  return h + mlp->forward(layer_norm2->forward(h));
+  // Residual adds reuse the fresh sublayer outputs (a + b == b + a bitwise).
+  at::Tensor h = self_attn->forward(layer_norm1->forward(x), mask, attn_out).add_(x);
+  return mlp->forward(layer_norm2->forward(h)).add_(h);
 }
 
 Encoder::Encoder(const EncoderSpec& s) {

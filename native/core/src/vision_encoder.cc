@@ -30,9 +30,9 @@ at::Tensor VisionEncoderLayer::forward(const at::Tensor& x, at::Tensor* attn_out
   at::Tensor msg = message_fc->forward(x.select(1, 0)).view({b, num_frames, d});
   msg = msg + message_attn->forward(message_ln->forward(msg), {}, nullptr);
   at::Tensor h = at::cat({x, msg.view({bt, 1, d})}, 1);  // [BT, 1+N+1, D]
-  h = h + self_attn->forward(layer_norm1->forward(h), {}, attn_out);
+  h = self_attn->forward(layer_norm1->forward(h), {}, attn_out).add_(h);
   h = h.narrow(1, 0, seq);  // the message token is dropped again
-  return h + mlp->forward(layer_norm2->forward(h));
+  return mlp->forward(layer_norm2->forward(h)).add_(h);
 }
 
 VisionTransformer::VisionTransformer(const XCLIPVisionConfig& c, double f) : config(c) {

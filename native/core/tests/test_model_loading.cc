@@ -192,3 +192,33 @@ TEST(model_threads_and_concurrent_callers) {
   for (auto& t : threads) t.join();
   for (const auto& g : got) EXPECT_CLOSE(g, ref, 1e-6, 0, "concurrent forward");
 }
+
+TEST(model_save_pretrained_over_its_own_checkpoint) {
+  // The loaded F32 weights alias the old file's mapping; the writer must not clobber it in place.
+  std::string dir = testing::temp_dir() + "/same";
+  XCLIPModel::from_config(tiny8_config(), {}, 5)->save_pretrained(dir);
+  auto a = XCLIPModel::from_pretrained(dir);
+  TensorMap before;
+  for (const auto& [k, v] : a->state_dict()) before[k] = v.clone();
+  a->save_pretrained(dir);
+  for (const auto& [k, v] : a->state_dict()) EXPECT_TRUE(v.equal(before.at(k)));
+  auto b = XCLIPModel::from_pretrained(dir);
+  for (const auto& [k, v] : b->state_dict()) EXPECT_TRUE(v.equal(before.at(k)));
+}
+
+TEST(model_towers_load_strictly_from_full_checkpoints) {
+  std::string dir = testing::temp_dir() + "/towers";
+  auto full = XCLIPModel::from_config(tiny8_config(), {}, 9);
+  full->save_pretrained(dir);
+  TensorMap w = full->state_dict();
+  w.erase("text_model.final_layer_norm.bias");
+  w["vision_model.encoder.layers.0.extra"] = at::zeros({1});
+  save_safetensors(dir + "/model.safetensors", w);
+  // Each tower only looks at its own prefix and is strict there.
+  EXPECT_ERROR(XCLIPTextModel::from_pretrained(dir), ErrorCode::kWeightsMismatch, "text_model.final_layer_norm.bias",
+               "1 missing", "0 unexpected");
+  EXPECT_ERROR(XCLIPVisionModel::from_pretrained(dir), ErrorCode::kWeightsMismatch,
+               "vision_model.encoder.layers.0.extra", "0 missing", "1 unexpected");
+  EXPECT_ERROR(XCLIPModel::from_pretrained(dir), ErrorCode::kWeightsMismatch, "1 missing", "1 unexpected");
+  EXPECT_ERROR(XCLIPModel::from_pretrained(testing::temp_dir()), ErrorCode::kFileNotFound, "config.json");
+}
