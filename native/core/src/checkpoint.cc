@@ -13,7 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-TensorMap load_sharded(const std::string& dir, const std::string& index_path) {
+// `load_shard` reads one shard file: load_safetensors, or load_pytorch_bin for legacy sharded checkpoints.
+TensorMap load_sharded(const std::string& dir, const std::string& index_path, TensorMap (*load_shard)(const std::string&)) {
   std::ifstream in(index_path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kFileNotFound, "cannot open " + index_path);
   std::ostringstream ss;
@@ -41,7 +42,7 @@ TensorMap load_sharded(const std::string& dir, const std::string& index_path) {
   }
   TensorMap out;
   for (const auto& shard : shards) {
-    TensorMap part = load_safetensors(dir + "/" + shard);
+    TensorMap part = load_shard(dir + "/" + shard);
     for (auto& [k, v] : part) {
       auto where = key_to_shard.find(k);
       if (where == key_to_shard.end() || where->second != shard) {
@@ -63,11 +64,14 @@ TensorMap load_checkpoint_dir(const std::string& dir) {
   const std::string st = dir + "/model.safetensors";
   if (fs::exists(st)) return load_safetensors(st);
   const std::string index = dir + "/model.safetensors.index.json";
-  if (fs::exists(index)) return load_sharded(dir, index);
+  if (fs::exists(index)) return load_sharded(dir, index, load_safetensors);
   const std::string bin = dir + "/pytorch_model.bin";
   if (fs::exists(bin)) return load_pytorch_bin(bin);
-  throw Error(ErrorCode::kFileNotFound,
-              "no weights in " + dir + ": expected model.safetensors, model.safetensors.index.json or pytorch_model.bin");
+  const std::string bin_index = dir + "/pytorch_model.bin.index.json";
+  if (fs::exists(bin_index)) return load_sharded(dir, bin_index, load_pytorch_bin);
+  throw Error(ErrorCode::kFileNotFound, "no weights in " + dir +
+                                            ": expected model.safetensors, model.safetensors.index.json, pytorch_model.bin or "
+                                            "pytorch_model.bin.index.json");
 }
 
 }  // namespace xclip

@@ -1,5 +1,6 @@
 #include "xclip/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -31,7 +32,9 @@ struct Reader {
   void integer(const char* key, int64_t& out, int64_t lo, int64_t hi) const {
     const json* v = find(key);
     if (!v) return;
-    if (!v->is_number_integer() && !(v->is_number_float() && v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>())))) {
+    // Range-check before the cast: converting an out-of-range double (1e300) to int64 is undefined behaviour.
+    auto integral = [](double d) { return d >= -9.2e18 && d <= 9.2e18 && d == std::trunc(d); };
+    if (!v->is_number_integer() && !(v->is_number_float() && integral(v->get<double>()))) {
       fail(source, prefix + key, std::string("must be an integer but is ") + type_name(*v) + " " + v->dump());
     }
     int64_t x = v->is_number_integer() ? v->get<int64_t>() : static_cast<int64_t>(v->get<double>());

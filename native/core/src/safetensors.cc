@@ -233,7 +233,7 @@ TensorMap load_safetensors(const std::string& path) {
     } else {
       // Writers that do not pad can leave misaligned offsets: copy rather than alias those.
       t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype.type));
-      std::memcpy(t.data_ptr(), p, e.end - e.begin);
+      if (e.end > e.begin) std::memcpy(t.data_ptr(), p, e.end - e.begin);  // an empty tensor's data_ptr is null
     }
     out.emplace(e.name, std::move(t));
   }

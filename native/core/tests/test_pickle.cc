@@ -1,6 +1,7 @@
 // Legacy torch.save() archives: synthetic archives built byte by byte here (a tiny ZIP writer and pickle
 // assembler), the variants torch writes, and malformed inputs that must each fail with their own message.
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "testing.h"
@@ -371,4 +372,27 @@ TEST(pickle_refuses_bad_storages_and_views) {
   Pickle pid;
   pid.proto().op('(').str("module").str("x").op('t').op('Q').stop();
   EXPECT_BIN_ERROR(archive_with(pid), "persistent id");
+}
+
+TEST(pickle_sharded_legacy_checkpoint_dir) {
+  // HF's legacy sharded layout: pytorch_model.bin.index.json + pytorch_model-0000k-of-00002.bin.
+  std::string dir = testing::temp_dir() + "/bin-shards";
+  std::filesystem::create_directories(dir);
+  auto shard = [&](const std::string& file, const std::string& key, float first) {
+    Pickle p;
+    p.proto().op('}').str(key).tensor("FloatStorage", "0", 4, 0, {2, 2}, {2, 1}).op('s').stop();
+    std::string b = ZipBuilder().add("archive/data.pkl", p.b).add("archive/data/0", floats({first, 2, 3, 4})).build();
+    std::ofstream(dir + "/" + file, std::ios::binary).write(b.data(), static_cast<std::streamsize>(b.size()));
+  };
+  shard("pytorch_model-00001-of-00002.bin", "a.weight", 10);
+  shard("pytorch_model-00002-of-00002.bin", "b.weight", 20);
+  std::ofstream(dir + "/pytorch_model.bin.index.json")
+      << R"({"metadata":{},"weight_map":{"a.weight":"pytorch_model-00001-of-00002.bin","b.weight":"pytorch_model-00002-of-00002.bin"}})";
+  TensorMap m = load_checkpoint_dir(dir);
+  EXPECT_EQ(m.size(), size_t(2));
+  EXPECT_EQ(m.at("a.weight").index({0, 0}).item<float>(), 10.0f);
+  EXPECT_EQ(m.at("b.weight").index({0, 0}).item<float>(), 20.0f);
+  std::ofstream(dir + "/pytorch_model.bin.index.json", std::ios::trunc)
+      << R"({"weight_map":{"a.weight":"pytorch_model-00001-of-00002.bin","b.weight":"/etc/passwd"}})";
+  EXPECT_ERROR(load_checkpoint_dir(dir), ErrorCode::kWeightsCorrupt, "/etc/passwd", "not a plain file name");
 }

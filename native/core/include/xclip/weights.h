@@ -27,7 +27,8 @@ TensorMap load_pytorch_bin(const std::string& path);
 TensorMap parse_pytorch_bin(const uint8_t* data, size_t size, const std::string& source = "<buffer>");
 
 // Loads the weights of a model directory: model.safetensors, else model.safetensors.index.json (shards),
-// else pytorch_model.bin. Throws kFileNotFound naming what was looked for.
+// else pytorch_model.bin, else pytorch_model.bin.index.json (legacy shards). Throws kFileNotFound naming what was
+// looked for.
 TensorMap load_checkpoint_dir(const std::string& dir);
 
 }  // namespace xclip
