@@ -18,7 +18,7 @@ export type ImageProcessorSettings = NativeImageProcessorConfig;
 function checkFrame(f: unknown, name: string): Frame {
   if (!is.object(f)) throw typeError(name, 'a frame { data, width, height }', f);
   const { data, width, height } = f as Record<string, unknown>;
-  if (!(data instanceof Uint8Array)) throw typeError(`${name}.data`, 'Uint8Array', data);
+  if (!is.typedArray<Uint8Array>(data, 'Uint8Array')) throw typeError(`${name}.data`, 'Uint8Array', data);
   if (!is.integer(width) || (width as number) < 1) throw rangeError(`${name}.width`, 'positive integer', width);
   if (!is.integer(height) || (height as number) < 1) throw rangeError(`${name}.height`, 'positive integer', height);
   const need = (width as number) * (height as number) * 3;

@@ -35,7 +35,7 @@ function checkText(text: unknown, name: string): string {
 }
 
 function toIdList(ids: unknown, name: string): number[] | BigInt64Array | Int32Array {
-  if (ids instanceof BigInt64Array || ids instanceof Int32Array) return ids;
+  if (is.typedArray<BigInt64Array>(ids, 'BigInt64Array') || is.typedArray<Int32Array>(ids, 'Int32Array')) return ids;
   if (!Array.isArray(ids)) throw typeError(name, 'an array of token ids', ids);
   return ids.map((id, i) => {
     const n = typeof id === 'bigint' ? Number(id) : id;

@@ -65,6 +65,12 @@ export const is = {
   integer: (v: unknown): v is number => Number.isInteger(v),
   inRange: (v: number, min: number, max: number): boolean => v >= min && v <= max,
   inArray: <T>(v: unknown, list: readonly T[]): v is T => list.includes(v as T),
+  /**
+   * A typed array of the named kind, by its tag rather than instanceof: arrays the addon makes, or that come from
+   * another realm (vm contexts, jest), have other constructors.
+   */
+  typedArray: <T extends ArrayBufferView>(v: unknown, name: 'Uint8Array' | 'Int32Array' | 'BigInt64Array' | 'Float32Array'): v is T =>
+    ArrayBuffer.isView(v) && (v as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag] === name,
 };
 
 /**

@@ -86,7 +86,7 @@ function checkSource(source: unknown, name = 'source'): VideoSource {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
     return source;
   }
-  if (source instanceof Uint8Array) return source;
+  if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
   throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
 }
 
