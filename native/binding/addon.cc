@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "args.h"
 #include "errors.h"
 #include "models.h"
 #include "processing.h"
@@ -18,21 +19,15 @@ namespace xclip_binding {
 
 namespace {
 
-std::string string_at(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString())
-    throw make_error(info.Env(), {"INVALID_INPUT", std::string(what) + " must be a string"});
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
 // parseConfig(text, source) -> canonical HF JSON text; throws CONFIG_INVALID naming the key.
 Napi::Value ParseConfig(const Napi::CallbackInfo& info) {
-  std::string text = string_at(info, 0, "config text");
+  std::string text = string_arg(info, 0, "config text");
   std::string source = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "config";
   return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::config_to_json(xclip::parse_config(text, source))); });
 }
 
 Napi::Value LoadConfig(const Napi::CallbackInfo& info) {
-  std::string path = string_at(info, 0, "path");
+  std::string path = string_arg(info, 0, "path");
   return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::config_to_json(xclip::load_config(path))); });
 }
 
@@ -52,7 +47,7 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::hasCUDA()); }
 
 Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
-  std::string spec = string_at(info, 0, "device");
+  std::string spec = string_arg(info, 0, "device");
   return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::resolve_device(spec).str()); });
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "args.h"
 #include "errors.h"
 #include "worker.h"
 #include "xclip/config.h"
@@ -35,10 +36,6 @@ const char* kind_name(Kind k) {
   return "model";
 }
 
-[[noreturn]] void throw_code(Napi::Env env, const char* code, const std::string& message) {
-  throw make_error(env, {code, message});
-}
-
 Handle& get_handle(const Napi::Value& v, Kind kind) {
   Napi::Env env = v.Env();
   if (!v.IsExternal()) throw_code(env, "INVALID_INPUT", std::string("expected a ") + kind_name(kind) + " handle");
@@ -49,39 +46,21 @@ Handle& get_handle(const Napi::Value& v, Kind kind) {
   return *h;
 }
 
-std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsString()) throw_code(o.Env(), "INVALID_INPUT", std::string(key) + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-bool get_bool(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return !v.IsUndefined() && !v.IsNull() && v.ToBoolean().Value();
-}
-
-Napi::Object as_object(const Napi::Value& v, const char* what) {
-  if (v.IsUndefined() || v.IsNull()) return Napi::Object::New(v.Env());
-  if (!v.IsObject()) throw_code(v.Env(), "INVALID_INPUT", std::string(what) + " must be an object");
-  return v.As<Napi::Object>();
-}
-
 xclip::ModelOptions model_options(const Napi::Value& v) {
-  Napi::Object o = as_object(v, "options");
+  Napi::Object o = options_arg(v, "options");
   xclip::ModelOptions opts;
-  opts.device = get_string(o, "device", opts.device);
-  opts.dtype = get_string(o, "dtype", opts.dtype);
+  opts.device = string_field(o, "device", opts.device);
+  opts.dtype = string_field(o, "dtype", opts.dtype);
   return opts;
 }
 
 xclip::ForwardOptions forward_options(const Napi::Value& v) {
-  Napi::Object o = as_object(v, "options");
+  Napi::Object o = options_arg(v, "options");
   xclip::ForwardOptions opts;
-  opts.return_loss = get_bool(o, "returnLoss");
-  opts.output_attentions = get_bool(o, "outputAttentions");
-  opts.output_hidden_states = get_bool(o, "outputHiddenStates");
-  opts.interpolate_pos_encoding = get_bool(o, "interpolatePosEncoding");
+  opts.return_loss = bool_field(o, "returnLoss");
+  opts.output_attentions = bool_field(o, "outputAttentions");
+  opts.output_hidden_states = bool_field(o, "outputHiddenStates");
+  opts.interpolate_pos_encoding = bool_field(o, "interpolatePosEncoding");
   return opts;
 }
 
@@ -365,16 +344,6 @@ class DisposeWorker : public PromiseWorker {
 
 // ---- exported functions -------------------------------------------------------------------------------
 
-std::string string_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw_code(info.Env(), "INVALID_INPUT", std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-Napi::Object object_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsObject()) throw_code(info.Env(), "INVALID_INPUT", std::string(what) + " must be an object");
-  return info[i].As<Napi::Object>();
-}
-
 template <Kind kKind>
 Napi::Value FromPretrained(const Napi::CallbackInfo& info) {
   std::string dir = string_arg(info, 0, "path");
@@ -384,7 +353,7 @@ Napi::Value FromPretrained(const Napi::CallbackInfo& info) {
 
 Napi::Value XClipFromConfig(const Napi::CallbackInfo& info) {
   std::string json = string_arg(info, 0, "config");
-  Napi::Object o = as_object(info[1], "options");
+  Napi::Object o = options_arg(info[1], "options");
   bool seeded = false;
   uint64_t seed = 0;
   Napi::Value s = o.Get("seed");

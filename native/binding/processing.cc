@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "errors.h"
 #include "tensor_convert.h"
 #include "worker.h"
@@ -18,32 +19,6 @@
 namespace xclip_binding {
 namespace {
 
-[[noreturn]] void invalid(Napi::Env env, const std::string& message) { throw make_error(env, {"INVALID_INPUT", message}); }
-
-std::string string_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) invalid(info.Env(), std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-Napi::Object object_arg(const Napi::Value& v, const char* what) {
-  if (v.IsUndefined() || v.IsNull()) return Napi::Object::New(v.Env());
-  if (!v.IsObject()) invalid(v.Env(), std::string(what) + " must be an object");
-  return v.As<Napi::Object>();
-}
-
-int64_t int_field(const Napi::Object& o, const char* key, int64_t fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsNumber()) invalid(o.Env(), std::string(key) + " must be a number");
-  return v.As<Napi::Number>().Int64Value();
-}
-
-bool bool_field(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  return v.ToBoolean().Value();
-}
-
 // A Uint8Array borrowed for the duration of a worker: pointer and length, kept alive by `refs`.
 struct BorrowedBytes {
   const uint8_t* data = nullptr;
@@ -53,7 +28,7 @@ struct BorrowedBytes {
 BorrowedBytes borrow_bytes(const Napi::Value& v, const std::string& name, std::vector<Napi::ObjectReference>& refs) {
   Napi::Env env = v.Env();
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    invalid(env, name + " must be a Uint8Array");
+    throw_code(env, "INVALID_INPUT", name + " must be a Uint8Array");
   }
   Napi::Uint8Array a = v.As<Napi::Uint8Array>();
   refs.push_back(Napi::Persistent(a.As<Napi::Object>()));
@@ -69,9 +44,9 @@ struct TokenizerHandle {
 };
 
 const xclip::CLIPTokenizer& tokenizer_of(const Napi::Value& v) {
-  if (!v.IsExternal()) invalid(v.Env(), "expected a tokenizer handle");
+  if (!v.IsExternal()) throw_code(v.Env(), "INVALID_INPUT", "expected a tokenizer handle");
   auto* h = v.As<Napi::External<TokenizerHandle>>().Data();
-  if (!h || h->magic != kTokenizerMagic) invalid(v.Env(), "expected a tokenizer handle");
+  if (!h || h->magic != kTokenizerMagic) throw_code(v.Env(), "INVALID_INPUT", "expected a tokenizer handle");
   return *h->tokenizer;
 }
 
@@ -130,13 +105,13 @@ Napi::Value TokenizerEncode(const Napi::CallbackInfo& info) {
 }
 
 std::vector<std::string> string_list(const Napi::Value& v, const char* what) {
-  if (!v.IsArray()) invalid(v.Env(), std::string(what) + " must be an array of strings");
+  if (!v.IsArray()) throw_code(v.Env(), "INVALID_INPUT", std::string(what) + " must be an array of strings");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<std::string> out;
   out.reserve(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value s = a.Get(i);
-    if (!s.IsString()) invalid(v.Env(), std::string(what) + "[" + std::to_string(i) + "] must be a string");
+    if (!s.IsString()) throw_code(v.Env(), "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be a string");
     out.push_back(s.As<Napi::String>().Utf8Value());
   }
   return out;
@@ -147,7 +122,7 @@ Napi::Value TokenizerBatchEncode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& tok = tokenizer_of(info[0]);
   auto texts = string_list(info[1], "texts");
-  Napi::Object o = object_arg(info.Length() > 2 ? info[2] : env.Undefined(), "options");
+  Napi::Object o = options_arg(info.Length() > 2 ? info[2] : env.Undefined(), "options");
   xclip::TokenizerOptions opts;
   std::string padding = o.Get("padding").IsString() ? o.Get("padding").As<Napi::String>().Utf8Value() : "longest";
   opts.padding = padding == "none" ? xclip::PaddingStrategy::kNone
@@ -169,7 +144,7 @@ std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
   Napi::Env env = v.Env();
   std::vector<int64_t> ids;
   auto push = [&](double d, uint32_t i) {
-    if (d != static_cast<double>(static_cast<int64_t>(d))) invalid(env, std::string(what) + "[" + std::to_string(i) + "] must be an integer");
+    if (d != static_cast<double>(static_cast<int64_t>(d))) throw_code(env, "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be an integer");
     ids.push_back(static_cast<int64_t>(d));
   };
   if (v.IsArray()) {
@@ -182,7 +157,7 @@ std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
       } else if (x.IsNumber()) {
         push(x.As<Napi::Number>().DoubleValue(), i);
       } else {
-        invalid(env, std::string(what) + "[" + std::to_string(i) + "] must be a number");
+        throw_code(env, "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be a number");
       }
     }
     return ids;
@@ -200,7 +175,7 @@ std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
       return ids;
     }
   }
-  invalid(env, std::string(what) + " must be an array of integers, a BigInt64Array or an Int32Array");
+  throw_code(env, "INVALID_INPUT", std::string(what) + " must be an array of integers, a BigInt64Array or an Int32Array");
 }
 
 Napi::Value TokenizerDecode(const Napi::CallbackInfo& info) {
@@ -214,7 +189,7 @@ Napi::Value TokenizerDecode(const Napi::CallbackInfo& info) {
 Napi::Value TokenizerIdToToken(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& tok = tokenizer_of(info[0]);
-  if (info.Length() < 2 || !info[1].IsNumber()) invalid(env, "id must be a number");
+  if (info.Length() < 2 || !info[1].IsNumber()) throw_code(env, "INVALID_INPUT", "id must be a number");
   int64_t id = info[1].As<Napi::Number>().Int64Value();
   return guard(env, [&]() -> Napi::Value { return Napi::String::New(env, tok.id_to_token(id)); });
 }
@@ -272,18 +247,18 @@ class PreprocessWorker : public PromiseWorker {
  public:
   PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json)
       : PromiseWorker(env), config_json_(std::move(config_json)) {
-    if (!videos.IsArray()) invalid(env, "videos must be an array of videos");
+    if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
     for (uint32_t b = 0; b < vs.Length(); ++b) {
       Napi::Value video = vs.Get(b);
       const std::string vname = "videos[" + std::to_string(b) + "]";
-      if (!video.IsArray()) invalid(env, vname + " must be an array of frames");
+      if (!video.IsArray()) throw_code(env, "INVALID_INPUT", vname + " must be an array of frames");
       Napi::Array frames = video.As<Napi::Array>();
       std::vector<xclip::FrameView> views;
       for (uint32_t t = 0; t < frames.Length(); ++t) {
         const std::string fname = vname + "[" + std::to_string(t) + "]";
         Napi::Value fv = frames.Get(t);
-        if (!fv.IsObject()) invalid(env, fname + " must be a frame {data, width, height}");
+        if (!fv.IsObject()) throw_code(env, "INVALID_INPUT", fname + " must be a frame {data, width, height}");
         Napi::Object f = fv.As<Napi::Object>();
         BorrowedBytes bytes = borrow_bytes(f.Get("data"), fname + ".data", refs_);
         xclip::FrameView view;
@@ -373,7 +348,7 @@ class ProbeWorker : public PromiseWorker {
 };
 
 Napi::Value ProbeVideo(const Napi::CallbackInfo& info) {
-  Napi::Object o = object_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
+  Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
   return (new ProbeWorker(info.Env(), info[0], int_field(o, "maxPixels", xclip::kDefaultMaxPixels)))->Start();
 }
 
@@ -387,7 +362,7 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
   else if (s == "uniform") r.sampling = xclip::Sampling::kUniform;
   else if (s == "indices") r.sampling = xclip::Sampling::kIndices;
   else if (s == "hf-random") r.sampling = xclip::Sampling::kHfRandom;
-  else invalid(o.Env(), "unknown sampling \"" + s + "\"");
+  else throw_code(o.Env(), "INVALID_INPUT", "unknown sampling \"" + s + "\"");
   if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices");
   r.frame_sample_rate = static_cast<int>(int_field(o, "frameSampleRate", r.frame_sample_rate));
   r.seed = static_cast<uint64_t>(int_field(o, "seed", 0));
@@ -427,7 +402,7 @@ class ReadVideoWorker : public PromiseWorker {
 };
 
 Napi::Value ReadVideo(const Napi::CallbackInfo& info) {
-  Napi::Object o = object_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
+  Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
   return (new ReadVideoWorker(info.Env(), info[0], o))->Start();
 }
 
@@ -479,7 +454,7 @@ class ReadClipsWorker : public PromiseWorker {
 };
 
 Napi::Value ReadVideoClips(const Napi::CallbackInfo& info) {
-  Napi::Object o = object_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
+  Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
   return (new ReadClipsWorker(info.Env(), info[0], o))->Start();
 }
 #endif  // XCLIP_WITH_FFMPEG

@@ -3,10 +3,6 @@
 // storage. torch::pickle_load cannot read an OrderedDict (TOOLCHAIN.md, pitfall 10) and a full unpickler would run
 // whatever the file names, so this is a small VM that accepts only what a state dict needs and executes nothing.
 // Every offset and length comes from the file and is checked against it before use.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mapped_file.h"
 #include "xclip/error.h"
 #include "xclip/weights.h"
 
@@ -139,17 +136,6 @@ std::map<std::string, ZipEntry> read_zip(const uint8_t* d, size_t size, const st
 
 // ---- storages -------------------------------------------------------------------------------------------
 
-struct Mapping {
-  void* addr = MAP_FAILED;
-  size_t len = 0;
-  Mapping() = default;
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  ~Mapping() {
-    if (addr != MAP_FAILED) munmap(addr, len);
-  }
-};
-
 struct StorageType {
   const char* name;
   at::ScalarType dtype;
@@ -163,7 +149,7 @@ constexpr StorageType kStorageTypes[] = {
 
 class Archive {
  public:
-  Archive(const uint8_t* data, size_t size, std::string source, std::shared_ptr<Mapping> keep)
+  Archive(const uint8_t* data, size_t size, std::string source, std::shared_ptr<MappedFile> keep)
       : data_(data), src_(std::move(source)), keep_(std::move(keep)) {
     entries_ = read_zip(data, size, src_);
     // torch names every record "<archive>/..."; the archive name is whatever holds data.pkl.
@@ -219,7 +205,7 @@ class Archive {
  private:
   const uint8_t* data_;
   std::string src_;
-  std::shared_ptr<Mapping> keep_;
+  std::shared_ptr<MappedFile> keep_;
   std::map<std::string, ZipEntry> entries_;
   std::string prefix_;
   std::map<std::string, at::Tensor> cache_;
@@ -641,7 +627,7 @@ TensorMap parse_archive(Archive& archive) {
   corrupt(src, "not a torch.save zip archive (no zip signature)");
 }
 
-TensorMap parse(const uint8_t* d, size_t size, const std::string& src, std::shared_ptr<Mapping> keep) {
+TensorMap parse(const uint8_t* d, size_t size, const std::string& src, std::shared_ptr<MappedFile> keep) {
   if (size == 0) corrupt(src, "file is empty");
   if (size < 4 || le(d, 4) != kLocalSig) not_a_zip(d, size, src);
   Archive archive(d, size, src, std::move(keep));
@@ -659,24 +645,9 @@ TensorMap parse_pytorch_bin(const uint8_t* data, size_t size, const std::string&
 }
 
 TensorMap load_pytorch_bin(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::kFileNotFound, "cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw Error(ErrorCode::kIo, "cannot stat " + path);
-  }
-  if (st.st_size == 0) {
-    ::close(fd);
-    corrupt(path, "file is empty");
-  }
-  auto map = std::make_shared<Mapping>();
-  map->len = static_cast<size_t>(st.st_size);
   // Copy-on-write, as for safetensors: in-place ops on the zero-copy tensors never reach the file.
-  map->addr = mmap(nullptr, map->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map->addr == MAP_FAILED) throw Error(ErrorCode::kIo, "cannot mmap " + path + ": " + std::strerror(errno));
-  return parse(static_cast<const uint8_t*>(map->addr), map->len, path, map);
+  std::shared_ptr<MappedFile> map = MappedFile::open(path);
+  return parse(map->data(), map->size(), path, map);
 }
 
 }  // namespace xclip

@@ -1,9 +1,5 @@
 // safetensors: u64 LE header length, JSON header {name: {dtype, shape, data_offsets}}, raw LE data.
 // The header is untrusted: every length, offset and shape is checked against the file before use.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "mapped_file.h"
 #include "xclip/error.h"
 #include "xclip/weights.h"
 
@@ -175,17 +172,6 @@ uint64_t read_header_len(const uint8_t* data, size_t size, const std::string& so
   return n;
 }
 
-struct Mapping {
-  void* addr = MAP_FAILED;
-  size_t len = 0;
-  Mapping() = default;
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  ~Mapping() {
-    if (addr != MAP_FAILED) munmap(addr, len);
-  }
-};
-
 }  // namespace
 
 TensorMap parse_safetensors(const uint8_t* data, size_t size, const std::string& source) {
@@ -202,27 +188,11 @@ TensorMap parse_safetensors(const uint8_t* data, size_t size, const std::string&
 }
 
 TensorMap load_safetensors(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorCode::kFileNotFound, "cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw Error(ErrorCode::kIo, "cannot stat " + path);
-  }
-  auto map = std::make_shared<Mapping>();
-  map->len = static_cast<size_t>(st.st_size);
-  if (map->len == 0) {
-    ::close(fd);
-    corrupt(path, "file is empty");
-  }
-  // Private copy-on-write mapping: tensors may be modified in place without touching the file.
-  map->addr = mmap(nullptr, map->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map->addr == MAP_FAILED) throw Error(ErrorCode::kIo, "cannot mmap " + path + ": " + std::strerror(errno));
-  const auto* data = static_cast<const uint8_t*>(map->addr);
-  uint64_t n = read_header_len(data, map->len, path);
-  auto entries = parse_header(reinterpret_cast<const char*>(data + 8), n, map->len - 8 - n, path);
-  uint8_t* base = static_cast<uint8_t*>(map->addr) + 8 + n;
+  std::shared_ptr<MappedFile> map = MappedFile::open(path);
+  const uint8_t* data = map->data();
+  uint64_t n = read_header_len(data, map->size(), path);
+  auto entries = parse_header(reinterpret_cast<const char*>(data + 8), n, map->size() - 8 - n, path);
+  uint8_t* base = map->data() + 8 + n;
   TensorMap out;
   for (const auto& e : entries) {
     void* p = base + e.begin;
