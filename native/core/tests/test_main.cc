@@ -1,6 +1,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <chrono>
 #include <ftw.h>
@@ -39,6 +41,14 @@ std::string temp_dir() {
   if (!mkdtemp(tmpl.data())) XCLIP_FAIL("mkdtemp failed");
   temp_dirs().push_back(tmpl);
   return tmpl;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) XCLIP_FAIL("cannot open " << path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {

@@ -13,13 +13,7 @@ using json = nlohmann::json;
 
 namespace {
 
-json load_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) XCLIP_FAIL("cannot open " << path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
+json load_json(const std::string& path) { return json::parse(testing::read_text(path)); }
 
 const ImageProcessorConfig kXclip = [] {
   ImageProcessorConfig c;

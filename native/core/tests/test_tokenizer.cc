@@ -12,13 +12,7 @@ using json = nlohmann::json;
 
 namespace {
 
-json load_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) XCLIP_FAIL("cannot open " << path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return json::parse(ss.str());
-}
+json load_json(const std::string& path) { return json::parse(testing::read_text(path)); }
 
 const CLIPTokenizer& fixture_tokenizer() {
   static const CLIPTokenizer tok = CLIPTokenizer::from_pretrained(testing::fixture("tokenizer"));

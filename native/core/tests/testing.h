@@ -32,6 +32,7 @@ struct Failure : std::exception {
 std::string fixtures_dir();
 std::string fixture(const std::string& relative);
 std::string temp_dir();  // a fresh directory under $TMPDIR, removed at exit
+std::string read_text(const std::string& path);  // whole file; fails the test if unreadable
 
 // Max |a-b| after moving both to CPU float64; shapes must match.
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
