@@ -405,6 +405,34 @@ export class XCLIPModel extends DisposableModel {
   }
 
   /**
+   * `forward` for texts already encoded with {@link getTextFeatures}: the same logits and embeddings without
+   * running the text tower again, so a fixed label set is encoded once and reused across videos.
+   * @example
+   * const textFeatures = await model.getTextFeatures({ inputIds, attentionMask });
+   * const { logitsPerVideo } = await model.forwardWithTextFeatures({ textFeatures, pixelValues });
+   */
+  async forwardWithTextFeatures(inputs: {
+    textFeatures: Tensor;
+    pixelValues: Tensor<PixelTensorType>;
+  }): Promise<Pick<XCLIPOutput, 'logitsPerVideo' | 'logitsPerText' | 'textEmbeds' | 'videoEmbeds'>> {
+    const callSite = new Error();
+    const handle = this.handle();
+    if (!is.object(inputs)) throw typeError('inputs', 'an object', inputs);
+    optionalObject('inputs', inputs, ['textFeatures', 'pixelValues']);
+    const textFeatures = inputs.textFeatures;
+    if (!(textFeatures instanceof Tensor) || !is.inArray(textFeatures.type, PIXEL_TYPES)) {
+      throw typeError('textFeatures', 'a float32, float16 or bfloat16 Tensor (getTextFeatures output)', textFeatures);
+    }
+    const p = this.config.projectionDim;
+    if (textFeatures.dims.length !== 2 || textFeatures.dims[1] !== p || textFeatures.dims[0] < 1) {
+      throw rangeError('textFeatures.dims', `[numTexts, ${p}]`, textFeatures.dims);
+    }
+    const pixelValues = checkVideoPixels(inputs.pixelValues, this.config.visionConfig, false);
+    const out = await callNative(callSite, () => binding().xclipForwardWithTextFeatures(handle, { textFeatures, pixelValues }));
+    return { logitsPerVideo: wrap(out.logitsPerVideo), logitsPerText: wrap(out.logitsPerText), textEmbeds: wrap(out.textEmbeds), videoEmbeds: wrap(out.videoEmbeds) };
+  }
+
+  /**
    * = HF `get_text_features`: `[numTexts, projectionDim]`, projected, not normalised.
    * @example
    * const features = await model.getTextFeatures({ inputIds, attentionMask });

@@ -206,6 +206,10 @@ export interface NativeBinding {
   xclipFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   xclipFromConfig(configJson: string, options: NativeModelOptions & { seed?: number | bigint }): Promise<LoadedModel>;
   xclipForward(handle: ModelHandle, inputs: NativeXCLIPInputs, options: NativeForwardOptions): Promise<NativeXCLIPOutput>;
+  xclipForwardWithTextFeatures(
+    handle: ModelHandle,
+    inputs: { textFeatures: NativeTensor; pixelValues: NativeTensor },
+  ): Promise<Pick<NativeXCLIPOutput, 'logitsPerVideo' | 'logitsPerText' | 'textEmbeds' | 'videoEmbeds'>>;
   xclipGetTextFeatures(handle: ModelHandle, inputs: NativeTextInputs): Promise<NativeTensor>;
   xclipGetVideoFeatures(handle: ModelHandle, pixelValues: NativeTensor): Promise<NativeTensor>;
   xclipSavePretrained(handle: ModelHandle, dir: string): Promise<void>;

@@ -59,8 +59,8 @@ export class ZeroShotVideoClassifier {
   readonly processor: XCLIPProcessor;
   /** The model directory in use. */
   readonly modelDir: string;
-  /** Tokenized label sets, most recently used last (label texts are encoded once per set). */
-  readonly #labelCache = new Map<string, BatchEncoding>();
+  /** Text features of label sets, most recently used last: each set goes through the text tower once. */
+  readonly #labelCache = new Map<string, Promise<Tensor>>();
 
   constructor(model: XCLIPModel, processor: XCLIPProcessor, modelDir = '') {
     this.model = model;
@@ -83,21 +83,28 @@ export class ZeroShotVideoClassifier {
   }
 
   #encodeLabels(texts: readonly string[]): BatchEncoding {
+    return this.processor.tokenizer.batchEncode(texts, { padding: 'longest' });
+  }
+
+  #labelFeatures(texts: readonly string[]): Promise<Tensor> {
     const key = JSON.stringify(texts);
-    let enc = this.#labelCache.get(key);
-    if (enc) {
+    let features = this.#labelCache.get(key);
+    if (features) {
       this.#labelCache.delete(key);
     } else {
-      enc = this.processor.tokenizer.batchEncode(texts, { padding: 'longest' });
+      features = this.model.getTextFeatures(this.#encodeLabels(texts));
+      // A failed encoding is not cached: the next call tries again.
+      features.catch(() => this.#labelCache.delete(key));
       if (this.#labelCache.size >= LABEL_CACHE_SIZE) this.#labelCache.delete(this.#labelCache.keys().next().value as string);
     }
-    this.#labelCache.set(key, enc);
-    return enc;
+    this.#labelCache.set(key, features);
+    return features;
   }
 
   /**
    * Scores every label for each video, best first. One video in, one list out; an array of videos in, one list per
-   * video out. All videos × labels go through the model in one batched call.
+   * video out. All videos × labels go through the model in one batched call; a label set's text features are
+   * computed once and reused by later calls.
    * @example
    * const [a, b] = await clf.classify(['a.mp4', 'b.mp4'], ['cooking', 'dancing'], { topK: 1 });
    */
@@ -124,9 +131,8 @@ export class ZeroShotVideoClassifier {
     const list = (single ? [videos] : videos) as readonly VideoInput[];
     if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
     const texts = labels.map((l) => hypothesisTemplate.split('{}').join(l));
-    const { inputIds, attentionMask } = this.#encodeLabels(texts);
-    const { pixelValues } = await this.processor.encode({ videos: list });
-    const out = await this.model.forward({ inputIds, attentionMask, pixelValues: pixelValues as Tensor<'float32'> });
+    const [textFeatures, { pixelValues }] = await Promise.all([this.#labelFeatures(texts), this.processor.encode({ videos: list })]);
+    const out = await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: pixelValues as Tensor<'float32'> });
     const results = softmaxRows(out.logitsPerVideo).map((probs) =>
       Array.from(probs, (score, i) => ({ label: labels[i], score }))
         .sort((a, b) => b.score - a.score)
@@ -154,8 +160,7 @@ export class ZeroShotVideoClassifier {
    */
   async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
     if (!Array.isArray(texts) || texts.length === 0) throw typeError('texts', 'a non-empty array of strings', texts);
-    const { inputIds, attentionMask } = this.#encodeLabels(texts);
-    return rowsOf(await this.model.getTextFeatures({ inputIds, attentionMask }));
+    return rowsOf(await this.model.getTextFeatures(this.#encodeLabels(texts)));
   }
 
   /** Releases the model's memory; later calls reject. */

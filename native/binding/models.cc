@@ -208,6 +208,40 @@ class ForwardWorker : public PromiseWorker {
   xclip::XCLIPOutput out_;
 };
 
+// forward() on texts encoded earlier by get_text_features: the label-set cache of the classifier.
+class ForwardWithTextFeaturesWorker : public PromiseWorker {
+ public:
+  ForwardWithTextFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs)
+      : PromiseWorker(env), model_(h.xclip) {
+    text_features_ = Borrow(inputs.Get("textFeatures"), "textFeatures");
+    pixel_values_ = Borrow(inputs.Get("pixelValues"), "pixelValues");
+  }
+
+ protected:
+  void Run() override {
+    out_ = model_->forward_with_text_features(text_features_.tensor(), pixel_values_.tensor());
+    out_.logits_per_video = prepare_output(out_.logits_per_video);
+    out_.logits_per_text = prepare_output(out_.logits_per_text);
+    out_.text_embeds = prepare_output(out_.text_embeds);
+    out_.video_embeds = prepare_output(out_.video_embeds);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    OutputBuilder b(env, inputs_);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("logitsPerVideo", b.tensor(out_.logits_per_video));
+    r.Set("logitsPerText", b.tensor(out_.logits_per_text));
+    r.Set("textEmbeds", b.tensor(out_.text_embeds));
+    r.Set("videoEmbeds", b.tensor(out_.video_embeds));
+    return r;
+  }
+
+ private:
+  std::shared_ptr<xclip::XCLIPModel> model_;
+  BorrowedTensor text_features_, pixel_values_;
+  xclip::XCLIPOutput out_;
+};
+
 class TextFeaturesWorker : public PromiseWorker {
  public:
   TextFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs)
@@ -380,6 +414,11 @@ Napi::Value XClipTextFeatures(const Napi::CallbackInfo& info) {
   return (new TextFeaturesWorker(info.Env(), h, object_arg(info, 1, "inputs")))->Start();
 }
 
+Napi::Value XClipForwardWithTextFeatures(const Napi::CallbackInfo& info) {
+  Handle& h = get_handle(info[0], Kind::kXClip);
+  return (new ForwardWithTextFeaturesWorker(info.Env(), h, object_arg(info, 1, "inputs")))->Start();
+}
+
 Napi::Value XClipVideoFeatures(const Napi::CallbackInfo& info) {
   Handle& h = get_handle(info[0], Kind::kXClip);
   return (new VideoFeaturesWorker(info.Env(), h, info[1]))->Start();
@@ -418,6 +457,7 @@ void init_models(Napi::Env env, Napi::Object exports) {
   fn("xclipFromPretrained", FromPretrained<Kind::kXClip>);
   fn("xclipFromConfig", XClipFromConfig);
   fn("xclipForward", XClipForward);
+  fn("xclipForwardWithTextFeatures", XClipForwardWithTextFeatures);
   fn("xclipGetTextFeatures", XClipTextFeatures);
   fn("xclipGetVideoFeatures", XClipVideoFeatures);
   fn("xclipSavePretrained", XClipSavePretrained);

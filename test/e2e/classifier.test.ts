@@ -94,6 +94,33 @@ describe('ZeroShotVideoClassifier', () => {
     expect(templated.map((s) => s.label).sort()).toEqual([...labels].sort());
   });
 
+  it('encodes a label set once and reuses its text features', async () => {
+    const file = path.join(fixturesDir(), 'videos', 'short_5frames.mp4');
+    const spy = jest.spyOn(clf.model, 'getTextFeatures');
+    try {
+      const first = await clf.classify(file, ['reused label a', 'reused label b']);
+      const second = await clf.classify(file, ['reused label a', 'reused label b']);
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(second).toEqual(first);
+      await clf.classify(file, ['another set']);
+      expect(spy).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('forwardWithTextFeatures scores like forward', async () => {
+    const c = spec.cases['vp9_176x144_25fps.webm/labels5'];
+    const inputs = await clf.processor.encode({ text: c.labels, videos: [path.join(fixturesDir(), c.file)] });
+    const full = await clf.model.forward({ inputIds: inputs.inputIds!, attentionMask: inputs.attentionMask, pixelValues: inputs.pixelValues! });
+    const textFeatures = await clf.model.getTextFeatures({ inputIds: inputs.inputIds!, attentionMask: inputs.attentionMask });
+    const cached = await clf.model.forwardWithTextFeatures({ textFeatures, pixelValues: inputs.pixelValues! });
+    expectClose(cached.logitsPerVideo, expected.get('vp9_176x144_25fps.webm/labels5/logits_per_video')!, LOGITS, 'cached logits');
+    const a = cached.logitsPerVideo.toFloat32Array();
+    full.logitsPerVideo.toFloat32Array().forEach((v, i) => expect(Math.abs(v - a[i])).toBeLessThan(1e-6));
+    await expect(clf.model.forwardWithTextFeatures({ textFeatures: inputs.inputIds! as never, pixelValues: inputs.pixelValues! })).rejects.toThrow(TypeError);
+  });
+
   it('embeds videos and texts as Float32Arrays', async () => {
     const [v] = await clf.embedVideos([path.join(fixturesDir(), 'videos', 'h264_320x240_30fps.mp4')]);
     const t = await clf.embedTexts(['playing sports', 'go shopping']);

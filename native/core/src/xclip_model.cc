@@ -275,6 +275,41 @@ std::shared_ptr<XCLIPModel> XCLIPModel::from_pretrained(const std::string& dir, 
   });
 }
 
+namespace {
+
+// HF XCLIPModel.forward after the text tower: video-conditioned prompts, normalisation and logits.
+// text_features [K, P] are text_projection(pooled text) = get_text_features, in the compute dtype.
+void score(const XCLIPModelImpl& m, const at::Tensor& text_features, int64_t b, int64_t t, XCLIPOutput& out) {
+  at::Tensor video_embeds = out.mit_output.pooler_output;  // [B, P]
+  const int64_t p = video_embeds.size(-1);
+  // Patch tokens of every frame, projected and averaged over time: [B, N, P]
+  const at::Tensor& hidden = out.vision_model_output.last_hidden_state;
+  at::Tensor img = hidden.narrow(1, 1, hidden.size(1) - 1);
+  img = at::matmul(m.prompts_visual_layernorm->forward(img), m.prompts_visual_projection);
+  img = img.view({b, t, -1, p}).mean(1);
+
+  at::Tensor text_embeds = text_features.unsqueeze(0).expand({b, -1, -1});
+  text_embeds = text_embeds + m.prompts_generator->forward(text_embeds, img);
+
+  out.video_embeds = normalise(video_embeds);
+  out.text_embeds = normalise(text_embeds);
+  at::Tensor scale = m.logit_scale.exp();
+  out.logits_per_video = at::einsum("bd,bkd->bk", {out.video_embeds, scale * out.text_embeds});
+  out.logits_per_text = out.logits_per_video.t();
+}
+
+void cast_outputs(const XCLIPModelImpl& m, XCLIPOutput& out) {
+  if (m.compute == m.dtype) return;
+  for (at::Tensor* t : {&out.loss, &out.logits_per_video, &out.logits_per_text, &out.text_embeds, &out.video_embeds}) {
+    if (t->defined()) *t = t->to(m.dtype);
+  }
+  cast_output(out.text_model_output, m.dtype);
+  cast_output(out.vision_model_output, m.dtype);
+  cast_output(out.mit_output, m.dtype);
+}
+
+}  // namespace
+
 XCLIPOutput XCLIPModel::forward(const at::Tensor& input_ids, const at::Tensor& pixel_values,
                                 const at::Tensor& attention_mask, const at::Tensor& position_ids,
                                 const ForwardOptions& options) const {
@@ -288,37 +323,34 @@ XCLIPOutput XCLIPModel::forward(const at::Tensor& input_ids, const at::Tensor& p
     }
     XCLIPOutput out;
     m.encode_video(pixel_values, options, out.vision_model_output, out.mit_output);
-    const int64_t b = pixel_values.size(0), t = pixel_values.size(1);
-    at::Tensor video_embeds = out.mit_output.pooler_output;  // [B, P]
-    const int64_t p = video_embeds.size(-1);
-
-    // Patch tokens of every frame, projected and averaged over time: [B, N, P]
-    at::Tensor img = out.vision_model_output.last_hidden_state.narrow(1, 1,
-                                                                      out.vision_model_output.last_hidden_state.size(1) - 1);
-    img = at::matmul(m.prompts_visual_layernorm->forward(img), m.prompts_visual_projection);
-    img = img.view({b, t, -1, p}).mean(1);
-
     out.text_model_output = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, options);
-    at::Tensor text_embeds = m.text_projection->forward(out.text_model_output.pooler_output);  // [K, P]
-    text_embeds = text_embeds.unsqueeze(0).expand({b, -1, -1});
-    text_embeds = text_embeds + m.prompts_generator->forward(text_embeds, img);
-
-    out.video_embeds = normalise(video_embeds);
-    out.text_embeds = normalise(text_embeds);
-    at::Tensor scale = m.logit_scale.exp();
-    out.logits_per_video = at::einsum("bd,bkd->bk", {out.video_embeds, scale * out.text_embeds});
-    out.logits_per_text = out.logits_per_video.t();
+    at::Tensor text_features = m.text_projection->forward(out.text_model_output.pooler_output);  // [K, P]
+    score(m, text_features, pixel_values.size(0), pixel_values.size(1), out);
     if (options.return_loss) {
       out.loss = (contrastive_loss(out.logits_per_text) + contrastive_loss(out.logits_per_text.t())) / 2.0;
     }
-    if (m.compute != m.dtype) {
-      for (at::Tensor* t : {&out.loss, &out.logits_per_video, &out.logits_per_text, &out.text_embeds, &out.video_embeds}) {
-        if (t->defined()) *t = t->to(m.dtype);
-      }
-      cast_output(out.text_model_output, m.dtype);
-      cast_output(out.vision_model_output, m.dtype);
-      cast_output(out.mit_output, m.dtype);
+    cast_outputs(m, out);
+    return out;
+  });
+}
+
+XCLIPOutput XCLIPModel::forward_with_text_features(const at::Tensor& text_features, const at::Tensor& pixel_values) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.forward_with_text_features", [&] {
+    check_video_rank(m.config.vision_config, pixel_values);
+    if (!text_features.defined() || text_features.dim() != 2 || text_features.size(0) < 1 ||
+        text_features.size(1) != m.config.projection_dim || !at::isFloatingType(text_features.scalar_type())) {
+      invalid("text_features must be a floating [num_texts, " + std::to_string(m.config.projection_dim) +
+              "] tensor (get_text_features output), got " +
+              (text_features.defined() ? shape_str(text_features.sizes()) : std::string("none")));
     }
+    if (!at::isfinite(text_features).all().item<bool>()) {
+      throw Error(ErrorCode::kNonFinite, "text_features contain NaN or Inf");
+    }
+    XCLIPOutput out;
+    m.encode_video(pixel_values, {}, out.vision_model_output, out.mit_output);
+    score(m, text_features.to(m.device, m.compute), pixel_values.size(0), pixel_values.size(1), out);
+    cast_outputs(m, out);
     return out;
   });
 }

@@ -219,3 +219,24 @@ TEST(model_parity_legacy_bin_matches_safetensors) {
   XCLIPOutput out = bin->forward(f["inputs.input_ids"], f["inputs.pixel_values"], f["inputs.attention_mask"]);
   compare_heads(out, f, "", 1e-4);
 }
+
+// A label set encoded once (get_text_features) and reused must score exactly as forward() does.
+TEST(model_forward_with_text_features_equals_forward) {
+  for (const char* name : {"xclip-tiny8", "xclip-tiny4-gelu", "xclip-deep12"}) {
+    auto m = model_for(name);
+    Fixture f = load_case(name, "forward_full");
+    XCLIPOutput full = m->forward(f["inputs.input_ids"], f["inputs.pixel_values"], f["inputs.attention_mask"]);
+    at::Tensor features = m->get_text_features(f["inputs.input_ids"], f["inputs.attention_mask"]);
+    XCLIPOutput cached = m->forward_with_text_features(features, f["inputs.pixel_values"]);
+    EXPECT_CLOSE(cached.logits_per_video, full.logits_per_video, 1e-6, 1e-6, std::string(name) + " logits");
+    EXPECT_CLOSE(cached.text_embeds, full.text_embeds, 1e-6, 1e-6, std::string(name) + " text_embeds");
+    EXPECT_CLOSE(cached.logits_per_video, f["logits_per_video"], tol_for(name), tol_for(name), std::string(name) + " vs HF");
+    EXPECT_TRUE(!cached.text_model_output.last_hidden_state.defined());
+  }
+  auto m = model_for("xclip-tiny8");
+  Fixture f = load_case("xclip-tiny8", "forward_full");
+  EXPECT_ERROR(m->forward_with_text_features(at::zeros({3, 7}), f["inputs.pixel_values"]), ErrorCode::kInvalidInput,
+               "text_features", "[3, 7]");
+  EXPECT_ERROR(m->forward_with_text_features(at::full({2, 32}, NAN), f["inputs.pixel_values"]), ErrorCode::kNonFinite,
+               "text_features");
+}

@@ -69,6 +69,10 @@ class XCLIPModel {
                       const at::Tensor& position_ids = {}, const ForwardOptions& options = {}) const;
   at::Tensor get_text_features(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
                                const at::Tensor& position_ids = {}) const;
+  // forward() for texts already encoded by get_text_features ([num_texts, projection_dim]): the same logits and
+  // embeddings, without re-running the text tower, so a label set is encoded once and reused.
+  // text_model_output is left empty.
+  XCLIPOutput forward_with_text_features(const at::Tensor& text_features, const at::Tensor& pixel_values) const;
   at::Tensor get_video_features(const at::Tensor& pixel_values) const;
 
   const XCLIPConfig& config() const;
