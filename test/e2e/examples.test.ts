@@ -1,0 +1,47 @@
+// examples/ compile and run against the e2e fixture model.
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { ROOT, fixturesDir } from '../helpers/fixtures';
+
+const out = path.join(ROOT, 'dist-examples', 'examples');
+const model = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
+const video = (f: string): string => path.join(fixturesDir(), 'videos', f);
+const run = (script: string, args: string[]) =>
+  spawnSync(process.execPath, [path.join(out, script), ...args], { encoding: 'utf8', timeout: 120_000 });
+
+describe('examples', () => {
+  beforeAll(() => {
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'examples', 'tsconfig.json')], { cwd: ROOT });
+  });
+
+  it('classify-video prints one score line per label', () => {
+    const r = run('classify-video.js', [video('h264_320x240_30fps.mp4'), 'cooking,dancing,skiing', model]);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    const total = lines.reduce((s, l) => s + Number(l.trim().split(/\s+/)[0]), 0);
+    expect(Math.abs(total - 1)).toBeLessThan(1e-3);
+  });
+
+  it('rank-videos orders videos by similarity', () => {
+    const r = run('rank-videos.js', ['a dog', video('h264_320x240_30fps.mp4'), video('vp9_176x144_25fps.webm'), '--model', model]);
+    expect(r.status).toBe(0);
+    const sims = r.stdout.trim().split('\n').map((l) => Number(l.trim().split(/\s+/)[0]));
+    expect(sims).toHaveLength(2);
+    expect(sims[0]).toBeGreaterThanOrEqual(sims[1]);
+  });
+
+  it('embed-folder writes good videos and skips broken ones', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-ex-'));
+    for (const f of ['short_5frames.mp4', 'one_frame.mp4', 'broken_random_bytes.mp4']) fs.copyFileSync(video(f), path.join(dir, f));
+    const jsonl = path.join(dir, 'out.jsonl');
+    const r = run('embed-folder.js', [dir, jsonl, model]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/skipped .*broken_random_bytes\.mp4/);
+    expect(fs.readFileSync(jsonl, 'utf8').trim().split('\n')).toHaveLength(2);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
