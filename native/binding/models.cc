@@ -81,6 +81,21 @@ void prepare(xclip::BaseModelOutputWithPooling& o) {
   for (auto& t : o.attentions) t = prepare_output(t);
 }
 
+// The XCLIPOutput fields outside the tower outputs: loss (when asked), logits both ways, embeddings.
+void prepare_heads(xclip::XCLIPOutput& o) {
+  for (at::Tensor* t : {&o.loss, &o.logits_per_video, &o.logits_per_text, &o.text_embeds, &o.video_embeds}) {
+    *t = prepare_output(*t);
+  }
+}
+
+void set_heads(Napi::Object& r, OutputBuilder& b, const xclip::XCLIPOutput& o) {
+  if (o.loss.defined()) r.Set("loss", b.tensor(o.loss));
+  r.Set("logitsPerVideo", b.tensor(o.logits_per_video));
+  r.Set("logitsPerText", b.tensor(o.logits_per_text));
+  r.Set("textEmbeds", b.tensor(o.text_embeds));
+  r.Set("videoEmbeds", b.tensor(o.video_embeds));
+}
+
 std::string text_config_json(const xclip::XCLIPTextConfig& c) {
   xclip::XCLIPConfig full;
   full.text_config = c;
@@ -177,11 +192,7 @@ class ForwardWorker : public PromiseWorker {
   void Run() override {
     out_ = model_->forward(input_ids_.tensor(), pixel_values_.tensor(), attention_mask_.tensor(),
                            position_ids_.tensor(), opts_);
-    out_.loss = prepare_output(out_.loss);
-    out_.logits_per_video = prepare_output(out_.logits_per_video);
-    out_.logits_per_text = prepare_output(out_.logits_per_text);
-    out_.text_embeds = prepare_output(out_.text_embeds);
-    out_.video_embeds = prepare_output(out_.video_embeds);
+    prepare_heads(out_);
     prepare(out_.text_model_output);
     prepare(out_.vision_model_output);
     prepare(out_.mit_output);
@@ -190,11 +201,7 @@ class ForwardWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, inputs_);
     Napi::Object r = Napi::Object::New(env);
-    if (out_.loss.defined()) r.Set("loss", b.tensor(out_.loss));
-    r.Set("logitsPerVideo", b.tensor(out_.logits_per_video));
-    r.Set("logitsPerText", b.tensor(out_.logits_per_text));
-    r.Set("textEmbeds", b.tensor(out_.text_embeds));
-    r.Set("videoEmbeds", b.tensor(out_.video_embeds));
+    set_heads(r, b, out_);
     r.Set("textModelOutput", output_with_pooling(env, b, out_.text_model_output, opts_));
     r.Set("visionModelOutput", output_with_pooling(env, b, out_.vision_model_output, opts_));
     r.Set("mitOutput", output_with_pooling(env, b, out_.mit_output, opts_));
@@ -220,19 +227,13 @@ class ForwardWithTextFeaturesWorker : public PromiseWorker {
  protected:
   void Run() override {
     out_ = model_->forward_with_text_features(text_features_.tensor(), pixel_values_.tensor());
-    out_.logits_per_video = prepare_output(out_.logits_per_video);
-    out_.logits_per_text = prepare_output(out_.logits_per_text);
-    out_.text_embeds = prepare_output(out_.text_embeds);
-    out_.video_embeds = prepare_output(out_.video_embeds);
+    prepare_heads(out_);
   }
 
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, inputs_);
     Napi::Object r = Napi::Object::New(env);
-    r.Set("logitsPerVideo", b.tensor(out_.logits_per_video));
-    r.Set("logitsPerText", b.tensor(out_.logits_per_text));
-    r.Set("textEmbeds", b.tensor(out_.text_embeds));
-    r.Set("videoEmbeds", b.tensor(out_.video_embeds));
+    set_heads(r, b, out_);
     return r;
   }
 
