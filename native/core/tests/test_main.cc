@@ -85,7 +85,7 @@ void expect_close(const at::Tensor& actual, const at::Tensor& expected, double a
 // Usage: xclip_core_tests [substring-filter...]
 int main(int argc, char** argv) {
   using namespace xclip::testing;
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0;
   for (const auto& tc : registry()) {
     if (argc > 1) {
       bool match = false;
@@ -98,6 +98,9 @@ int main(int argc, char** argv) {
       ++passed;
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::cout << "ok   " << tc.name << " (" << static_cast<int>(ms) << " ms)" << std::endl;
+    } catch (const Skip& s) {
+      ++skipped;
+      std::cout << "skip " << tc.name << " (" << s.reason << ")" << std::endl;
     } catch (const Failure& f) {
       ++failed;
       std::cout << "FAIL " << tc.name << "\n     " << f.message << std::endl;
@@ -112,6 +115,8 @@ int main(int argc, char** argv) {
     nftw(d.c_str(), [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
          FTW_DEPTH | FTW_PHYS);
   }
-  std::cout << passed << " passed, " << failed << " failed" << std::endl;
+  std::cout << passed << " passed, " << failed << " failed";
+  if (skipped) std::cout << ", " << skipped << " skipped";
+  std::cout << std::endl;
   return failed == 0 ? 0 : 1;
 }

@@ -28,6 +28,13 @@ struct Failure : std::exception {
   const char* what() const noexcept override { return message.c_str(); }
 };
 
+// A test that cannot run on this machine says so (counted and printed as skipped, never as passed).
+struct Skip : std::exception {
+  std::string reason;
+  explicit Skip(std::string r) : reason(std::move(r)) {}
+  const char* what() const noexcept override { return reason.c_str(); }
+};
+
 // Root of ../shared/fixtures (XCLIP_FIXTURES overrides); tests that need it fail loudly if it is missing.
 std::string fixtures_dir();
 std::string fixture(const std::string& relative);
@@ -54,6 +61,8 @@ void expect_close(const at::Tensor& actual, const at::Tensor& expected, double a
     os_ << __FILE__ << ":" << __LINE__ << ": " << msg;                               \
     throw ::xclip::testing::Failure(os_.str());                                      \
   } while (0)
+
+#define SKIP_TEST(reason) throw ::xclip::testing::Skip(reason)
 
 #define EXPECT_TRUE(cond) \
   do {                    \
