@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { TensorDataMap, TensorType } from './tensor';
+import type { VideoInfo } from './video';
 
 /** A tensor as the addon takes and returns it: an element type, a typed array and a shape. */
 export interface NativeTensor<T extends TensorType = TensorType> {
@@ -93,17 +94,8 @@ export interface NativeImageProcessor {
   preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string): Promise<NativeTensor<'float32'>>;
 }
 
-export interface NativeVideoInfo {
-  width: number;
-  height: number;
-  fps: number;
-  frameCount: number;
-  containerFrameCount: number;
-  duration: number;
-  codec: string;
-  pixelFormat: string;
-  rotation: number;
-  hasVideo: boolean;
+/** The addon's probe result: the public VideoInfo plus whether the demux pass hit a damaged packet. */
+export interface NativeVideoInfo extends VideoInfo {
   indexIncomplete: boolean;
 }
 

@@ -97,18 +97,8 @@ function checkInt(value: unknown, name: string, min: number, max: number): numbe
 }
 
 function toInfo(i: NativeVideoInfo): VideoInfo {
-  return {
-    width: i.width,
-    height: i.height,
-    fps: i.fps,
-    frameCount: i.frameCount,
-    containerFrameCount: i.containerFrameCount,
-    duration: i.duration,
-    codec: i.codec,
-    pixelFormat: i.pixelFormat,
-    rotation: i.rotation,
-    hasVideo: i.hasVideo,
-  };
+  const { indexIncomplete: _internal, ...info } = i;
+  return info;
 }
 
 /** Splits an [n, H, W, 3] uint8 tensor into frames that view (not copy) its buffer. */

@@ -325,6 +325,16 @@ Napi::Object info_to_js(Napi::Env env, const xclip::VideoInfo& i) {
   return o;
 }
 
+// What read and readClips both report about the decode: the stream, frames seen, and a truncation warning.
+void set_decode_report(Napi::Object& o, const xclip::VideoInfo& info, int64_t decoded_frames, bool truncated,
+                       const std::string& warning) {
+  Napi::Env env = o.Env();
+  o.Set("info", info_to_js(env, info));
+  o.Set("decodedFrameCount", static_cast<double>(decoded_frames));
+  o.Set("truncated", truncated);
+  o.Set("warning", warning);
+}
+
 template <typename T>
 Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());
@@ -388,10 +398,7 @@ class ReadVideoWorker : public PromiseWorker {
     o.Set("frames", b.tensor(video_.frames));
     o.Set("indices", number_array(env, video_.indices));
     o.Set("timestamps", number_array(env, video_.timestamps));
-    o.Set("info", info_to_js(env, video_.info));
-    o.Set("decodedFrameCount", static_cast<double>(video_.decoded_frame_count));
-    o.Set("truncated", video_.truncated);
-    o.Set("warning", video_.warning);
+    set_decode_report(o, video_.info, video_.decoded_frame_count, video_.truncated, video_.warning);
     return o;
   }
 
@@ -440,10 +447,7 @@ class ReadClipsWorker : public PromiseWorker {
     }
     Napi::Object r = Napi::Object::New(env);
     r.Set("clips", arr);
-    r.Set("info", info_to_js(env, clips_.info));
-    r.Set("decodedFrameCount", static_cast<double>(clips_.decoded_frame_count));
-    r.Set("truncated", clips_.truncated);
-    r.Set("warning", clips_.warning);
+    set_decode_report(r, clips_.info, clips_.decoded_frame_count, clips_.truncated, clips_.warning);
     return r;
   }
 

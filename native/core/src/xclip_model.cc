@@ -234,6 +234,22 @@ class XCLIPModelImpl : public Module {
 XCLIPModel::XCLIPModel(std::unique_ptr<XCLIPModelImpl> impl) : impl_(std::move(impl)) {}
 XCLIPModel::~XCLIPModel() = default;
 
+// Every loader: resolve device and dtype (a bad device fails before a large read), read the weights, build the
+// module tree, load it strictly (checkpoint keys under `scope`) and move it to the compute dtype.
+template <class Model, class Impl, class LoadWeights>
+std::shared_ptr<Model> build_loaded(const char* what, const XCLIPConfig& config, const ModelOptions& options,
+                                    LoadWeights&& load_weights, const std::string& scope, const std::string& source) {
+  at::Device device = resolve_device(options.device);
+  at::ScalarType dtype = resolve_dtype(options.dtype);
+  const auto& weights = load_weights();
+  return guarded(what, [&] {
+    auto impl = std::make_unique<Impl>(config, device, dtype);
+    impl->load_state_dict(weights, dtype, device, scope, source);
+    to_compute(*impl, impl->compute);
+    return std::make_shared<Model>(std::move(impl));
+  });
+}
+
 std::shared_ptr<XCLIPModel> XCLIPModel::from_config(const XCLIPConfig& config, const ModelOptions& options) {
   return from_config(config, options, 0);
 }
@@ -252,27 +268,13 @@ std::shared_ptr<XCLIPModel> XCLIPModel::from_config(const XCLIPConfig& config, c
 
 std::shared_ptr<XCLIPModel> XCLIPModel::from_state_dict(const XCLIPConfig& config, const TensorMap& weights,
                                                         const ModelOptions& options) {
-  at::Device device = resolve_device(options.device);
-  at::ScalarType dtype = resolve_dtype(options.dtype);
-  return guarded("XCLIPModel.from_state_dict", [&] {
-    auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
-    impl->load_state_dict(weights, dtype, device, "", "checkpoint");
-    to_compute(*impl, impl->compute);
-    return std::make_shared<XCLIPModel>(std::move(impl));
-  });
+  return build_loaded<XCLIPModel, XCLIPModelImpl>(
+      "XCLIPModel.from_state_dict", config, options, [&]() -> const TensorMap& { return weights; }, "", "checkpoint");
 }
 
 std::shared_ptr<XCLIPModel> XCLIPModel::from_pretrained(const std::string& dir, const ModelOptions& options) {
-  XCLIPConfig config = load_config(dir + "/config.json");
-  at::Device device = resolve_device(options.device);
-  at::ScalarType dtype = resolve_dtype(options.dtype);
-  TensorMap weights = load_checkpoint_dir(dir);
-  return guarded("XCLIPModel.from_pretrained", [&] {
-    auto impl = std::make_unique<XCLIPModelImpl>(config, device, dtype);
-    impl->load_state_dict(weights, dtype, device, "", "checkpoint in " + dir);
-    to_compute(*impl, impl->compute);
-    return std::make_shared<XCLIPModel>(std::move(impl));
-  });
+  return build_loaded<XCLIPModel, XCLIPModelImpl>("XCLIPModel.from_pretrained", load_config(dir + "/config.json"), options,
+                                                  [&] { return load_checkpoint_dir(dir); }, "", "checkpoint in " + dir);
 }
 
 namespace {
@@ -411,16 +413,10 @@ XCLIPTextModel::XCLIPTextModel(std::unique_ptr<XCLIPTextModelImpl> impl) : impl_
 XCLIPTextModel::~XCLIPTextModel() = default;
 
 std::shared_ptr<XCLIPTextModel> XCLIPTextModel::from_pretrained(const std::string& dir, const ModelOptions& options) {
-  XCLIPConfig config = load_config(dir + "/config.json");
-  at::Device device = resolve_device(options.device);
-  at::ScalarType dtype = resolve_dtype(options.dtype);
-  TensorMap weights = load_checkpoint_dir(dir);
-  return guarded("XCLIPTextModel.from_pretrained", [&] {
-    auto impl = std::make_unique<XCLIPTextModelImpl>(config, device, dtype);
-    impl->load_state_dict(weights, dtype, device, "text_model.", "checkpoint in " + dir);
-    to_compute(*impl, impl->compute);
-    return std::make_shared<XCLIPTextModel>(std::move(impl));
-  });
+  return build_loaded<XCLIPTextModel, XCLIPTextModelImpl>("XCLIPTextModel.from_pretrained",
+                                                          load_config(dir + "/config.json"), options,
+                                                          [&] { return load_checkpoint_dir(dir); }, "text_model.",
+                                                          "checkpoint in " + dir);
 }
 
 BaseModelOutputWithPooling XCLIPTextModel::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
@@ -457,16 +453,10 @@ XCLIPVisionModel::~XCLIPVisionModel() = default;
 
 std::shared_ptr<XCLIPVisionModel> XCLIPVisionModel::from_pretrained(const std::string& dir,
                                                                     const ModelOptions& options) {
-  XCLIPConfig config = load_config(dir + "/config.json");
-  at::Device device = resolve_device(options.device);
-  at::ScalarType dtype = resolve_dtype(options.dtype);
-  TensorMap weights = load_checkpoint_dir(dir);
-  return guarded("XCLIPVisionModel.from_pretrained", [&] {
-    auto impl = std::make_unique<XCLIPVisionModelImpl>(config, device, dtype);
-    impl->load_state_dict(weights, dtype, device, "vision_model.", "checkpoint in " + dir);
-    to_compute(*impl, impl->compute);
-    return std::make_shared<XCLIPVisionModel>(std::move(impl));
-  });
+  return build_loaded<XCLIPVisionModel, XCLIPVisionModelImpl>("XCLIPVisionModel.from_pretrained",
+                                                              load_config(dir + "/config.json"), options,
+                                                              [&] { return load_checkpoint_dir(dir); }, "vision_model.",
+                                                              "checkpoint in " + dir);
 }
 
 BaseModelOutputWithPooling XCLIPVisionModel::forward(const at::Tensor& pixel_values,
