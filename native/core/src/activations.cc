@@ -2,7 +2,7 @@
 #include <cmath>
 #include <limits>
 
-#include "parts.h"
+#include "activations.h"
 #include "xclip/error.h"
 
 namespace xclip {

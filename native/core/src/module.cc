@@ -109,6 +109,10 @@ Linear::Linear(int64_t in, int64_t out, bool has_bias, double weight_std) {
   if (has_bias) register_parameter("bias", bias, {out}, Init::fill(0.0));
 }
 
+at::Tensor Linear::forward(const at::Tensor& x, const Epilogue& epilogue) const {
+  return xclip::linear(x, weight, bias, epilogue);
+}
+
 LayerNorm::LayerNorm(int64_t d, double e) : dim(d), eps(e) {
   register_parameter("weight", weight, {d}, Init::fill(1.0));
   register_parameter("bias", bias, {d}, Init::fill(0.0));

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "matmul.h"
 #include "xclip/weights.h"
 
 namespace xclip {
@@ -72,7 +73,7 @@ class Module {
 // N(0, initializer_factor), bias 0; owners override the weight std where HF does.
 struct Linear : Module {
   Linear(int64_t in, int64_t out, bool bias, double weight_std = 1.0);
-  at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  at::Tensor forward(const at::Tensor& x, const Epilogue& epilogue = {}) const;
   at::Tensor weight, bias;
 };
 

@@ -7,19 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "activations.h"
+#include "matmul.h"
 #include "module.h"
 #include "xclip/config.h"
 #include "xclip/model.h"
 
 namespace xclip {
 
-// ---- activations.cc (= transformers.activations ACT2FN) ----
-enum class Activation { kGelu, kRelu, kSelu, kGeluNew, kQuickGelu };
-Activation parse_activation(const std::string& name, const std::string& key = "hidden_act");  // kConfigInvalid
-at::Tensor apply_activation(Activation act, const at::Tensor& x);
-
-// The most negative finite value of `dtype` (torch.finfo(dtype).min), HF's additive mask value.
-double mask_min(at::ScalarType dtype);
 
 // Sizes shared by XCLIPAttention / XCLIPMLP / XCLIPEncoderLayer; the text, vision and MIT configs all map to it.
 struct EncoderSpec {
@@ -42,7 +37,7 @@ struct Attention : Module {
 // ---- mlp.cc: = XCLIPMLP ----
 struct MLP : Module {
   explicit MLP(const EncoderSpec& s);
-  at::Tensor forward(const at::Tensor& x) const { return fc2->forward(apply_activation(act, fc1->forward(x))); }
+  at::Tensor forward(const at::Tensor& x) const { return fc2->forward(fc1->forward(x, {act})); }
   Activation act;
   Linear *fc1, *fc2;
 };

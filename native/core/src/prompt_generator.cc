@@ -38,7 +38,7 @@ PromptGeneratorLayer::PromptGeneratorLayer(const XCLIPConfig& c)
 
 at::Tensor PromptGeneratorLayer::forward(const at::Tensor& x, const at::Tensor& visual) const {
   at::Tensor h = x + cross_attn->forward(norm1->forward(x), visual);
-  return h + mlp3->forward(apply_activation(act, mlp0->forward(norm3->forward(h))));
+  return h + mlp3->forward(mlp0->forward(norm3->forward(h), {act}));
 }
 
 PromptGenerator::PromptGenerator(const XCLIPConfig& c) {

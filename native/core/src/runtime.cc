@@ -2,7 +2,13 @@
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <sched.h>
+
 #include <atomic>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -50,6 +56,23 @@ at::ScalarType resolve_dtype(const std::string& name) {
 }
 
 namespace {
+// Physical cores among the CPUs this process may run on: GEMMs saturate a core's vector units, so a second
+// hyperthread per core only adds contention. 0 when sysfs does not tell (containers without it, non-Linux).
+int physical_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+  std::set<std::pair<int, int>> cores;  // (package, core)
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream pkg(dir + "physical_package_id"), core(dir + "core_id");
+    int p = 0, c = 0;
+    if (!(pkg >> p) || !(core >> c)) return 0;
+    cores.emplace(p, c);
+  }
+  return static_cast<int>(cores.size());
+}
+
 std::atomic<int> g_threads{0};  // 0 = not decided yet
 std::once_flag g_threads_once;
 
@@ -59,6 +82,8 @@ int default_threads() {
     long n = std::strtol(env, &end, 10);
     if (end != env && *end == '\0' && n > 0 && n <= 1024) return static_cast<int>(n);
   }
+  const int physical = physical_cores();
+  if (physical > 0) return physical;
   unsigned hw = std::thread::hardware_concurrency();
   return hw > 0 ? static_cast<int>(hw) : 1;
 }
@@ -80,6 +105,7 @@ int get_num_threads() {
 void ensure_threads_initialised() {
   std::call_once(g_threads_once, [] {
     if (g_threads.load() == 0) g_threads = default_threads();
+    install_cpu_allocator();
   });
   const int n = g_threads.load();
   if (at::get_num_threads() != n) at::set_num_threads(n);

@@ -1,5 +1,6 @@
 // = XCLIPVisionTransformer (CrossFrameCommunicationTransformer): XCLIPVisionEmbeddings, pre_layernorm,
 // XCLIPVisionEncoderLayer x N (CrossFramelAttentionBlock), post_layernorm on the CLS token.
+#include "matmul.h"
 #include "parts.h"
 
 namespace xclip {
@@ -57,8 +58,15 @@ VisionTransformer::VisionTransformer(const XCLIPVisionConfig& c, double f) : con
 at::Tensor VisionTransformer::embed(const at::Tensor& pixel_values, bool interpolate) const {
   const int64_t bt = pixel_values.size(0), h = pixel_values.size(2), w = pixel_values.size(3);
   const int64_t d = config.hidden_size;
-  // [BT, D, gh, gw] -> [BT, gh*gw, D]
-  at::Tensor patches = at::conv2d(pixel_values, patch_embedding, {}, config.patch_size).flatten(2).transpose(1, 2);
+  // The patch conv (kernel = stride = patch, no bias) is a GEMM over non-overlapping patches: cut them out as
+  // rows [BT*gh*gw, C*p*p] and run them through the same matmul as every Linear (oneDNN's is ~2x the conv's).
+  const int64_t p = config.patch_size, c = pixel_values.size(1), gh = h / p, gw = w / p;
+  at::Tensor rows = pixel_values.narrow(2, 0, gh * p)
+                        .narrow(3, 0, gw * p)
+                        .view({bt, c, gh, p, gw, p})
+                        .permute({0, 2, 4, 1, 3, 5})
+                        .reshape({bt * gh * gw, c * p * p});
+  at::Tensor patches = xclip::linear(rows, patch_embedding.view({d, c * p * p}), {}).view({bt, gh * gw, d});
   at::Tensor cls = class_embedding.expand({bt, 1, d});
   at::Tensor emb = at::cat({cls, patches}, 1);
   const int64_t num_patches = emb.size(1) - 1;

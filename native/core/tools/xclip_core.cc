@@ -63,7 +63,8 @@ void usage() {
                "  xclip-core info\n"
                "  xclip-core check <model_dir> <case.safetensors|case_dir>... [--device cpu|cuda[:N]] [--dtype float32]\n"
                "  xclip-core bench [--config base|<config.json>] [--videos 8] [--texts 16] [--iters 3] [--warmup 1]\n"
-               "                   [--device cpu|cuda[:N]] [--dtype float32|float16|bfloat16] [--threads N]\n";
+               "                   [--device cpu|cuda[:N]] [--dtype float32|float16|bfloat16] [--threads N]\n"
+               "                   [--baseline 0|1]\n";
 }
 
 int cmd_info() {
@@ -234,23 +235,35 @@ int cmd_bench(const Args& a) {
   ids.select(1, 15).fill_(config.text_config.vocab_size - 1);
   std::printf("device %s, dtype %s, %d threads, %d videos x %d frames, %d texts\n", dev.str().c_str(), mo.dtype.c_str(),
               get_num_threads(), videos, static_cast<int>(v.num_frames), texts);
-  double tv = seconds_of([&] { return model->get_video_features(pix); }, warmup, iters);
-  double tt = seconds_of([&] { return model->get_text_features(ids); }, warmup, iters);
-  double tf = seconds_of([&] { return model->forward(ids, pix).logits_per_video; }, warmup, iters);
   const double fv = video_features_flops(config, videos), ft = text_features_flops(config, texts, 16);
   const double ff = forward_flops(config, videos, texts, 16);
-  std::printf("%-24s %10s %12s %10s\n", "call", "ms", "items/s", "GFLOP/s");
-  std::printf("%-24s %10.1f %12.2f %10.1f\n", "get_video_features", tv * 1e3, videos / tv, fv / tv / 1e9);
-  std::printf("%-24s %10.1f %12.2f %10.1f\n", "get_text_features", tt * 1e3, texts / tt, ft / tt / 1e9);
-  std::printf("%-24s %10.1f %12.2f %10.1f\n", "forward", tf * 1e3, videos / tf, ff / tf / 1e9);
-  // A GEMM of the vision tower's dominant shape gives the ratio's denominator in the same process.
-  const int64_t m = 4096, k = v.hidden_size, n = v.intermediate_size;
-  auto opts = at::TensorOptions().device(dev).dtype(resolve_dtype(mo.dtype));
-  at::Tensor x = at::randn({m, k}, opts), w = at::randn({n, k}, opts);
-  double tg = seconds_of([&] { return at::linear(x, w); }, 2, 5);
-  double peak = 2.0 * m * k * n / tg / 1e9;
-  std::printf("%-24s %10.1f %12s %10.1f   (get_video_features at %.0f%% of it)\n", "gemm (at::linear)", tg * 1e3, "-",
-              peak, 100.0 * (fv / tv / 1e9) / peak);
+  // The denominator, measured in this process right before the model runs.
+  const at::ScalarType peak_dtype = resolve_dtype(mo.dtype) == at::kBFloat16 ? at::kBFloat16 : at::kFloat;
+  GemmPeak peak{};
+  if (dev.is_cpu()) {
+    peak = measure_gemm_peak(peak_dtype, 1.0, 4096, v.hidden_size, v.intermediate_size);
+  } else {
+    auto opts = at::TensorOptions().device(dev).dtype(resolve_dtype(mo.dtype));
+    at::Tensor x = at::randn({4096, v.hidden_size}, opts), w = at::randn({v.intermediate_size, v.hidden_size}, opts);
+    peak.gflops = 2.0 * 4096 * v.hidden_size * v.intermediate_size / seconds_of([&] { return at::linear(x, w); }, 2, 5) / 1e9;
+    peak.backend = "aten";
+  }
+  std::printf("GEMM peak (%s, %s): %.1f GFLOP/s\n", mo.dtype.c_str(), peak.backend.c_str(), peak.gflops);
+  std::printf("%-30s %10s %12s %10s %8s\n", "call", "ms", "items/s", "GFLOP/s", "of peak");
+  auto row = [&](const char* name, double t, int items, double flop) {
+    std::printf("%-30s %10.1f %12.2f %10.1f %7.0f%%\n", name, t * 1e3, items / t, flop / t / 1e9,
+                100.0 * flop / t / 1e9 / peak.gflops);
+  };
+  row("get_video_features", seconds_of([&] { return model->get_video_features(pix); }, warmup, iters), videos, fv);
+  row("get_text_features", seconds_of([&] { return model->get_text_features(ids); }, warmup, iters), texts, ft);
+  row("forward", seconds_of([&] { return model->forward(ids, pix).logits_per_video; }, warmup, iters), videos, ff);
+  if (dev.is_cpu() && onednn_built() && a.get("baseline", "1") != "0") {
+    // The same model with every Linear on at::linear: what libtorch alone would give, in the same run.
+    set_matmul_backend(MatmulBackend::kATen);
+    row("get_video_features (at::linear)", seconds_of([&] { return model->get_video_features(pix); }, warmup, iters),
+        videos, fv);
+    set_matmul_backend(MatmulBackend::kAuto);
+  }
   return 0;
 }
 

@@ -131,4 +131,30 @@ void set_num_threads(int n);
 int get_num_threads();
 void ensure_threads_initialised();
 
+// CPU tensor memory. Every entry point installs (once) an allocator that keeps freed blocks of 256 KB and more
+// for reuse, up to XCLIP_CPU_CACHE_MB (default 2048; 0 leaves libtorch's allocator in place), because fresh
+// mappings cost more in page faults than the layers writing them. The cache holds at most one forward's
+// transient working set; release_cached_cpu_memory() returns it to the OS (e.g. after disposing a model).
+void install_cpu_allocator();
+size_t cached_cpu_bytes();
+void release_cached_cpu_memory();
+
+// Which GEMM the Linear layers use on CPU. kAuto: oneDNN's matmul for float32/bfloat16 where the core was built
+// with it (see onednn_built()), else at::linear. kATen: always at::linear (the baseline the bench compares
+// against; also set by XCLIP_MATMUL=aten). Process-wide; takes effect on the next call.
+enum class MatmulBackend { kAuto, kATen };
+void set_matmul_backend(MatmulBackend b);
+MatmulBackend get_matmul_backend();
+bool onednn_built();
+
+// The machine's GEMM throughput, measured for about `seconds` on a product of the vision tower's dominant shape
+// ([m, k] @ [k, n], default 4096 x 768 x 3072): oneDNN with its weights pre-packed (its best case) where built
+// in, else at::linear. The denominator of the bench's ratios; float32 or bfloat16.
+struct GemmPeak {
+  double gflops = 0;
+  std::string backend;  // "onednn-packed" | "aten"
+};
+GemmPeak measure_gemm_peak(at::ScalarType dtype, double seconds = 1.0, int64_t m = 4096, int64_t k = 768,
+                           int64_t n = 3072);
+
 }  // namespace xclip

@@ -1,0 +1,203 @@
+#include "matmul.h"
+
+#include "xclip/error.h"
+#include "xclip/model.h"
+
+#ifdef XCLIP_WITH_ONEDNN
+#include <dnnl.hpp>
+#endif
+
+#include <c10/core/InferenceMode.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+namespace xclip {
+
+namespace {
+
+MatmulBackend initial_backend() {
+  const char* env = std::getenv("XCLIP_MATMUL");
+  if (env && std::strcmp(env, "aten") == 0) return MatmulBackend::kATen;
+  return MatmulBackend::kAuto;
+}
+
+std::atomic<MatmulBackend>& backend_slot() {
+  static std::atomic<MatmulBackend> b{initial_backend()};
+  return b;
+}
+
+#ifdef XCLIP_WITH_ONEDNN
+using dnnl::memory;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+memory::data_type dnnl_type(at::ScalarType t) {
+  return t == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+// The oneDNN eltwise post-op computing `act` exactly as apply_activation defines it, if there is one.
+std::optional<std::pair<dnnl::algorithm, float>> eltwise_of(Activation act) {
+  switch (act) {
+    case Activation::kGelu: return std::make_pair(dnnl::algorithm::eltwise_gelu_erf, 0.f);
+    case Activation::kGeluNew: return std::make_pair(dnnl::algorithm::eltwise_gelu_tanh, 0.f);
+    case Activation::kRelu: return std::make_pair(dnnl::algorithm::eltwise_relu, 0.f);
+    case Activation::kQuickGelu: return std::make_pair(dnnl::algorithm::eltwise_swish, 1.702f);  // x*sigmoid(1.702x)
+    case Activation::kSelu: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// `transposed`: weight is [N, K] (nn.Linear), else [K, N].
+bool onednn_applies(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool transposed,
+                    const Epilogue& epilogue) {
+  if (epilogue.act && !eltwise_of(*epilogue.act)) return false;
+  if (backend_slot().load(std::memory_order_relaxed) != MatmulBackend::kAuto) return false;
+  if (!x.device().is_cpu() || x.dim() < 1 || x.numel() == 0) return false;
+  const auto t = x.scalar_type();
+  if ((t != at::kFloat && t != at::kBFloat16) || weight.scalar_type() != t || weight.dim() != 2) return false;
+  if (bias.defined() && bias.scalar_type() != t) return false;
+  return x.size(-1) == weight.size(transposed ? 1 : 0);
+}
+
+at::Tensor onednn_matmul(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool transposed,
+                         const Epilogue& epilogue) {
+  const int64_t k = weight.size(transposed ? 1 : 0), n = weight.size(transposed ? 0 : 1);
+  const at::Tensor src = x.reshape({-1, k}).contiguous();
+  const at::Tensor w = weight.contiguous();
+  const int64_t m = src.size(0);
+  const memory::data_type dt = dnnl_type(x.scalar_type());
+  // nn.Linear's weight [N, K] row-major is the [K, N] matrix oneDNN wants in format "ba": used where it lies.
+  memory::desc src_md({m, k}, dt, memory::format_tag::ab);
+  memory::desc w_md({k, n}, dt, transposed ? memory::format_tag::ba : memory::format_tag::ab);
+  memory::desc dst_md({m, n}, dt, memory::format_tag::ab);
+  memory::desc b_md = bias.defined() ? memory::desc({1, n}, dt, memory::format_tag::ab) : memory::desc();
+  dnnl::primitive_attr attr;
+  if (epilogue.act) {
+    const auto eltwise = eltwise_of(*epilogue.act);
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, eltwise->first, eltwise->second, 0.f);
+    attr.set_post_ops(ops);
+  }
+  // A caller-owned scratchpad makes concurrent calls of the same primitive (two models, two workers) safe.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  // oneDNN's primitive cache makes re-creating the same shape cheap (a hash lookup, no JIT).
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_md, b_md, dst_md), attr, cpu_engine());
+  at::Tensor dst = at::empty({m, n}, x.options());
+  at::Tensor scratch = at::empty({static_cast<int64_t>(pd.scratchpad_desc().get_size())}, x.options().dtype(at::kByte));
+  const auto& eng = cpu_engine();
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, memory(src_md, eng, src.data_ptr())},
+      {DNNL_ARG_WEIGHTS, memory(w_md, eng, w.data_ptr())},
+      {DNNL_ARG_DST, memory(dst_md, eng, dst.data_ptr())},
+      {DNNL_ARG_SCRATCHPAD, memory(pd.scratchpad_desc(), eng, scratch.data_ptr())}};
+  const at::Tensor b = bias.defined() ? bias.contiguous() : bias;
+  if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory(b_md, eng, b.data_ptr()));
+  dnnl::stream stream(eng);
+  dnnl::matmul(pd).execute(stream, args);
+  stream.wait();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = n;
+  return dst.view(shape);
+}
+#endif
+
+}  // namespace
+
+void set_matmul_backend(MatmulBackend b) { backend_slot() = b; }
+MatmulBackend get_matmul_backend() { return backend_slot(); }
+
+bool onednn_built() {
+#ifdef XCLIP_WITH_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
+namespace {
+template <class F>
+double gflops_of(F&& fn, double flop, double seconds) {
+  fn();  // JIT and first-touch costs stay out of the figure
+  const auto t0 = std::chrono::steady_clock::now();
+  int iters = 0;
+  double elapsed = 0;
+  do {
+    fn();
+    ++iters;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (elapsed < seconds);
+  return flop * iters / elapsed / 1e9;
+}
+}  // namespace
+
+GemmPeak measure_gemm_peak(at::ScalarType dtype, double seconds, int64_t m, int64_t k, int64_t n) {
+  if (dtype != at::kFloat && dtype != at::kBFloat16) {
+    throw Error(ErrorCode::kInvalidInput, "measure_gemm_peak: dtype must be float32 or bfloat16");
+  }
+  ensure_threads_initialised();
+  c10::InferenceMode guard;
+  const double flop = 2.0 * m * k * n;
+  at::Tensor x = at::randn({m, k}).to(dtype), w = at::randn({n, k}).to(dtype);
+  GemmPeak peak;
+#ifdef XCLIP_WITH_ONEDNN
+  try {
+    const auto& eng = cpu_engine();
+    const memory::data_type dt = dnnl_type(dtype);
+    memory::desc src_md({m, k}, dt, memory::format_tag::ab), dst_md({m, n}, dt, memory::format_tag::ab);
+    memory::desc w_plain({k, n}, dt, memory::format_tag::ba), w_any({k, n}, dt, memory::format_tag::any);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_any, dst_md), eng);
+    at::Tensor y = at::empty({m, n}, x.options());
+    memory src(src_md, eng, x.data_ptr()), dst(dst_md, eng, y.data_ptr()), plain(w_plain, eng, w.data_ptr());
+    memory packed(pd.weights_desc(), eng);
+    dnnl::stream stream(eng);
+    dnnl::reorder(plain, packed).execute(stream, plain, packed);
+    dnnl::matmul mm(pd);
+    peak.gflops = gflops_of(
+        [&] {
+          mm.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}});
+          stream.wait();
+        },
+        flop, seconds);
+    peak.backend = "onednn-packed";
+    return peak;
+  } catch (const dnnl::error&) {
+  }
+#endif
+  peak.gflops = gflops_of([&] { at::linear(x, w); }, flop, seconds);
+  peak.backend = "aten";
+  return peak;
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Epilogue& epilogue) {
+#ifdef XCLIP_WITH_ONEDNN
+  if (onednn_applies(x, weight, bias, true, epilogue)) {
+    try {
+      return onednn_matmul(x, weight, bias, true, epilogue);
+    } catch (const dnnl::error&) {
+      // A shape or ISA oneDNN has no kernel for: libtorch computes the same thing.
+    }
+  }
+#endif
+  at::Tensor y = at::linear(x, weight, bias);
+  return epilogue.act ? apply_activation(*epilogue.act, y) : y;
+}
+
+at::Tensor matmul(const at::Tensor& x, const at::Tensor& weight) {
+#ifdef XCLIP_WITH_ONEDNN
+  if (onednn_applies(x, weight, {}, false, {})) {
+    try {
+      return onednn_matmul(x, weight, {}, false, {});
+    } catch (const dnnl::error&) {
+    }
+  }
+#endif
+  return at::matmul(x, weight);
+}
+
+}  // namespace xclip
