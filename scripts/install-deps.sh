@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(
   libtorch-dev libopenblas0-openmp          # libtorch; without OpenBLAS it falls back to reference BLAS (~20x slower)
+  libdnnl-dev                               # headers for the oneDNN libtorch links: CPU Linear layers call it directly
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   nlohmann-json3-dev libutf8proc-dev
   g++ cmake pkg-config ninja-build
