@@ -1,8 +1,8 @@
 /**
  * Dynamic micro-batching in front of one model. Callers first reserve a slot (which bounds how many inputs are
- * being prepared or waiting at once, so a 1000-video call holds a few videos in memory, not 1000), prepare their
- * input off the queue, then submit it; prepared inputs that share a key are run together, one batch at a time, so
- * batches form while the model is busy.
+ * being prepared or waiting at once, so a 1000-video call holds a few videos in memory, not 1000, and how many are
+ * prepared at the same time), prepare their input, then submit it; prepared inputs that share a key are run
+ * together, one batch at a time, so batches form while the model is busy.
  * @module
  * @internal
  */
@@ -18,6 +18,11 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Most reserved slots: inputs being prepared plus inputs waiting for a batch (not the batch in flight). */
   maxPending: number;
+  /**
+   * Most inputs being prepared at once. Preparation runs on the same libuv pool as the model call: a pool full
+   * of decoding would hold the next batch back, and decoders beside a running batch slow it down.
+   */
+  maxPreparing: number;
 }
 
 /**
@@ -31,7 +36,7 @@ export interface BatchGroup<I, O> {
   run(inputs: readonly I[]): Promise<readonly O[]>;
 }
 
-/** A slot held while one input is prepared; exactly one of submit() or release() ends it. */
+/** A slot held while one input is prepared and then queued; exactly one of submit() or release() ends the preparation. */
 export interface Reservation {
   /** Queues the prepared input; the promise settles with its own output or its batch's error. */
   submit<I, O>(group: BatchGroup<I, O>, input: I, signal?: AbortSignal): Promise<O>;
@@ -51,6 +56,7 @@ interface Item {
 }
 
 interface Waiter {
+  signal: AbortSignal | undefined;
   resolve(r: Reservation): void;
   reject(reason: unknown): void;
   detach(): void;
@@ -58,7 +64,7 @@ interface Waiter {
 
 /**
  * @example
- * const batcher = new MicroBatcher({ maxBatch: 8, maxWaitMs: 5, maxPending: 16 });
+ * const batcher = new MicroBatcher({ maxBatch: 8, maxWaitMs: 5, maxPending: 16, maxPreparing: 2 });
  * const slot = await batcher.reserve();
  * const out = await slot.submit({ key: 'double', run: async (xs: number[]) => xs.map((x) => 2 * x) }, 21);
  */
@@ -69,7 +75,7 @@ export class MicroBatcher {
   #busy = false;
   #closedReason: (() => unknown) | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #soloCount = 0;
+  #exclusiveCount = 0;
   readonly #queue: Item[] = [];
   readonly #waiters: Waiter[] = [];
 
@@ -90,17 +96,14 @@ export class MicroBatcher {
   reserve(signal?: AbortSignal): Promise<Reservation> {
     if (this.#closedReason) return Promise.reject(this.#closedReason());
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#free > 0 && this.#waiters.length === 0) {
-      this.#free--;
-      return Promise.resolve(this.#grant());
-    }
+    if (this.#waiters.length === 0 && this.#canAdmit()) return Promise.resolve(this.#grant());
     return new Promise<Reservation>((resolve, reject) => {
       const onAbort = (): void => {
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
         reject(signal?.reason);
       };
-      const waiter: Waiter = { resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
+      const waiter: Waiter = { signal, resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiters.push(waiter);
     });
@@ -112,7 +115,7 @@ export class MicroBatcher {
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closedReason) return Promise.reject(this.#closedReason());
-    const group: BatchGroup<undefined, T> = { key: `\0exclusive ${this.#soloCount++}`, maxBatch: 1, run: async () => [await fn()] };
+    const group: BatchGroup<undefined, T> = { key: `\0exclusive ${this.#exclusiveCount++}`, maxBatch: 1, run: async () => [await fn()] };
     return this.#enqueue(group, undefined, false) as Promise<T>;
   }
 
@@ -135,7 +138,12 @@ export class MicroBatcher {
     }
   }
 
+  #canAdmit(): boolean {
+    return this.#free > 0 && this.#preparing < this.options.maxPreparing;
+  }
+
   #grant(): Reservation {
+    this.#free--;
     this.#preparing++;
     let open = true;
     const end = (): boolean => {
@@ -149,28 +157,35 @@ export class MicroBatcher {
         if (!end()) return Promise.reject(new Error('reservation already used'));
         if (this.#closedReason) return Promise.reject(this.#closedReason());
         if (signal?.aborted) {
-          this.#freeSlot();
+          this.#freeSlots(1);
           this.#schedule();
           return Promise.reject(signal.reason);
         }
+        this.#admit();
         return this.#enqueue(group as BatchGroup<unknown, unknown>, input, true, signal) as Promise<O>;
       },
       release: (): void => {
         if (!end() || this.#closedReason) return;
-        this.#freeSlot();
+        this.#freeSlots(1);
         // One fewer input on the way may be what a waiting batch was waiting for.
         this.#schedule();
       },
     };
   }
 
-  #freeSlot(): void {
-    const next = this.#waiters.shift();
-    if (next) {
+  #freeSlots(n: number): void {
+    this.#free += n;
+    this.#admit();
+  }
+
+  /** Grants waiting reservations, in order, while slots and preparation capacity allow. */
+  #admit(): void {
+    while (this.#waiters.length > 0 && this.#canAdmit()) {
+      const next = this.#waiters.shift()!;
       next.detach();
-      next.resolve(this.#grant());
-    } else {
-      this.#free++;
+      // Its abort may be dispatching right now, after the listener that freed this slot.
+      if (next.signal?.aborted) next.reject(next.signal.reason);
+      else next.resolve(this.#grant());
     }
   }
 
@@ -181,7 +196,7 @@ export class MicroBatcher {
         const i = this.#queue.indexOf(item);
         if (i < 0) return;
         this.#queue.splice(i, 1);
-        if (holdsSlot) this.#freeSlot();
+        if (holdsSlot) this.#freeSlots(1);
         reject(signal?.reason);
         this.#schedule();
       };
@@ -226,11 +241,9 @@ export class MicroBatcher {
     this.#timer = undefined;
     const taken = new Set(batch);
     this.#queue.splice(0, this.#queue.length, ...this.#queue.filter((item) => !taken.has(item)));
-    for (const item of batch) {
-      item.detach();
-      // Slots free as the batch starts, so the next inputs are prepared while this one runs.
-      if (item.holdsSlot) this.#freeSlot();
-    }
+    for (const item of batch) item.detach();
+    // Slots free as the batch starts, so the next inputs are prepared while this one runs.
+    this.#freeSlots(batch.filter((item) => item.holdsSlot).length);
     this.#busy = true;
     void this.#run(head.group, batch).finally(() => {
       this.#busy = false;

@@ -2,6 +2,8 @@
  * The main job: zero-shot video classification against free-text labels, and embedding helpers.
  * @module
  */
+import { setMaxListeners } from 'node:events';
+
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
@@ -26,6 +28,12 @@ export interface BatchingOptions {
    * batch starts at once.
    */
   maxWaitMs?: number;
+  /**
+   * Videos decoded and preprocessed at the same time, 1 to 64. Default: half of libuv's thread pool
+   * (`UV_THREADPOOL_SIZE`, 4 unless set, so 2), since the model call needs a pool thread too. Raise it (with the
+   * pool) when the model runs on a GPU and decoding is what limits throughput.
+   */
+  decodeConcurrency?: number;
 }
 
 export interface PipelineOptions extends Omit<HubOptions, 'onProgress'>, BatchingOptions {
@@ -66,10 +74,20 @@ const DEFAULT_MAX_BATCH = 8;
 const DEFAULT_MAX_WAIT_MS = 5;
 /** Videos held ready or in decoding per batch slot: the next batch is decoded while the current one runs. */
 const PREPARED_BATCHES = 2;
+const BATCHING_KEYS = ['maxBatch', 'maxWaitMs', 'decodeConcurrency'] as const;
+
+function defaultDecodeConcurrency(): number {
+  const pool = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  return Math.max(1, Math.floor((pool > 0 ? pool : 4) / 2));
+}
 
 function checkBatchingOptions(options: BatchingOptions): Required<BatchingOptions> {
-  const { maxBatch = DEFAULT_MAX_BATCH, maxWaitMs = DEFAULT_MAX_WAIT_MS } = options;
-  return { maxBatch: integerInRange('maxBatch', maxBatch, 1, 64), maxWaitMs: integerInRange('maxWaitMs', maxWaitMs, 0, 1000) };
+  const { maxBatch = DEFAULT_MAX_BATCH, maxWaitMs = DEFAULT_MAX_WAIT_MS, decodeConcurrency = defaultDecodeConcurrency() } = options;
+  return {
+    maxBatch: integerInRange('maxBatch', maxBatch, 1, 64),
+    maxWaitMs: integerInRange('maxWaitMs', maxWaitMs, 0, 1000),
+    decodeConcurrency: integerInRange('decodeConcurrency', decodeConcurrency, 1, 64),
+  };
 }
 
 function softmax(row: Float32Array): Float32Array {
@@ -86,19 +104,34 @@ function rowsOf(t: Tensor): Float32Array[] {
 }
 
 /**
- * One `[numVideos, T, C, H, W]` tensor from per-video ones, all of one shape (a batch group guarantees it). A
- * single video passes through uncopied; the addon returns each preprocessed video in its own buffer, so a batch
- * of several costs one copy.
+ * Stacks per-video `[1, T, C, H, W]` tensors (all of one shape: a batch group guarantees it) into one batch
+ * tensor. The addon hands each preprocessed video back in its own buffer, so a batch of several costs one copy;
+ * the copy goes into one buffer kept for the next batches (batches run one at a time, and the addon is done with
+ * its input when the call settles) because first-touching fresh memory is what costs: ~200 ms for 8 clips of
+ * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages.
  */
-function catVideos(videos: readonly Tensor<'float32'>[]): Tensor<'float32'> {
-  if (videos.length === 1) return videos[0];
-  const data = new Float32Array(videos.reduce((n, v) => n + v.data.length, 0));
-  let offset = 0;
-  for (const v of videos) {
-    data.set(v.data, offset);
-    offset += v.data.length;
+class BatchStacker {
+  #buffer: Float32Array | undefined;
+  readonly #maxBatch: number;
+
+  constructor(maxBatch: number) {
+    this.#maxBatch = maxBatch;
   }
-  return new Tensor('float32', data, [videos.reduce((n, v) => n + v.dims[0], 0), ...videos[0].dims.slice(1)]);
+
+  stack(videos: readonly Tensor<'float32'>[]): Tensor<'float32'> {
+    if (videos.length === 1) return videos[0];
+    const perVideo = videos[0].data.length;
+    const size = perVideo * videos.length;
+    if (!this.#buffer || this.#buffer.length < size) this.#buffer = new Float32Array(perVideo * Math.max(this.#maxBatch, videos.length));
+    const data = this.#buffer.subarray(0, size);
+    videos.forEach((v, i) => data.set(v.data, i * perVideo));
+    return new Tensor('float32', data, [videos.length, ...videos[0].dims.slice(1)]);
+  }
+
+  /** Lets the buffer go (dispose). */
+  clear(): void {
+    this.#buffer = undefined;
+  }
 }
 
 /**
@@ -107,8 +140,9 @@ function catVideos(videos: readonly Tensor<'float32'>[]): Tensor<'float32'> {
  * Calls are micro-batched: each video is decoded and preprocessed on its own (off the JS thread), then waits in a
  * queue; whenever the model is free, the oldest waiting video's label set runs with up to `maxBatch` videos that
  * share it, in arrival order. One model call runs at a time per classifier, and the next videos are decoded while
- * it runs; at most `2 × maxBatch` videos are decoded ahead, so a call with 1000 videos holds only a few in memory.
- * So 32 concurrent single-video calls cost about what one 32-video call does.
+ * it runs (`decodeConcurrency` at a time); at most `2 × maxBatch` videos are decoded ahead, so a call with 1000
+ * videos holds only a few in memory. So 32 concurrent single-video calls run as the same batches as one 32-video
+ * call would.
  * @example
  * const clf = await ZeroShotVideoClassifier.fromPretrained('microsoft/xclip-base-patch32');
  * const [best] = await clf.classify('clip.mp4', ['playing sports', 'eating spaghetti', 'go shopping']);
@@ -124,6 +158,7 @@ export class ZeroShotVideoClassifier {
   /** Text features of label sets, most recently used last: each set goes through the text tower once. */
   readonly #labelCache = new Map<string, Promise<Tensor>>();
   readonly #batcher: MicroBatcher;
+  readonly #stacker: BatchStacker;
   readonly #stats: BatchStats = { batches: 0, videos: 0, maxBatchSeen: 0 };
 
   /**
@@ -131,12 +166,13 @@ export class ZeroShotVideoClassifier {
    * const clf = new ZeroShotVideoClassifier(model, processor, dir, { maxBatch: 4 });
    */
   constructor(model: XCLIPModel, processor: XCLIPProcessor, modelDir = '', options: BatchingOptions = {}) {
-    this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, ['maxBatch', 'maxWaitMs'])));
+    this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, BATCHING_KEYS)));
     this.model = model;
     this.processor = processor;
     this.modelDir = modelDir;
-    const { maxBatch, maxWaitMs } = this.batching;
-    this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxPending: PREPARED_BATCHES * maxBatch });
+    const { maxBatch, maxWaitMs, decodeConcurrency } = this.batching;
+    this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxPending: PREPARED_BATCHES * maxBatch, maxPreparing: decodeConcurrency });
+    this.#stacker = new BatchStacker(maxBatch);
   }
 
   /**
@@ -147,9 +183,9 @@ export class ZeroShotVideoClassifier {
   static async fromPretrained(idOrDir: string, options: PipelineOptions = {}): Promise<ZeroShotVideoClassifier> {
     if (!is.string(idOrDir)) throw typeError('idOrDir', 'string', idOrDir);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    const { device, dtype, maxBatch, maxWaitMs, ...hub } = options;
+    const { device, dtype, maxBatch, maxWaitMs, decodeConcurrency, ...hub } = options;
     // Checked before anything is loaded or downloaded.
-    const batching = checkBatchingOptions({ maxBatch, maxWaitMs });
+    const batching = checkBatchingOptions({ maxBatch, maxWaitMs, decodeConcurrency });
     const dir = await resolveModelDir(idOrDir, hub);
     const [model, processor] = await Promise.all([XCLIPModel.fromPretrained(dir, { device, dtype }), XCLIPProcessor.fromPretrained(dir)]);
     return new ZeroShotVideoClassifier(model, processor, dir, batching);
@@ -193,7 +229,7 @@ export class ZeroShotVideoClassifier {
         this.#recordBatch(videos.length);
         // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
         const textFeatures = await this.#labelFeatures(texts);
-        return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: catVideos(videos) })).logitsPerVideo);
+        return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: this.#stacker.stack(videos) })).logitsPerVideo);
       },
     };
   }
@@ -203,7 +239,7 @@ export class ZeroShotVideoClassifier {
       key: `embed ${shape}`,
       run: async (videos) => {
         this.#recordBatch(videos.length);
-        return rowsOf(await this.model.getVideoFeatures(catVideos(videos)));
+        return rowsOf(await this.model.getVideoFeatures(this.#stacker.stack(videos)));
       },
     };
   }
@@ -215,6 +251,8 @@ export class ZeroShotVideoClassifier {
    */
   async #eachVideo<O>(videos: readonly VideoInput[], callSite: Error, groupOf: (shape: string) => BatchGroup<Tensor<'float32'>, O>): Promise<O[]> {
     const abort = new AbortController();
+    // Each video waiting for a slot or a batch listens on it; the batcher's bounds keep that few.
+    setMaxListeners(this.#batcher.options.maxPending + 1, abort.signal);
     const results: Promise<O>[] = [];
     try {
       for (const video of videos) {
@@ -313,6 +351,7 @@ export class ZeroShotVideoClassifier {
    */
   async dispose(): Promise<void> {
     this.#batcher.close(() => new XClipError('DISPOSED', 'ZeroShotVideoClassifier has been disposed'));
+    this.#stacker.clear();
     await this.model.dispose();
   }
 
