@@ -10,7 +10,7 @@ async function main(): Promise<void> {
     const scores = await clf.classify(video, labels.split(','), { hypothesisTemplate: 'a video of {}' });
     for (const { label, score } of scores) console.log(`${score.toFixed(4)}  ${label}`);
   } finally {
-    clf.dispose();
+    await clf.dispose();
   }
 }
 

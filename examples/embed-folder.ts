@@ -15,25 +15,21 @@ async function main(): Promise<void> {
   const sink = fs.createWriteStream(out);
   const start = Date.now();
   try {
-    for (let i = 0; i < files.length; i += 8) {
-      const batch = files.slice(i, i + 8);
-      // One bad file must not stop the folder: embed the batch, and on failure each file alone.
-      const results = await clf.embedVideos(batch).catch(async () =>
-        Promise.all(batch.map((f) => clf.embedVideos([f]).then(([e]) => e, (err: Error) => err))),
-      );
-      batch.forEach((file, j) => {
-        const r = results[j];
-        if (r instanceof Error) console.error(`skipped ${file}: ${r.message}`);
-        else sink.write(`${JSON.stringify({ file, embedding: Array.from(r) })}\n`);
-      });
-      const done = Math.min(i + 8, files.length);
-      const rate = done / ((Date.now() - start) / 1000);
-      process.stderr.write(`\r${done}/${files.length} videos, ${rate.toFixed(2)}/s, ETA ${((files.length - done) / rate).toFixed(0)}s`);
+    // One call per file, all started at once: the classifier batches them (maxBatch videos per model call),
+    // decodes the next files while a batch runs and holds only a few decoded videos at a time. A bad file fails
+    // only its own call.
+    const pending = files.map((f) => clf.embedVideos([f]).then(([e]) => e, (err: Error) => err));
+    for (const [i, file] of files.entries()) {
+      const r = await pending[i];
+      if (r instanceof Error) console.error(`skipped ${file}: ${r.message}`);
+      else sink.write(`${JSON.stringify({ file, embedding: Array.from(r) })}\n`);
+      const rate = (i + 1) / ((Date.now() - start) / 1000);
+      process.stderr.write(`\r${i + 1}/${files.length} videos, ${rate.toFixed(2)}/s, ETA ${((files.length - i - 1) / rate).toFixed(0)}s`);
     }
     process.stderr.write('\n');
   } finally {
     sink.end();
-    clf.dispose();
+    await clf.dispose();
   }
 }
 

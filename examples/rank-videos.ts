@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     const ranked = videos.map((file, i) => ({ file, similarity: cosine(q, embeds[i]) })).sort((a, b) => b.similarity - a.similarity);
     for (const { file, similarity } of ranked) console.log(`${similarity.toFixed(4)}  ${file}`);
   } finally {
-    clf.dispose();
+    await clf.dispose();
   }
 }
 

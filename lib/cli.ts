@@ -11,7 +11,7 @@ import { ensureDemoModel } from './demo';
 import { XClipError } from './errors';
 import { resolveModelDir, type DownloadProgress } from './hub';
 import { packageRoot, binding } from './native';
-import { ZeroShotVideoClassifier } from './pipelines';
+import { type LabelScore, ZeroShotVideoClassifier } from './pipelines';
 import { getNumThreads } from './runtime';
 
 export const EXIT_OK = 0;
@@ -40,6 +40,7 @@ Options:
                        cache and no network, a generated demo model whose scores are not meaningful)
   --top-k <n>          best n labels per video (default: all)
   --template <text>    hypothesis template, {} marks the label (default "{}")
+  --batch <n>          most videos per model call, 1-64 (default 8)
   --device <d>         cpu | cuda | cuda:N | auto (default cpu)
   --json               machine-readable output
   --verbose            stack traces on errors`,
@@ -48,7 +49,7 @@ Options:
 Options:
   --out <file>         JSONL output: {"file": ..., "embedding": [...]} per video (required)
   --model <id|dir>     as for classify
-  --batch <n>          videos per model call (default 8)
+  --batch <n>          most videos per model call, 1-64 (default 8)
   --device <d>         cpu | cuda | cuda:N | auto
   --verbose            stack traces on errors`,
   info: `Usage: xclip-node info
@@ -145,9 +146,21 @@ function downloadProgress(): (p: DownloadProgress) => void {
   };
 }
 
+/**
+ * Starts every task at once (the classifier batches them and bounds how many videos are decoded ahead) and hands
+ * the results over in order, stopping at the first failure.
+ */
+async function inOrder<T>(tasks: Promise<T>[], each: (value: T, index: number) => void): Promise<void> {
+  // Failures after the one that stops us (DISPOSED, once the caller disposes) are nobody's to handle.
+  for (const t of tasks) t.catch(() => undefined);
+  for (const [i, t] of tasks.entries()) each(await t, i);
+}
+
 /** The model to use: the one asked for, else the default from the cache/hub, else the generated demo model. */
 async function openClassifier(p: Parsed): Promise<ZeroShotVideoClassifier> {
   const device = str(p, 'device') as 'cpu' | undefined;
+  const maxBatch = positiveInt(p, 'batch');
+  if (maxBatch !== undefined && maxBatch > 64) throw new UsageError(`--batch must be at most 64 but received ${maxBatch}`);
   const asked = str(p, 'model');
   let dir: string;
   if (asked !== undefined) {
@@ -164,7 +177,7 @@ async function openClassifier(p: Parsed): Promise<ZeroShotVideoClassifier> {
       dir = await ensureDemoModel();
     }
   }
-  return ZeroShotVideoClassifier.fromPretrained(dir, { device });
+  return ZeroShotVideoClassifier.fromPretrained(dir, { device, maxBatch });
 }
 
 async function classify(p: Parsed): Promise<number> {
@@ -177,18 +190,23 @@ async function classify(p: Parsed): Promise<number> {
   checkInputs(p.positional);
   const clf = await openClassifier(p);
   try {
-    const results = [];
-    for (const file of p.positional) {
-      const scores = await clf.classify(file, labels, { topK, hypothesisTemplate: str(p, 'template') });
-      results.push({ file, scores });
-      if (!p.flags.has('json')) {
-        process.stdout.write(`${file}\n`);
-        for (const s of scores) process.stdout.write(`  ${s.score.toFixed(4)}  ${s.label}\n`);
-      }
-    }
+    const results: { file: string; scores: LabelScore[] }[] = [];
+    const options = { topK, hypothesisTemplate: str(p, 'template') };
+    // One call per file, so a broken file fails after the results of the files before it are printed.
+    await inOrder(
+      p.positional.map((file) => clf.classify(file, labels, options)),
+      (scores, i) => {
+        const file = p.positional[i];
+        results.push({ file, scores });
+        if (!p.flags.has('json')) {
+          process.stdout.write(`${file}\n`);
+          for (const s of scores) process.stdout.write(`  ${s.score.toFixed(4)}  ${s.label}\n`);
+        }
+      },
+    );
     if (p.flags.has('json')) process.stdout.write(`${JSON.stringify({ model: clf.modelDir, results })}\n`);
   } finally {
-    clf.dispose();
+    await clf.dispose();
   }
   return EXIT_OK;
 }
@@ -196,23 +214,21 @@ async function classify(p: Parsed): Promise<number> {
 async function embed(p: Parsed): Promise<number> {
   const out = str(p, 'out');
   if (!out) throw new UsageError('--out is required');
-  const batch = positiveInt(p, 'batch') ?? 8;
   checkInputs(p.positional);
   const clf = await openClassifier(p);
   const tick = progress('embedding', p.positional.length);
   const fd = fs.openSync(out, 'w');
   try {
-    for (let i = 0; i < p.positional.length; i += batch) {
-      const files = p.positional.slice(i, i + batch);
-      const embeds = await clf.embedVideos(files);
-      for (let j = 0; j < files.length; j++) {
-        fs.writeSync(fd, `${JSON.stringify({ file: files[j], embedding: Array.from(embeds[j]) })}\n`);
-      }
-      tick(i + files.length);
-    }
+    await inOrder(
+      p.positional.map((file) => clf.embedVideos([file]).then(([e]) => e)),
+      (embedding, i) => {
+        fs.writeSync(fd, `${JSON.stringify({ file: p.positional[i], embedding: Array.from(embedding) })}\n`);
+        tick(i + 1);
+      },
+    );
   } finally {
     fs.closeSync(fd);
-    clf.dispose();
+    await clf.dispose();
   }
   return EXIT_OK;
 }

@@ -77,6 +77,14 @@ export async function callNative<T>(callSite: Error, fn: () => T | Promise<T>): 
   }
 }
 
+/**
+ * The same failure seen from another caller: an XClipError is copied with `callSite`'s stack (work shared by
+ * several callers, such as one batch, would otherwise show where it ran, not who asked); other errors pass through.
+ */
+export function atCallSite(err: unknown, callSite: Error): unknown {
+  return err instanceof XClipError ? new XClipError(err.code, err.message, callSite) : err;
+}
+
 /** Synchronous variant of callNative. */
 export function callNativeSync<T>(callSite: Error, fn: () => T): T {
   try {

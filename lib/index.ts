@@ -37,7 +37,7 @@ export type { ProcessorEncodeOptions, ProcessorOutput, VideoInput } from './proc
 export { probeVideo, readVideo, readVideoClips } from './video';
 export type { DecodedVideo, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoSource } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
-export type { ClassifyOptions, LabelScore, PipelineOptions } from './pipelines';
+export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';

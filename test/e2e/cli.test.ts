@@ -84,6 +84,19 @@ describe('xclip-node CLI', () => {
     expect(verbose.stderr).toMatch(/\n\s+at /);
   });
 
+  it('classify runs its files together yet prints them in order, and stops at a broken one after the ones before it', () => {
+    const files = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm', 'short_5frames.mp4', 'one_frame.mp4'].map(video);
+    const ok = run(['classify', ...files, '--labels', 'a,b', '--model', model, '--json', '--batch', '2']);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as { results: { file: string }[] }).results.map((r) => r.file)).toEqual(files);
+    const broken = run(['classify', files[0], video('broken_random_bytes.mp4'), files[1], '--labels', 'a,b', '--model', model]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout.split('\n')[0]).toBe(files[0]);
+    expect(broken.stdout).not.toContain(files[1]);
+    expect(broken.stderr).toMatch(/VIDEO_OPEN_FAILED/);
+    expect(run(['classify', files[0], '--labels', 'a', '--model', model, '--batch', '65']).code).toBe(2);
+  });
+
   it('falls back to the generated demo model offline, saying its scores are not meaningful', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-home-'));
     const r = run(['classify', video('one_frame.mp4'), '--labels', 'a,b'], { HF_HUB_OFFLINE: '1', HF_HOME: home, XCLIP_NODE_CACHE: path.join(home, 'xn') });

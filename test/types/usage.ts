@@ -2,6 +2,7 @@
 // line marked as an expected error must stay an error.
 import {
   type BaseModelOutputWithPooling,
+  type BatchStats,
   Tensor,
   XCLIPConfig,
   XClipError,
@@ -10,6 +11,7 @@ import {
   type XCLIPOutput,
   XCLIPTextModel,
   XCLIPVisionModel,
+  ZeroShotVideoClassifier,
 } from '../../lib';
 
 export async function usage(): Promise<void> {
@@ -44,6 +46,19 @@ export async function usage(): Promise<void> {
     void scoped.device;
   }
   void [logits, hidden, text, pooled, dims];
+
+  const clf = await ZeroShotVideoClassifier.fromPretrained('./model', { maxBatch: 16, maxWaitMs: 2, decodeConcurrency: 4, device: 'cpu' });
+  const scored = await Promise.all(['a.mp4', 'b.mp4'].map((v) => clf.classify(v, ['x', 'y'])));
+  const best: string = scored[0][0].label;
+  const stats: Readonly<BatchStats> = clf.stats;
+  const perCall: number = stats.videos / stats.batches + stats.maxBatchSeen;
+  const shared = new ZeroShotVideoClassifier(model, clf.processor, '', { maxBatch: 4 });
+  await shared.dispose();
+  void [best, perCall];
+  // @ts-expect-error stats are read-only
+  clf.stats.batches = 0;
+  // @ts-expect-error misspelled batching option
+  new ZeroShotVideoClassifier(model, clf.processor, '', { maxBach: 4 });
 
   // @ts-expect-error device must be one of the listed strings
   await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
