@@ -65,6 +65,52 @@ describe('end to end on fixtures/e2e', () => {
   });
 });
 
+// Issue 7's accuracy bar for bfloat16 on CPU: logits within 0.05 of HF's float32, embeddings at cosine >= 0.9999.
+const BF16_LOGITS = 0.05;
+const BF16_COSINE = 0.9999;
+
+function cosines(a: Float32Array, b: Float32Array, dim: number): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < a.length / dim; ++r) {
+    let ab = 0, aa = 0, bb = 0;
+    for (let i = r * dim; i < (r + 1) * dim; ++i) {
+      ab += a[i] * b[i];
+      aa += a[i] * a[i];
+      bb += b[i] * b[i];
+    }
+    out.push(ab / Math.sqrt(aa * bb));
+  }
+  return out;
+}
+
+describe('bfloat16 on fixtures/e2e', () => {
+  let model: XCLIPModel;
+  let processor: XCLIPProcessor;
+  beforeAll(async () => {
+    model = await XCLIPModel.fromPretrained(modelDir, { dtype: 'bfloat16' });
+    processor = await XCLIPProcessor.fromPretrained(modelDir);
+  });
+  afterAll(() => model.dispose());
+
+  for (const [id, c] of Object.entries(spec.cases)) {
+    it(`${id}: logits within ${BF16_LOGITS} of float32 HF, embeddings cosine >= ${BF16_COSINE}`, async () => {
+      const inputs = await processor.encode({ text: c.labels, videos: [path.join(fixturesDir(), c.file)], padding: true });
+      const out = await model.forward({ inputIds: inputs.inputIds!, attentionMask: inputs.attentionMask, pixelValues: inputs.pixelValues! });
+      expect(out.logitsPerVideo.type).toBe('bfloat16');
+      expectClose(out.logitsPerVideo, expected.get(`${id}/logits_per_video`)!, BF16_LOGITS, `${id} bf16 logits`);
+      const video = expected.get(`${id}/video_embeds`)!;
+      const text = expected.get(`${id}/text_embeds`)!;
+      const dim = video.dims[video.dims.length - 1];
+      for (const [got, want] of [
+        [out.videoEmbeds, video],
+        [out.textEmbeds, text],
+      ] as const) {
+        for (const cos of cosines(got.toFloat32Array(), want.data as Float32Array, dim)) expect(cos).toBeGreaterThanOrEqual(BF16_COSINE);
+      }
+    });
+  }
+});
+
 describe('ZeroShotVideoClassifier', () => {
   let clf: ZeroShotVideoClassifier;
   beforeAll(async () => {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "matmul.h"
+#include "kernels.h"
 #include "xclip/weights.h"
 
 namespace xclip {
@@ -80,7 +80,7 @@ struct Linear : Module {
 // = nn.LayerNorm(dim, eps): weight 1, bias 0.
 struct LayerNorm : Module {
   LayerNorm(int64_t dim, double eps);
-  at::Tensor forward(const at::Tensor& x) const { return at::layer_norm(x, {dim}, weight, bias, eps); }
+  at::Tensor forward(const at::Tensor& x) const { return xclip::layer_norm(x, weight, bias, eps); }
   int64_t dim;
   double eps;
   at::Tensor weight, bias;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "activations.h"
-#include "matmul.h"
+#include "kernels.h"
 #include "module.h"
 #include "xclip/config.h"
 #include "xclip/model.h"

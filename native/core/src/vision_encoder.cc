@@ -1,6 +1,6 @@
 // = XCLIPVisionTransformer (CrossFrameCommunicationTransformer): XCLIPVisionEmbeddings, pre_layernorm,
 // XCLIPVisionEncoderLayer x N (CrossFramelAttentionBlock), post_layernorm on the CLS token.
-#include "matmul.h"
+#include "kernels.h"
 #include "parts.h"
 
 namespace xclip {

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "matmul.h"
+#include "kernels.h"
 #include "parts.h"
 #include "xclip/error.h"
 #include "xclip/model.h"

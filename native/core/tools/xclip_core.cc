@@ -259,10 +259,10 @@ int cmd_bench(const Args& a) {
   row("forward", seconds_of([&] { return model->forward(ids, pix).logits_per_video; }, warmup, iters), videos, ff);
   if (dev.is_cpu() && onednn_built() && a.get("baseline", "1") != "0") {
     // The same model with every Linear on at::linear: what libtorch alone would give, in the same run.
-    set_matmul_backend(MatmulBackend::kATen);
+    set_kernel_backend(KernelBackend::kATen);
     row("get_video_features (at::linear)", seconds_of([&] { return model->get_video_features(pix); }, warmup, iters),
         videos, fv);
-    set_matmul_backend(MatmulBackend::kAuto);
+    set_kernel_backend(KernelBackend::kAuto);
   }
   return 0;
 }

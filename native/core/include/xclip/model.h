@@ -139,12 +139,12 @@ void install_cpu_allocator();
 size_t cached_cpu_bytes();
 void release_cached_cpu_memory();
 
-// Which GEMM the Linear layers use on CPU. kAuto: oneDNN's matmul for float32/bfloat16 where the core was built
-// with it (see onednn_built()), else at::linear. kATen: always at::linear (the baseline the bench compares
-// against; also set by XCLIP_MATMUL=aten). Process-wide; takes effect on the next call.
-enum class MatmulBackend { kAuto, kATen };
-void set_matmul_backend(MatmulBackend b);
-MatmulBackend get_matmul_backend();
+// Which kernels the layers use on CPU. kAuto: oneDNN for Linear (float32/bfloat16) and bfloat16 LayerNorm where the
+// core was built with it (see onednn_built()), else libtorch's. kATen: always at::linear / at::layer_norm (the
+// baseline the bench compares against; also set by XCLIP_KERNELS=aten). Process-wide; applies from the next call.
+enum class KernelBackend { kAuto, kATen };
+void set_kernel_backend(KernelBackend b);
+KernelBackend get_kernel_backend();
 bool onednn_built();
 
 // The machine's GEMM throughput, measured for about `seconds` on a product of the vision tower's dominant shape

@@ -1,4 +1,4 @@
-#include "matmul.h"
+#include "kernels.h"
 
 #include "xclip/error.h"
 #include "xclip/model.h"
@@ -18,14 +18,14 @@ namespace xclip {
 
 namespace {
 
-MatmulBackend initial_backend() {
-  const char* env = std::getenv("XCLIP_MATMUL");
-  if (env && std::strcmp(env, "aten") == 0) return MatmulBackend::kATen;
-  return MatmulBackend::kAuto;
+KernelBackend initial_backend() {
+  const char* env = std::getenv("XCLIP_KERNELS");
+  if (env && std::strcmp(env, "aten") == 0) return KernelBackend::kATen;
+  return KernelBackend::kAuto;
 }
 
-std::atomic<MatmulBackend>& backend_slot() {
-  static std::atomic<MatmulBackend> b{initial_backend()};
+std::atomic<KernelBackend>& backend_slot() {
+  static std::atomic<KernelBackend> b{initial_backend()};
   return b;
 }
 
@@ -57,7 +57,7 @@ std::optional<std::pair<dnnl::algorithm, float>> eltwise_of(Activation act) {
 bool onednn_applies(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool transposed,
                     const Epilogue& epilogue) {
   if (epilogue.act && !eltwise_of(*epilogue.act)) return false;
-  if (backend_slot().load(std::memory_order_relaxed) != MatmulBackend::kAuto) return false;
+  if (backend_slot().load(std::memory_order_relaxed) != KernelBackend::kAuto) return false;
   if (!x.device().is_cpu() || x.dim() < 1 || x.numel() == 0) return false;
   const auto t = x.scalar_type();
   if ((t != at::kFloat && t != at::kBFloat16) || weight.scalar_type() != t || weight.dim() != 2) return false;
@@ -105,12 +105,46 @@ at::Tensor onednn_matmul(const at::Tensor& x, const at::Tensor& weight, const at
   shape.back() = n;
   return dst.view(shape);
 }
+at::Tensor onednn_layer_norm_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  const int64_t d = x.size(-1);
+  const at::Tensor src = x.reshape({-1, d}).contiguous();
+  const auto& eng = cpu_engine();
+  memory::desc md({src.size(0), d}, memory::data_type::bf16, memory::format_tag::ab);
+  dnnl::layer_normalization_forward::primitive_desc pd(
+      dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, md, static_cast<float>(eps),
+                                              dnnl::normalization_flags::use_scale |
+                                                  dnnl::normalization_flags::use_shift),
+      eng);
+  at::Tensor dst = at::empty_like(src);
+  const at::Tensor scale = weight.to(at::kFloat).contiguous(), shift = bias.to(at::kFloat).contiguous();
+  dnnl::stream stream(eng);
+  dnnl::layer_normalization_forward(pd).execute(
+      stream, {{DNNL_ARG_SRC, memory(md, eng, src.data_ptr())},
+               {DNNL_ARG_DST, memory(md, eng, dst.data_ptr())},
+               {DNNL_ARG_SCALE, memory(pd.weights_desc(), eng, scale.data_ptr())},
+               {DNNL_ARG_SHIFT, memory(pd.weights_desc(), eng, shift.data_ptr())}});
+  stream.wait();
+  return dst.view(x.sizes());
+}
 #endif
 
 }  // namespace
 
-void set_matmul_backend(MatmulBackend b) { backend_slot() = b; }
-MatmulBackend get_matmul_backend() { return backend_slot(); }
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+#ifdef XCLIP_WITH_ONEDNN
+  if (backend_slot().load(std::memory_order_relaxed) == KernelBackend::kAuto && x.device().is_cpu() &&
+      x.scalar_type() == at::kBFloat16 && x.numel() > 0 && weight.defined() && bias.defined()) {
+    try {
+      return onednn_layer_norm_bf16(x, weight, bias, eps);
+    } catch (const dnnl::error&) {
+    }
+  }
+#endif
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
+void set_kernel_backend(KernelBackend b) { backend_slot() = b; }
+KernelBackend get_kernel_backend() { return backend_slot(); }
 
 bool onednn_built() {
 #ifdef XCLIP_WITH_ONEDNN

@@ -1,4 +1,4 @@
-// The GEMM every Linear goes through. On CPU, libtorch 1.13 sends fp32 at::linear to BLAS (OpenBLAS runs at about
+// The kernels every Linear and LayerNorm goes through. On CPU, libtorch 1.13 sends fp32 at::linear to BLAS (OpenBLAS runs at about
 // half of this CPU's AVX-512 peak) and only bf16 to oneDNN; calling oneDNN's matmul directly on the dense
 // tensors (weights used in place, no reorder or second copy) runs fp32 ~2x faster and bf16 ~1.3x faster.
 #pragma once
@@ -20,6 +20,10 @@ struct Epilogue {
 // act(x [..., K] @ weight[N, K]^T + bias[N]): oneDNN where built in and enabled for x's device and dtype,
 // else at::linear and apply_activation.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Epilogue& epilogue = {});
+// nn.LayerNorm over the last dim. bfloat16 on CPU runs on oneDNN (statistics in float32): libtorch 1.13's
+// bfloat16 kernel is ~50x slower and rounds more.
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+
 // x [..., K] @ weight [K, N] (a projection stored the other way round, e.g. prompts_visual_projection).
 at::Tensor matmul(const at::Tensor& x, const at::Tensor& weight);
 
