@@ -27,7 +27,18 @@ export type {
 } from './models';
 export { XClipError } from './errors';
 export type { XClipErrorCode } from './errors';
-export { cudaAvailable, getNumThreads, setNumThreads } from './runtime';
+export {
+  cachedMemoryBytes,
+  cudaAvailable,
+  getKernelBackend,
+  getNumThreads,
+  measureGemmPeak,
+  releaseCachedMemory,
+  setKernelBackend,
+  setNumThreads,
+  type GemmPeak,
+  type KernelBackend,
+} from './runtime';
 export { CLIPTokenizer } from './tokenizer';
 export type { BatchEncodeOptions, BatchEncoding, DecodeOptions } from './tokenizer';
 export { VideoMAEImageProcessor } from './imageProcessor';

@@ -214,7 +214,19 @@ export interface NativeBinding {
     options: NativeForwardOptions,
   ): Promise<NativeOutputWithPooling>;
   dispose(handle: ModelHandle): Promise<void>;
-  versions(): { libtorch: string; ffmpeg: string; blas: string; mkldnn: boolean };
+  versions(): { libtorch: string; ffmpeg: string; blas: string; mkldnn: boolean; onednnKernels: boolean };
+  flops(configJson: string, videos: number, texts: number, seqLen: number): {
+    visionTower: number;
+    videoFeatures: number;
+    textFeatures: number;
+    prompts: number;
+    forward: number;
+  };
+  setKernelBackend(backend: 'auto' | 'aten'): void;
+  getKernelBackend(): 'auto' | 'aten';
+  cachedMemoryBytes(): number;
+  releaseCachedMemory(): void;
+  measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;

@@ -2,9 +2,9 @@
  * Process-wide native settings.
  * @module
  */
-import { callNativeSync } from './errors';
+import { callNative, callNativeSync } from './errors';
 import { binding } from './native';
-import { integerInRange } from './validate';
+import { integerInRange, is, rangeError, typeError } from './validate';
 
 /**
  * Sets libtorch's intra-op thread count for every later call (default: the machine's physical cores, or
@@ -32,4 +32,65 @@ export function getNumThreads(): number {
  */
 export function cudaAvailable(): boolean {
   return binding().cudaAvailable();
+}
+
+/** Which kernels the layers run on: `'auto'` (oneDNN where the addon has it, the default) or `'aten'` (libtorch's own). */
+export type KernelBackend = 'auto' | 'aten';
+
+/**
+ * Switches every model's CPU layers between oneDNN (`'auto'`) and libtorch's own kernels (`'aten'`, what plain
+ * libtorch does; `XCLIP_KERNELS=aten` sets it at start-up). For measuring one against the other in a single run.
+ * @example
+ * setKernelBackend('aten'); // baseline
+ */
+export function setKernelBackend(backend: KernelBackend): void {
+  if (backend !== 'auto' && backend !== 'aten') throw typeError('backend', "'auto' or 'aten'", backend);
+  binding().setKernelBackend(backend);
+}
+
+/**
+ * @example
+ * console.log(getKernelBackend()); // 'auto'
+ */
+export function getKernelBackend(): KernelBackend {
+  return binding().getKernelBackend();
+}
+
+/**
+ * Bytes of freed CPU tensor memory kept for reuse (at most `XCLIP_CPU_CACHE_MB`, default 2048): fresh pages
+ * cost more in page faults than the layers that write them.
+ * @example
+ * console.log(cachedMemoryBytes() / 2 ** 20, 'MiB cached');
+ */
+export function cachedMemoryBytes(): number {
+  return binding().cachedMemoryBytes();
+}
+
+/**
+ * Returns the cached CPU tensor memory to the OS, e.g. after disposing the last model.
+ * @example
+ * model.dispose(); releaseCachedMemory();
+ */
+export function releaseCachedMemory(): void {
+  binding().releaseCachedMemory();
+}
+
+export interface GemmPeak {
+  /** GFLOP/s of a [4096, 768] x [768, 3072] product, the vision tower's dominant shape. */
+  gflops: number;
+  /** `'onednn-packed'` (oneDNN with pre-packed weights, its best case) or `'aten'` (at::linear). */
+  backend: string;
+}
+
+/**
+ * Measures this machine's GEMM throughput for about `seconds`, off the JS thread, with the threads inference
+ * uses: the denominator of the bench's "of peak" ratios.
+ * @example
+ * const { gflops } = await measureGemmPeak('bfloat16');
+ */
+export async function measureGemmPeak(dtype: 'float32' | 'bfloat16' = 'float32', seconds = 1): Promise<GemmPeak> {
+  if (dtype !== 'float32' && dtype !== 'bfloat16') throw typeError('dtype', "'float32' or 'bfloat16'", dtype);
+  if (!is.number(seconds)) throw typeError('seconds', 'number between 0.01 and 60', seconds);
+  if (!(seconds >= 0.01 && seconds <= 60)) throw rangeError('seconds', 'number between 0.01 and 60', seconds);
+  return callNative(new Error(), () => binding().measureGemmPeak(dtype, seconds));
 }

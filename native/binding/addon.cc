@@ -12,6 +12,7 @@
 #include "tensor_convert.h"
 #include "worker.h"
 #include "xclip/config.h"
+#include "xclip/flops.h"
 #include "xclip/model.h"
 #include "xclip/versions.h"
 
@@ -60,7 +61,80 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
     o.Set("ffmpeg", v.ffmpeg);
     o.Set("blas", v.blas);
     o.Set("mkldnn", v.mkldnn);
+    o.Set("onednnKernels", xclip::onednn_built());
     return o;
+  });
+}
+
+// flops(configJson, videos, texts, seqLen): analytic FLOPs (multiply-add = 2) of each entry point, for the bench.
+Napi::Value Flops(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string json = string_arg(info, 0, "config");
+  for (size_t i = 1; i < 4; ++i) {
+    if (info.Length() <= i || !info[i].IsNumber()) throw make_error(env, {"INVALID_INPUT", "videos, texts and seqLen must be numbers"});
+  }
+  const int64_t videos = info[1].As<Napi::Number>().Int64Value(), texts = info[2].As<Napi::Number>().Int64Value();
+  const int64_t seq = info[3].As<Napi::Number>().Int64Value();
+  return guard(env, [&]() -> Napi::Value {
+    const xclip::XCLIPConfig c = xclip::parse_config(json, "config");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("visionTower", xclip::vision_tower_flops(c, videos));
+    o.Set("videoFeatures", xclip::video_features_flops(c, videos));
+    o.Set("textFeatures", xclip::text_features_flops(c, texts, seq));
+    o.Set("prompts", xclip::prompt_flops(c, videos, texts));
+    o.Set("forward", xclip::forward_flops(c, videos, texts, seq));
+    return o;
+  });
+}
+
+// setKernelBackend('auto' | 'aten'): the bench's same-run baseline (every layer on libtorch's own kernels).
+Napi::Value SetKernelBackend(const Napi::CallbackInfo& info) {
+  std::string name = string_arg(info, 0, "backend");
+  if (name != "auto" && name != "aten") throw make_error(info.Env(), {"INVALID_INPUT", "backend must be 'auto' or 'aten'"});
+  xclip::set_kernel_backend(name == "aten" ? xclip::KernelBackend::kATen : xclip::KernelBackend::kAuto);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetKernelBackend(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), xclip::get_kernel_backend() == xclip::KernelBackend::kATen ? "aten" : "auto");
+}
+
+Napi::Value CachedMemoryBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(xclip::cached_cpu_bytes()));
+}
+
+Napi::Value ReleaseCachedMemory(const Napi::CallbackInfo& info) {
+  xclip::release_cached_cpu_memory();
+  return info.Env().Undefined();
+}
+
+// measureGemmPeak(dtype, seconds) -> Promise<{ gflops, backend }>, timed on a pool thread like inference.
+class GemmPeakWorker : public PromiseWorker {
+ public:
+  GemmPeakWorker(Napi::Env env, at::ScalarType dtype, double seconds) : PromiseWorker(env), dtype_(dtype), seconds_(seconds) {}
+
+ protected:
+  void Run() override { peak_ = xclip::measure_gemm_peak(dtype_, seconds_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("gflops", peak_.gflops);
+    o.Set("backend", peak_.backend);
+    return o;
+  }
+
+ private:
+  at::ScalarType dtype_;
+  double seconds_;
+  xclip::GemmPeak peak_;
+};
+
+Napi::Value MeasureGemmPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dtype = string_arg(info, 0, "dtype");
+  if (info.Length() < 2 || !info[1].IsNumber()) throw make_error(env, {"INVALID_INPUT", "seconds must be a number"});
+  const double seconds = info[1].As<Napi::Number>().DoubleValue();
+  return guard(env, [&]() -> Napi::Value {
+    return (new GemmPeakWorker(env, xclip::resolve_dtype(dtype), seconds))->Start();
   });
 }
 
@@ -154,6 +228,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
   exports.Set("resolveDevice", Napi::Function::New(env, ResolveDevice, "resolveDevice"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
+  exports.Set("flops", Napi::Function::New(env, Flops, "flops"));
+  exports.Set("setKernelBackend", Napi::Function::New(env, SetKernelBackend, "setKernelBackend"));
+  exports.Set("getKernelBackend", Napi::Function::New(env, GetKernelBackend, "getKernelBackend"));
+  exports.Set("cachedMemoryBytes", Napi::Function::New(env, CachedMemoryBytes, "cachedMemoryBytes"));
+  exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
+  exports.Set("measureGemmPeak", Napi::Function::New(env, MeasureGemmPeak, "measureGemmPeak"));
   init_models(env, exports);
   init_processing(env, exports);
   Napi::Object debug = Napi::Object::New(env);

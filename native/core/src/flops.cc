@@ -38,21 +38,26 @@ double text_features_flops(const XCLIPConfig& c, int64_t num_texts, int64_t seq_
   return num_texts * (per_text + 2 * t.hidden_size * c.projection_dim);
 }
 
-double forward_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts, int64_t seq_len) {
+double prompt_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts) {
   const auto& v = c.vision_config;
   const double p = c.projection_dim;
-  const double visual_tokens = static_cast<double>(v.num_frames) * (v.image_size / v.patch_size) * (v.image_size / v.patch_size);
-  // prompts_visual_projection over every patch token of every frame.
-  double prompts_in = num_videos * visual_tokens * 2 * v.hidden_size * p;
+  // The patch tokens averaged over time: the prompt generator sees one set per video, not one per frame.
+  const double patches = static_cast<double>(v.image_size / v.patch_size) * (v.image_size / v.patch_size);
+  // prompts_visual_projection, applied after the time average (linear, so the same result as HF's order).
+  double prompts_in = num_videos * patches * 2 * v.hidden_size * p;
   // Prompt generator layer: text queries cross-attend to the video's visual tokens, then a 4x MLP.
   double q = static_cast<double>(num_videos) * num_texts;
-  double layer = 2 * q * p * p                         // q_proj
-                 + 2 * 2 * num_videos * visual_tokens * p * p  // k_proj, v_proj
-                 + 2 * 2 * q * visual_tokens * p         // attention
-                 + 2 * q * p * p                         // proj
-                 + 2 * 2 * q * p * 4 * p;                // mlp
-  return video_features_flops(c, num_videos) + text_features_flops(c, num_texts, seq_len) + prompts_in +
-         c.prompt_layers * layer;
+  double layer = 2 * q * p * p                          // q_proj
+                 + 2 * 2 * num_videos * patches * p * p  // k_proj, v_proj
+                 + 2 * 2 * q * patches * p               // attention
+                 + 2 * q * p * p                          // proj
+                 + 2 * 2 * q * p * 4 * p;                 // mlp
+  return prompts_in + c.prompt_layers * layer;
+}
+
+double forward_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts, int64_t seq_len) {
+  return video_features_flops(c, num_videos) + text_features_flops(c, num_texts, seq_len) +
+         prompt_flops(c, num_videos, num_texts);
 }
 
 }  // namespace xclip

@@ -598,6 +598,13 @@ class Engine {
       }
       auto it = packet_of_pts_.find(pkt->pts);
       if (it != packet_of_pts_.end()) last_sent = it->second;
+      // A frame nothing refers to and nobody asked for need not be decoded at all (about half of an x264
+      // stream's frames are such B-frames). Skipping them cannot change any other frame, so the wanted frames
+      // stay bit-identical; the decoder reads the setting per packet, frame threads included.
+      const int64_t r = pkt->pts == AV_NOPTS_VALUE ? -1 : rank_of(pkt->pts);
+      const auto want = std::lower_bound(need.begin(), need.end(), r);
+      const bool wanted = r < 0 || (want != need.end() && *want == r && !done[want - need.begin()]);
+      dec->skip_frame = wanted ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
       ret = avcodec_send_packet(dec.get(), pkt.get());
       av_packet_unref(pkt.get());
       if (ret < 0) return fail("send_packet: " + av_error_text(ret));
