@@ -98,7 +98,9 @@ function measureLoad(dir: string): { loadSeconds: number; firstCallSeconds: numb
       t0 = process.hrtime.bigint();
       await m.getVideoFeatures(px);
       const firstCallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const peak = process.resourceUsage().maxRSS * 1024;
+      // VmHWM, not resourceUsage().maxRSS: Linux carries ru_maxrss across exec, so a child spawned by a big
+      // parent would report the parent's peak.
+      const peak = Number(/VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
       m.dispose();
       console.log(JSON.stringify({ loadSeconds, firstCallSeconds, readSeconds, rssAddedBytes: peak - before }));
     })();`;

@@ -1,5 +1,7 @@
 // = XCLIPAttention (copied from CLIPAttention; transformers 4.57 eager path: scores = q k^T * scale + mask,
 // softmax in float32, cast back to the input dtype).
+#include <torch/version.h>  // macros only
+
 #include "parts.h"
 
 namespace xclip {
@@ -23,6 +25,15 @@ at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& mask, at::T
   at::Tensor q = heads(q_proj->forward(x));
   at::Tensor k = heads(k_proj->forward(x));
   at::Tensor v = heads(v_proj->forward(x));
+#if TORCH_VERSION_MAJOR >= 2
+  // libtorch 2.x fuses scores, mask, softmax and the weighted sum (flash / memory-efficient kernels on CUDA, a
+  // blocked kernel on CPU), as transformers' "sdpa" attention does. Its default scale is head_dim^-0.5, ours.
+  // The eager path below stays for attention weights, which the fused kernels do not return.
+  if (!attn_out) {
+    at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
+    return out_proj->forward(out.transpose(1, 2).reshape({b, l, embed_dim}));
+  }
+#endif
   at::Tensor scores = at::matmul(q, k.transpose(2, 3)).mul_(scale);
   if (mask.defined()) scores.add_(mask);
   at::Tensor probs = at::softmax(scores, -1, at::kFloat);
