@@ -1,3 +1,4 @@
+// CPU kernel dispatch: oneDNN for Linear and bfloat16 LayerNorm where built in (see kernels.h), else libtorch.
 #include "kernels.h"
 
 #include "xclip/error.h"
@@ -13,6 +14,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace xclip {
 
@@ -105,24 +110,29 @@ at::Tensor onednn_matmul(const at::Tensor& x, const at::Tensor& weight, const at
   shape.back() = n;
   return dst.view(shape);
 }
+
 at::Tensor onednn_layer_norm_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
   const int64_t d = x.size(-1);
   const at::Tensor src = x.reshape({-1, d}).contiguous();
   const auto& eng = cpu_engine();
   memory::desc md({src.size(0), d}, memory::data_type::bf16, memory::format_tag::ab);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::layer_normalization_forward::primitive_desc pd(
       dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, md, static_cast<float>(eps),
                                               dnnl::normalization_flags::use_scale |
                                                   dnnl::normalization_flags::use_shift),
-      eng);
+      attr, eng);
   at::Tensor dst = at::empty_like(src);
+  at::Tensor scratch = at::empty({static_cast<int64_t>(pd.scratchpad_desc().get_size())}, x.options().dtype(at::kByte));
   const at::Tensor scale = weight.to(at::kFloat).contiguous(), shift = bias.to(at::kFloat).contiguous();
   dnnl::stream stream(eng);
   dnnl::layer_normalization_forward(pd).execute(
       stream, {{DNNL_ARG_SRC, memory(md, eng, src.data_ptr())},
                {DNNL_ARG_DST, memory(md, eng, dst.data_ptr())},
                {DNNL_ARG_SCALE, memory(pd.weights_desc(), eng, scale.data_ptr())},
-               {DNNL_ARG_SHIFT, memory(pd.weights_desc(), eng, shift.data_ptr())}});
+               {DNNL_ARG_SHIFT, memory(pd.weights_desc(), eng, shift.data_ptr())},
+               {DNNL_ARG_SCRATCHPAD, memory(pd.scratchpad_desc(), eng, scratch.data_ptr())}});
   stream.wait();
   return dst.view(x.sizes());
 }

@@ -1,0 +1,116 @@
+// The CPU kernels every layer goes through (kernels.h) and the caching allocator: each must compute what libtorch
+// computes, for every shape and layout a layer hands it.
+#include <c10/core/InferenceMode.h>
+
+#include "../src/kernels.h"
+#include "../src/parts.h"
+#include "testing.h"
+#include "xclip/model.h"
+
+using namespace xclip;
+
+namespace {
+
+// Restores the process-wide backend even when a check throws.
+struct BackendGuard {
+  KernelBackend saved = get_kernel_backend();
+  ~BackendGuard() { set_kernel_backend(saved); }
+};
+
+at::Tensor reference_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, std::optional<Activation> act) {
+  at::Tensor y = at::linear(x.to(at::kDouble), w.to(at::kDouble), b.defined() ? b.to(at::kDouble) : b);
+  return act ? apply_activation(*act, y) : y;
+}
+
+}  // namespace
+
+TEST(kernels_linear_matches_libtorch_for_every_layout_and_activation) {
+  c10::InferenceMode guard;
+  ensure_threads_initialised();
+  at::manual_seed(7);
+  const at::Tensor w = at::randn({48, 40}) * 0.2, b = at::randn({48});
+  // 2-D, 3-D, a transposed (non-contiguous) view, a single row, and a narrowed view of a bigger tensor.
+  const std::vector<at::Tensor> inputs = {at::randn({5, 40}), at::randn({3, 7, 40}), at::randn({40, 6}).t(),
+                                          at::randn({1, 40}), at::randn({4, 9, 40}).narrow(1, 2, 5)};
+  for (const at::Tensor& x : inputs) {
+    for (std::optional<Activation> act : {std::optional<Activation>{}, std::optional(Activation::kQuickGelu),
+                                          std::optional(Activation::kGelu), std::optional(Activation::kGeluNew),
+                                          std::optional(Activation::kRelu), std::optional(Activation::kSelu)}) {
+      const std::string what = "linear " + shape_str(x.sizes()) + (act ? " with activation" : "");
+      EXPECT_CLOSE(xclip::linear(x, w, b, {act}), reference_linear(x, w, b, act).to(at::kFloat), 1e-5, 1e-5, what);
+      EXPECT_CLOSE(xclip::linear(x, w, {}, {act}), reference_linear(x, w, {}, act).to(at::kFloat), 1e-5, 1e-5, what + ", no bias");
+    }
+  }
+  // bfloat16 rounds its inputs: compare against float32 of the same rounded values, at bf16 resolution.
+  const at::Tensor x = at::randn({6, 40});
+  const at::Tensor xb = x.to(at::kBFloat16), wb = w.to(at::kBFloat16), bb = b.to(at::kBFloat16);
+  at::Tensor got = xclip::linear(xb, wb, bb, {Activation::kQuickGelu});
+  EXPECT_TRUE(got.scalar_type() == at::kBFloat16);
+  EXPECT_CLOSE(got.to(at::kFloat), reference_linear(xb.to(at::kFloat), wb.to(at::kFloat), bb.to(at::kFloat), Activation::kQuickGelu).to(at::kFloat),
+               2e-2, 1e-2, "bf16 linear");
+  // [K, N] weights (prompts_visual_projection).
+  const at::Tensor p = at::randn({40, 24});
+  const at::Tensor xs = at::randn({2, 3, 40});
+  EXPECT_CLOSE(xclip::matmul(xs, p), at::matmul(xs.to(at::kDouble), p.to(at::kDouble)).to(at::kFloat), 1e-5, 1e-5,
+               "matmul [K, N]");
+}
+
+TEST(kernels_aten_backend_is_exactly_libtorch) {
+  c10::InferenceMode guard;
+  BackendGuard restore;
+  const at::Tensor x = at::randn({9, 32}), w = at::randn({16, 32}), b = at::randn({16});
+  set_kernel_backend(KernelBackend::kATen);
+  EXPECT_TRUE(get_kernel_backend() == KernelBackend::kATen);
+  EXPECT_TRUE(at::equal(xclip::linear(x, w, b), at::linear(x, w, b)));
+  const at::Tensor xb = x.to(at::kBFloat16), g = at::randn({32}).to(at::kBFloat16), s = at::randn({32}).to(at::kBFloat16);
+  EXPECT_TRUE(at::equal(xclip::layer_norm(xb, g, s, 1e-5), at::layer_norm(xb, {32}, g, s, 1e-5)));
+}
+
+TEST(kernels_bf16_layer_norm_is_float32_layer_norm_rounded) {
+  c10::InferenceMode guard;
+  const at::Tensor x = (at::randn({3, 17, 64}) * 3 + 1).to(at::kBFloat16);
+  const at::Tensor g = at::randn({64}).to(at::kBFloat16), s = at::randn({64}).to(at::kBFloat16);
+  at::Tensor want = at::layer_norm(x.to(at::kFloat), {64}, g.to(at::kFloat), s.to(at::kFloat), 1e-5);
+  at::Tensor got = xclip::layer_norm(x, g, s, 1e-5);
+  EXPECT_TRUE(got.scalar_type() == at::kBFloat16 && got.sizes() == x.sizes());
+  // One bf16 rounding of the result: relative 2^-8.
+  EXPECT_CLOSE(got.to(at::kFloat), want, 1e-2, 8e-3, "bf16 layer_norm");
+  // A non-contiguous input (the vision layer's narrowed residual stream).
+  at::Tensor wide = at::randn({2, 9, 64}).to(at::kBFloat16);
+  at::Tensor view = wide.narrow(1, 0, 8);
+  EXPECT_CLOSE(xclip::layer_norm(view, g, s, 1e-5).to(at::kFloat),
+               at::layer_norm(view.to(at::kFloat), {64}, g.to(at::kFloat), s.to(at::kFloat), 1e-5), 1e-2, 8e-3,
+               "bf16 layer_norm of a view");
+}
+
+TEST(kernels_gemm_peak_is_measured) {
+  GemmPeak p = measure_gemm_peak(at::kFloat, 0.05, 256, 128, 256);
+  EXPECT_TRUE(p.gflops > 0);
+  EXPECT_TRUE(p.backend == (onednn_built() ? "onednn-packed" : "aten"));
+  EXPECT_ERROR(measure_gemm_peak(at::kHalf, 0.05), ErrorCode::kInvalidInput, "float32 or bfloat16");
+}
+
+TEST(cpu_allocator_reuses_freed_blocks_and_releases_them) {
+  ensure_threads_initialised();  // installs the allocator
+  release_cached_cpu_memory();
+  EXPECT_EQ(cached_cpu_bytes(), size_t{0});
+  void* first = nullptr;
+  {
+    at::Tensor big = at::empty({3 << 20}, at::kFloat);  // 12 MiB: a cached size class
+    first = big.data_ptr();
+  }
+  EXPECT_TRUE(cached_cpu_bytes() >= size_t{12} << 20);
+  {
+    at::Tensor again = at::empty({3 << 20}, at::kFloat);
+    EXPECT_TRUE(again.data_ptr() == first);  // the same block, no fresh pages to fault in
+    EXPECT_EQ(cached_cpu_bytes(), size_t{0});
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(again.data_ptr()) % 64, uintptr_t{0});
+  }
+  { at::Tensor small = at::ones({100}); EXPECT_EQ(small.sum().item<float>(), 100.f); }
+  release_cached_cpu_memory();
+  EXPECT_EQ(cached_cpu_bytes(), size_t{0});
+}
+
+TEST(threads_default_to_a_positive_count) {
+  EXPECT_TRUE(get_num_threads() >= 1);
+}

@@ -1,0 +1,58 @@
+// Process-wide runtime controls: kernel backend switch, the GEMM peak the bench divides by, the memory cache.
+import {
+  Tensor,
+  XCLIPConfig,
+  XCLIPModel,
+  cachedMemoryBytes,
+  getKernelBackend,
+  measureGemmPeak,
+  releaseCachedMemory,
+  setKernelBackend,
+} from '../../lib';
+
+function tinyConfig(): XCLIPConfig {
+  return XCLIPConfig.fromJSON({
+    projection_dim: 16,
+    prompt_layers: 1,
+    prompt_num_attention_heads: 2,
+    text_config: { vocab_size: 100, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 16 },
+    vision_config: {
+      hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, image_size: 32, patch_size: 16, num_frames: 2,
+      mit_hidden_size: 16, mit_intermediate_size: 32, mit_num_hidden_layers: 1, mit_num_attention_heads: 2,
+    },
+  });
+}
+
+describe('runtime', () => {
+  afterEach(() => setKernelBackend('auto'));
+
+  it('switches kernel backends, and both give the same features', async () => {
+    const model = await XCLIPModel.fromConfig(tinyConfig(), { seed: 3 });
+    const px = new Tensor('float32', Float32Array.from({ length: 2 * 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i)), [2, 2, 3, 32, 32]);
+    expect(getKernelBackend()).toBe('auto');
+    const fast = (await model.getVideoFeatures(px)).toFloat32Array();
+    setKernelBackend('aten');
+    expect(getKernelBackend()).toBe('aten');
+    const base = (await model.getVideoFeatures(px)).toFloat32Array();
+    for (let i = 0; i < fast.length; i++) expect(Math.abs(fast[i] - base[i])).toBeLessThanOrEqual(1e-5 + 1e-5 * Math.abs(base[i]));
+    model.dispose();
+    expect(() => setKernelBackend('blas' as never)).toThrow(TypeError);
+  });
+
+  it('measures the GEMM peak off the JS thread and validates its arguments', async () => {
+    const peak = await measureGemmPeak('float32', 0.05);
+    expect(peak.gflops).toBeGreaterThan(0);
+    expect(['onednn-packed', 'aten']).toContain(peak.backend);
+    await expect(measureGemmPeak('float16' as never)).rejects.toThrow(TypeError);
+    await expect(measureGemmPeak('float32', 0)).rejects.toThrow('Expected number between 0.01 and 60 for seconds but received 0');
+  });
+
+  it('returns cached tensor memory on request', async () => {
+    const model = await XCLIPModel.fromConfig(tinyConfig(), { seed: 3 });
+    const px = new Tensor('float32', new Float32Array(8 * 2 * 3 * 32 * 32), [8, 2, 3, 32, 32]);
+    await model.getVideoFeatures(px);
+    model.dispose();
+    releaseCachedMemory();
+    expect(cachedMemoryBytes()).toBe(0);
+  });
+});
