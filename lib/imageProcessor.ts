@@ -70,7 +70,10 @@ export class VideoMAEImageProcessor {
     let text: string;
     try {
       // A huge file is refused by its size, before it is loaded.
-      const { size } = await fs.promises.stat(file);
+      const st = await fs.promises.stat(file);
+      // Reading a FIFO would wait forever for a writer.
+      if (!st.isFile()) throw new XClipError('FILE_NOT_FOUND', `cannot read ${file}: not a regular file`, callSite);
+      const { size } = st;
       if (size > MAX_CONFIG_FILE_BYTES) {
         throw new XClipError('CONFIG_INVALID', `${file} is ${size} bytes, above the ${MAX_CONFIG_FILE_BYTES >> 20} MiB limit for a config file`, callSite);
       }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "untrusted_json.h"
@@ -149,6 +150,34 @@ void validate_config(const XCLIPConfig& c) {
   };
   const auto& t = c.text_config;
   const auto& v = c.vision_config;
+  // parse_config range-checks every field; a config built in code reaches here unchecked, and the divisions
+  // below must not see a zero.
+  const std::pair<const char*, int64_t> sizes[] = {
+      {"text_config.vocab_size", t.vocab_size},
+      {"text_config.hidden_size", t.hidden_size},
+      {"text_config.intermediate_size", t.intermediate_size},
+      {"text_config.num_attention_heads", t.num_attention_heads},
+      {"text_config.max_position_embeddings", t.max_position_embeddings},
+      {"vision_config.hidden_size", v.hidden_size},
+      {"vision_config.intermediate_size", v.intermediate_size},
+      {"vision_config.num_attention_heads", v.num_attention_heads},
+      {"vision_config.mit_hidden_size", v.mit_hidden_size},
+      {"vision_config.mit_intermediate_size", v.mit_intermediate_size},
+      {"vision_config.mit_num_attention_heads", v.mit_num_attention_heads},
+      {"vision_config.num_channels", v.num_channels},
+      {"vision_config.image_size", v.image_size},
+      {"vision_config.patch_size", v.patch_size},
+      {"vision_config.num_frames", v.num_frames},
+      {"projection_dim", c.projection_dim},
+      {"prompt_num_attention_heads", c.prompt_num_attention_heads},
+  };
+  for (const auto& [key, value] : sizes)
+    need(value > 0 && value <= kMaxVocab, key, "must be between 1 and " + std::to_string(kMaxVocab) + " but is " + std::to_string(value));
+  for (const auto& [key, value] : {std::pair<const char*, int64_t>{"text_config.num_hidden_layers", t.num_hidden_layers},
+                                   {"vision_config.num_hidden_layers", v.num_hidden_layers},
+                                   {"vision_config.mit_num_hidden_layers", v.mit_num_hidden_layers},
+                                   {"prompt_layers", c.prompt_layers}})
+    need(value >= 0 && value <= kMaxLayers, key, "must be between 0 and " + std::to_string(kMaxLayers) + " but is " + std::to_string(value));
   need(t.hidden_size % t.num_attention_heads == 0, "text_config.hidden_size",
        "(" + std::to_string(t.hidden_size) + ") must be divisible by text_config.num_attention_heads (" +
            std::to_string(t.num_attention_heads) + ")");

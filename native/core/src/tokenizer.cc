@@ -1,12 +1,12 @@
 #include "xclip/tokenizer.h"
 
+#include <sys/stat.h>
 #include <utf8proc.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <queue>
 #include <nlohmann/json.hpp>
@@ -32,9 +32,10 @@ constexpr size_t kMaxMerges = 1u << 24;
 // would allocate gigabytes.
 constexpr int64_t kMaxSequenceLength = 1 << 20;
 
+// stat, not open: opening a FIFO would block (read_file_limited then refuses anything but a regular file).
 bool file_exists(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return in.good();
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 // vocab.json, merges.txt and tokenizer.json are large; tokenizer_config.json and special_tokens_map.json small.

@@ -18,14 +18,18 @@ std::string read_file_limited(const std::string& path, size_t max_bytes, ErrorCo
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw Error(missing, "cannot open " + path + ": " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw Error(missing, "cannot open " + path + ": it is a directory");
-  // Regular files are checked by size before reading; anything else (a FIFO, /dev/zero) is read up to the limit.
-  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
+  // A FIFO would block the open, a device (/dev/zero) never end: only regular files (symlinks followed, as the
+  // hub cache's snapshot links are) are read.
+  if (!S_ISREG(st.st_mode)) throw Error(missing, "cannot open " + path + ": not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
     throw Error(too_large, path + " is " + std::to_string(st.st_size) + " bytes, above the " +
                                std::to_string(max_bytes >> 20) + " MiB limit for this kind of file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(missing, "cannot open " + path);
   std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
+  // The size can change between stat and read; the cap holds either way.
   while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
     out.append(buf, static_cast<size_t>(in.gcount()));
     if (out.size() > max_bytes)

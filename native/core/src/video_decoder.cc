@@ -213,6 +213,8 @@ class Demuxer {
       struct stat sb {};
       if (::stat(src.path.c_str(), &sb) != 0) throw Error(ErrorCode::kFileNotFound, "video file not found: " + src.path);
       if (S_ISDIR(sb.st_mode)) throw Error(ErrorCode::kVideoOpen, "cannot open video " + src.path + ": it is a directory");
+      // Opening a FIFO blocks until a writer appears, out of reach of the deadline; seeking needs a file anyway.
+      if (!S_ISREG(sb.st_mode)) throw Error(ErrorCode::kVideoOpen, "cannot open video " + src.path + ": not a regular file");
       if (sb.st_size == 0) throw Error(ErrorCode::kVideoOpen, "cannot open video " + src.path + ": the file is empty (0 bytes)");
     }
 

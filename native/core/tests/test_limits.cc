@@ -2,6 +2,7 @@
 // headers that are malformed on purpose (absurd sizes, huge numbers, deep nesting, huge files) are refused with a
 // clear error before anything large is allocated. Every input is generated here; large files are sparse.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -105,6 +106,17 @@ TEST(limits_config_refuses_architectures_too_large_to_allocate) {
   vocab.text_config.num_attention_heads = 8;
   EXPECT_ERROR(validate_config(vocab), ErrorCode::kConfigInvalid, "parameters", "vocab 16777216");
 
+  // A config built in code skips parse_config's ranges; validate_config must not divide by its zeros.
+  XCLIPConfig zero;
+  zero.vision_config.patch_size = 0;
+  EXPECT_ERROR(validate_config(zero), ErrorCode::kConfigInvalid, "vision_config.patch_size", "between 1 and");
+  zero = XCLIPConfig{};
+  zero.prompt_num_attention_heads = 0;
+  EXPECT_ERROR(XCLIPModel::from_config(zero), ErrorCode::kConfigInvalid, "prompt_num_attention_heads");
+  zero = XCLIPConfig{};
+  zero.text_config.num_hidden_layers = -1;
+  EXPECT_ERROR(validate_config(zero), ErrorCode::kConfigInvalid, "text_config.num_hidden_layers");
+
   // Patches per frame: attention over one frame is quadratic in them.
   EXPECT_ERROR(parse_config(R"({"vision_config": {"image_size": 4096, "patch_size": 1}})"), ErrorCode::kConfigInvalid,
                "vision_config.image_size", "16777216 patches");
@@ -162,6 +174,16 @@ TEST(limits_json_files_are_refused_above_their_size_limit) {
   // A directory where a file should be is a clear error, not a read of garbage.
   std::string sub = testing::temp_dir();
   EXPECT_ERROR(load_config(sub), ErrorCode::kFileNotFound, "directory");
+  // Nor is a FIFO (it would block) or a device (it would never end).
+  EXPECT_TRUE(::mkfifo((dir + "/fifo.json").c_str(), 0600) == 0);
+  EXPECT_ERROR(load_config(dir + "/fifo.json"), ErrorCode::kFileNotFound, "not a regular file");
+  EXPECT_ERROR(load_config("/dev/zero"), ErrorCode::kFileNotFound, "not a regular file");
+  // A tokenizer folder whose tokenizer_config.json is a FIFO used to block from_pretrained forever.
+  std::string tokdir = testing::temp_dir();
+  for (const char* f : {"vocab.json", "merges.txt"})
+    EXPECT_TRUE(::symlink(testing::fixture(std::string("tokenizer/") + f).c_str(), (tokdir + "/" + f).c_str()) == 0);
+  EXPECT_TRUE(::mkfifo((tokdir + "/tokenizer_config.json").c_str(), 0600) == 0);
+  EXPECT_ERROR(CLIPTokenizer::from_pretrained(tokdir), ErrorCode::kTokenizer, "tokenizer_config.json", "not a regular file");
 }
 
 TEST(limits_tokenizer_lengths_and_counts) {

@@ -1,5 +1,6 @@
 // Hostile and damaged videos: frame-count limit, decode deadline, corruption in the middle of a stream, and
 // in-memory bytes that try to make the demuxer open other files. Inputs are fixture bytes modified here.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -117,4 +118,12 @@ TEST(video_limits_buffer_cannot_open_other_files) {
   if (!refused) XCLIP_FAIL("a concat list in memory opened a local file (" << what << ")");
   // The same file as a path is a normal video.
   EXPECT_EQ(read_video(fixture_video("h264_320x240_30fps.mp4")).frames.size(0), 8);
+}
+
+// A FIFO as a path would block the open forever, out of reach of the deadline; a device would never end.
+TEST(video_limits_non_regular_paths_are_refused) {
+  const std::string fifo = testing::temp_dir() + "/clip.mp4";
+  EXPECT_TRUE(::mkfifo(fifo.c_str(), 0600) == 0);
+  EXPECT_ERROR(read_video(VideoSource::from_path(fifo)), ErrorCode::kVideoOpen, "not a regular file");
+  EXPECT_ERROR(probe_video(VideoSource::from_path("/dev/zero")), ErrorCode::kVideoOpen, "not a regular file");
 }
