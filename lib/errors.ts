@@ -19,6 +19,7 @@ export type XClipErrorCode =
   | 'VIDEO_DECODE_FAILED'
   | 'VIDEO_UNSUPPORTED'
   | 'VIDEO_TOO_LARGE'
+  | 'VIDEO_TIMEOUT'
   | 'INTERNAL'
   | 'DISPOSED'
   | 'HUB_NOT_FOUND'

@@ -12,6 +12,9 @@ import { Tensor } from './tensor';
 import type { Frame } from './video';
 import { is, rangeError, typeError } from './validate';
 
+// The native core's limit for config files (untrusted_json.h).
+const MAX_CONFIG_FILE_BYTES = 16 << 20;
+
 /** The processor's settings after parsing (HF semantics, camelCase). */
 export type ImageProcessorSettings = NativeImageProcessorConfig;
 
@@ -66,8 +69,17 @@ export class VideoMAEImageProcessor {
     const file = path.join(dir, 'preprocessor_config.json');
     let text: string;
     try {
+      // A huge file is refused by its size, before it is loaded.
+      const st = await fs.promises.stat(file);
+      // Reading a FIFO would wait forever for a writer.
+      if (!st.isFile()) throw new XClipError('FILE_NOT_FOUND', `cannot read ${file}: not a regular file`, callSite);
+      const { size } = st;
+      if (size > MAX_CONFIG_FILE_BYTES) {
+        throw new XClipError('CONFIG_INVALID', `${file} is ${size} bytes, above the ${MAX_CONFIG_FILE_BYTES >> 20} MiB limit for a config file`, callSite);
+      }
       text = await fs.promises.readFile(file, 'utf8');
-    } catch {
+    } catch (err) {
+      if (err instanceof XClipError) throw err;
       throw new XClipError('FILE_NOT_FOUND', `cannot read ${file}`, callSite);
     }
     return new VideoMAEImageProcessor(text, callNativeSync(callSite, () => binding().imageProcessor.parseConfig(text, file)));

@@ -106,8 +106,17 @@ export interface NativeReadOptions {
   frameSampleRate?: number;
   seed?: number;
   maxPixels?: number;
+  maxFrames?: number;
+  timeoutMs?: number;
   applyRotation?: boolean;
   threads?: number;
+}
+
+/** The limits every video call takes. */
+export interface NativeVideoLimits {
+  maxPixels?: number;
+  maxFrames?: number;
+  timeoutMs?: number;
 }
 
 export interface NativeDecodedVideo {
@@ -131,11 +140,11 @@ export interface NativeVideoClip {
 }
 
 export interface NativeVideo {
-  probe(source: string | Uint8Array, options: { maxPixels?: number }): Promise<NativeVideoInfo>;
+  probe(source: string | Uint8Array, options: NativeVideoLimits): Promise<NativeVideoInfo>;
   read(source: string | Uint8Array, options: NativeReadOptions): Promise<NativeDecodedVideo>;
   readClips(
     source: string | Uint8Array,
-    options: { numFrames?: number; clipSeconds?: number; numClips?: number; maxPixels?: number; applyRotation?: boolean },
+    options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
 }
 

@@ -12,7 +12,7 @@ import { checkKeys, is, rangeError, typeError } from './validate';
 export interface BatchEncodeOptions {
   /** `true`/`'longest'` (default): pad to the longest text; `'max_length'`: pad to `maxLength`; `false`: no padding. */
   padding?: boolean | 'longest' | 'max_length';
-  /** Defaults to the tokenizer's `model_max_length` (77 for CLIP). */
+  /** Defaults to the tokenizer's `model_max_length` (77 for CLIP); at most 1,048,576. */
   maxLength?: number;
   /** Cut texts longer than `maxLength`, keeping the end-of-text token. */
   truncation?: boolean;
@@ -28,6 +28,8 @@ export interface DecodeOptions {
   /** Drop `<|startoftext|>` / `<|endoftext|>`. */
   skipSpecialTokens?: boolean;
 }
+
+const MAX_SEQUENCE_LENGTH = 1 << 20;
 
 function checkText(text: unknown, name: string): string {
   if (!is.string(text)) throw typeError(name, 'string', text);
@@ -126,6 +128,8 @@ export class CLIPTokenizer {
     if (maxLength !== undefined) {
       if (!is.integer(maxLength)) throw typeError('maxLength', 'integer', maxLength);
       if (maxLength < 2) throw rangeError('maxLength', 'integer of at least 2', maxLength);
+      // Padding to maxLength allocates batch × maxLength ids: the core refuses more than 2^20.
+      if (maxLength > MAX_SEQUENCE_LENGTH) throw rangeError('maxLength', `integer of at most ${MAX_SEQUENCE_LENGTH}`, maxLength);
     }
     if (!is.bool(truncation)) throw typeError('truncation', 'boolean', truncation);
     const mode = padding === 'max_length' ? 'max_length' : padding === false ? 'none' : 'longest';

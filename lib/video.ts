@@ -4,7 +4,7 @@
  * @module
  */
 import { callNative } from './errors';
-import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo } from './native';
+import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
 import { checkKeys, is, rangeError, typeError } from './validate';
 
 /** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
@@ -43,7 +43,20 @@ export type Sampling =
   | { indices: readonly number[] }
   | { hfRandom: { frameSampleRate: number; seed: number } };
 
-export interface ReadVideoOptions {
+/**
+ * Limits for untrusted files, checked before and while decoding. Exceeding `maxPixels` or `maxFrames` rejects with
+ * `VIDEO_TOO_LARGE`, `timeoutMs` with `VIDEO_TIMEOUT`.
+ */
+export interface VideoLimits {
+  /** Refuse videos whose frames have more pixels than this (default 4096×4096) before decoding anything. */
+  maxPixels?: number;
+  /** Refuse streams with more frames than this (default 1,048,576: 9.7 hours at 30 fps). */
+  maxFrames?: number;
+  /** Give up on a call after this many milliseconds (default 600,000; 0: no limit). */
+  timeoutMs?: number;
+}
+
+export interface ReadVideoOptions extends VideoLimits {
   /** Frames to sample, 1..1024. Default 8. */
   numFrames?: number;
   /**
@@ -52,8 +65,6 @@ export interface ReadVideoOptions {
    * own seeded generator: not numpy's random numbers).
    */
   sampling?: Sampling;
-  /** Refuse videos whose frames have more pixels than this (default 4096×4096) before decoding anything. */
-  maxPixels?: number;
   /** Rotate frames upright according to the rotation metadata. Default false (as PyAV and HF). */
   applyRotation?: boolean;
 }
@@ -96,6 +107,16 @@ function checkInt(value: unknown, name: string, min: number, max: number): numbe
   return value as number;
 }
 
+const LIMIT_KEYS = ['maxPixels', 'maxFrames', 'timeoutMs'] as const;
+
+function nativeLimits(options: VideoLimits): NativeVideoLimits {
+  const out: NativeVideoLimits = {};
+  if (options.maxPixels !== undefined) out.maxPixels = checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
+  if (options.maxFrames !== undefined) out.maxFrames = checkInt(options.maxFrames, 'maxFrames', 1, Number.MAX_SAFE_INTEGER);
+  if (options.timeoutMs !== undefined) out.timeoutMs = checkInt(options.timeoutMs, 'timeoutMs', 0, Number.MAX_SAFE_INTEGER);
+  return out;
+}
+
 function toInfo(i: NativeVideoInfo): VideoInfo {
   const { indexIncomplete: _internal, ...info } = i;
   return info;
@@ -110,8 +131,8 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
 
 function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'maxPixels', 'applyRotation']);
-  const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024) };
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...LIMIT_KEYS]);
+  const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024), ...nativeLimits(options) };
   const s = options.sampling ?? 'segment-middle';
   if (s === 'segment-middle' || s === 'uniform') {
     out.sampling = s;
@@ -127,7 +148,6 @@ function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
   } else {
     throw typeError('sampling', "'segment-middle', 'uniform', { indices } or { hfRandom }", s);
   }
-  if (options.maxPixels !== undefined) out.maxPixels = checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
   if (options.applyRotation !== undefined) {
     if (!is.bool(options.applyRotation)) throw typeError('applyRotation', 'boolean', options.applyRotation);
     out.applyRotation = options.applyRotation;
@@ -140,11 +160,13 @@ function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
  * @example
  * const { width, height, fps, frameCount } = await probeVideo('clip.mp4');
  */
-export async function probeVideo(source: VideoSource, options: { maxPixels?: number } = {}): Promise<VideoInfo> {
+export async function probeVideo(source: VideoSource, options: VideoLimits = {}): Promise<VideoInfo> {
   const callSite = new Error();
   const src = checkSource(source);
-  const maxPixels = options.maxPixels === undefined ? undefined : checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
-  return toInfo(await callNative(callSite, () => binding().video.probe(src, { maxPixels })));
+  if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+  checkKeys('options', options as Record<string, unknown>, [...LIMIT_KEYS]);
+  const limits = nativeLimits(options);
+  return toInfo(await callNative(callSite, () => binding().video.probe(src, limits)));
 }
 
 /**
@@ -180,12 +202,12 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
  */
 export async function* readVideoClips(
   source: VideoSource,
-  options: { numFrames?: number; clipSeconds?: number; numClips?: number; maxPixels?: number; applyRotation?: boolean },
+  options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits,
 ): AsyncGenerator<VideoClip> {
   const callSite = new Error();
   const src = checkSource(source);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'maxPixels', 'applyRotation']);
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', ...LIMIT_KEYS]);
   const numFrames = checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024);
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {
@@ -196,7 +218,7 @@ export async function* readVideoClips(
   }
   if (numClips !== undefined) checkInt(numClips, 'numClips', 1, 100000);
   const r = await callNative(callSite, () =>
-    binding().video.readClips(src, { numFrames, clipSeconds, numClips, maxPixels: options.maxPixels, applyRotation: options.applyRotation }),
+    binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...nativeLimits(options) }),
   );
   for (const c of r.clips) {
     yield { frames: splitFrames(c.frames), indices: c.indices, timestamps: c.timestamps, startSeconds: c.startSeconds, endSeconds: c.endSeconds };

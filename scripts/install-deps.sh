@@ -10,6 +10,8 @@ PKGS=(
   nlohmann-json3-dev libutf8proc-dev
   g++ cmake pkg-config ninja-build
   ffmpeg                                    # CLI only: makes the sample video and the bench's test clips
+  clang libclang-rt-14-dev llvm             # reliability checks: libFuzzer + ASan/UBSan runtimes, llvm-symbolizer
+  python3                                   # scripts/fuzz.sh writes the fuzzers' seeds from the fixtures
 )
 
 missing=()

@@ -344,26 +344,30 @@ Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
 
 class ProbeWorker : public PromiseWorker {
  public:
-  ProbeWorker(Napi::Env env, const Napi::Value& source, int64_t max_pixels)
-      : PromiseWorker(env), source_(video_source(source, refs_)), max_pixels_(max_pixels) {}
+  ProbeWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
+      : PromiseWorker(env),
+        source_(video_source(source, refs_)),
+        max_pixels_(int_field(o, "maxPixels", xclip::kDefaultMaxPixels)),
+        max_frames_(int_field(o, "maxFrames", xclip::kDefaultMaxFrames)),
+        timeout_ms_(int_field(o, "timeoutMs", xclip::kDefaultTimeoutMs)) {}
 
  protected:
-  void Run() override { info_ = xclip::probe_video(source_, max_pixels_); }
+  void Run() override { info_ = xclip::probe_video(source_, max_pixels_, max_frames_, timeout_ms_); }
   Napi::Value Result(Napi::Env env) override { return info_to_js(env, info_); }
 
  private:
   xclip::VideoSource source_;
-  int64_t max_pixels_;
+  int64_t max_pixels_, max_frames_, timeout_ms_;
   xclip::VideoInfo info_;
 };
 
 Napi::Value ProbeVideo(const Napi::CallbackInfo& info) {
   Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
-  return (new ProbeWorker(info.Env(), info[0], int_field(o, "maxPixels", xclip::kDefaultMaxPixels)))->Start();
+  return (new ProbeWorker(info.Env(), info[0], o))->Start();
 }
 
 // options: {numFrames, sampling: 'segment-middle'|'uniform'|'indices'|'hf-random', indices, frameSampleRate, seed,
-//           maxPixels, applyRotation, threads}
+//           maxPixels, maxFrames, timeoutMs, applyRotation, threads}
 xclip::ReadOptions read_options(const Napi::Object& o) {
   xclip::ReadOptions r;
   r.num_frames = static_cast<int>(int_field(o, "numFrames", r.num_frames));
@@ -377,6 +381,8 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
   r.frame_sample_rate = static_cast<int>(int_field(o, "frameSampleRate", r.frame_sample_rate));
   r.seed = static_cast<uint64_t>(int_field(o, "seed", 0));
   r.max_pixels = int_field(o, "maxPixels", r.max_pixels);
+  r.max_frames = int_field(o, "maxFrames", r.max_frames);
+  r.timeout_ms = int_field(o, "timeoutMs", r.timeout_ms);
   r.apply_rotation = bool_field(o, "applyRotation", false);
   r.threads = static_cast<int>(int_field(o, "threads", 0));
   return r;
@@ -422,6 +428,8 @@ class ReadClipsWorker : public PromiseWorker {
     if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
     options_.num_clips = static_cast<int>(int_field(o, "numClips", 0));
     options_.max_pixels = int_field(o, "maxPixels", options_.max_pixels);
+    options_.max_frames = int_field(o, "maxFrames", options_.max_frames);
+    options_.timeout_ms = int_field(o, "timeoutMs", options_.timeout_ms);
     options_.apply_rotation = bool_field(o, "applyRotation", false);
   }
 

@@ -68,6 +68,8 @@ describe('CLIPTokenizer (= CLIPTokenizerFast)', () => {
     expect(() => tok.encode(42 as unknown as string)).toThrow(new TypeError('Expected string for text but received 42'));
     expect(() => tok.batchEncode([])).toThrow(RangeError);
     expect(() => tok.batchEncode(['a'], { maxLength: 1 })).toThrow(new RangeError('Expected integer of at least 2 for maxLength but received 1'));
+    // Padding to an absurd length would allocate gigabytes before anything else failed.
+    expect(() => tok.batchEncode(['a'], { padding: 'max_length', maxLength: 1e12 })).toThrow(RangeError);
     expect(() => tok.batchEncode(['a'], { padding: 'left' as unknown as boolean })).toThrow(TypeError);
     expect(() => tok.batchEncode(['a'], { pading: true } as unknown as object)).toThrow(TypeError);
     expect(() => tok.decode([1.5])).toThrow(TypeError);

@@ -1,10 +1,9 @@
 // Finds and loads the weights of a model directory, in HF's order of preference.
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "untrusted_json.h"
 #include "xclip/error.h"
 #include "xclip/weights.h"
 
@@ -15,16 +14,9 @@ namespace {
 
 // `load_shard` reads one shard file: load_safetensors, or load_pytorch_bin for legacy sharded checkpoints.
 TensorMap load_sharded(const std::string& dir, const std::string& index_path, TensorMap (*load_shard)(const std::string&)) {
-  std::ifstream in(index_path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kFileNotFound, "cannot open " + index_path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorCode::kWeightsCorrupt, index_path + ": malformed JSON: " + e.what());
-  }
+  nlohmann::json j = parse_json_limited(
+      read_file_limited(index_path, kMaxConfigFileBytes, ErrorCode::kFileNotFound, ErrorCode::kWeightsCorrupt),
+      ErrorCode::kWeightsCorrupt, index_path + ": malformed JSON: ");
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     throw Error(ErrorCode::kWeightsCorrupt, index_path + ": weight_map must be an object");
   }

@@ -1,10 +1,11 @@
 #include "xclip/config.h"
 
 #include <cmath>
-#include <fstream>
+#include <cstdio>
+#include <utility>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "untrusted_json.h"
 #include "xclip/error.h"
 
 namespace xclip {
@@ -60,10 +61,21 @@ struct Reader {
   }
 };
 
-// Bounds that refuse absurd architectures before anything is allocated.
+// Bounds that refuse absurd architectures before anything is allocated. Each size alone is checked here; their
+// product (what would be allocated) by validate_config.
 constexpr int64_t kMaxDim = 1 << 16;
 constexpr int64_t kMaxLayers = 1024;
 constexpr int64_t kMaxVocab = 1 << 24;
+// 8 GB of float32. The largest X-CLIP (large-patch14) has ~0.58e9.
+constexpr double kMaxParameters = 2e9;
+// Attention over one frame is [heads, N, N]; X-CLIP large at 336 px has 576 patches.
+constexpr int64_t kMaxPatches = 4096;
+
+double linear(double in, double out, bool bias = true) { return in * out + (bias ? out : 0); }
+double layer_norm(double d) { return 2 * d; }
+double attention(double d) { return 4 * linear(d, d); }
+// CLIP's pre-LN encoder layer: self-attention, two layer norms, fc1/fc2.
+double encoder_layer(double d, double i) { return attention(d) + 2 * layer_norm(d) + linear(d, i) + linear(i, d); }
 
 void read_text(const json& j, const std::string& prefix, const std::string& source, XCLIPTextConfig& c) {
   if (!j.is_object()) fail(source, prefix.substr(0, prefix.size() - 1), std::string("must be an object but is ") + j.type_name());
@@ -109,6 +121,24 @@ void read_vision(const json& j, const std::string& prefix, const std::string& so
 
 }  // namespace
 
+double parameter_count(const XCLIPConfig& c) {
+  const auto& t = c.text_config;
+  const auto& v = c.vision_config;
+  const double dt = t.hidden_size, dv = v.hidden_size, p = c.projection_dim;
+  const double text = (double(t.vocab_size) + t.max_position_embeddings) * dt +
+                      t.num_hidden_layers * encoder_layer(dt, t.intermediate_size) + layer_norm(dt);
+  const double side = v.patch_size > 0 ? v.image_size / v.patch_size : 0;
+  // Each vision layer adds X-CLIP's message_fc, message_ln and message_attn to a CLIP layer.
+  const double vision = dv + double(v.num_channels) * v.patch_size * v.patch_size * dv + (side * side + 1) * dv +
+                        2 * layer_norm(dv) +
+                        v.num_hidden_layers * (encoder_layer(dv, v.intermediate_size) + linear(dv, dv) + layer_norm(dv) + attention(dv));
+  const double mit = double(v.num_frames) * v.mit_hidden_size +
+                     v.mit_num_hidden_layers * encoder_layer(v.mit_hidden_size, v.mit_intermediate_size);
+  const double prompts = layer_norm(p) + p +
+                         c.prompt_layers * (3 * linear(p, p, false) + linear(p, p) + 2 * layer_norm(p) + linear(p, 4 * p) + linear(4 * p, p));
+  return text + vision + mit + prompts + linear(dv, p, false) + linear(dt, p, false) + 1 + layer_norm(dv) + dv * p;
+}
+
 bool is_supported_activation(const std::string& name) {
   return name == "gelu" || name == "relu" || name == "selu" || name == "gelu_new" || name == "quick_gelu";
 }
@@ -120,6 +150,34 @@ void validate_config(const XCLIPConfig& c) {
   };
   const auto& t = c.text_config;
   const auto& v = c.vision_config;
+  // parse_config range-checks every field; a config built in code reaches here unchecked, and the divisions
+  // below must not see a zero.
+  const std::pair<const char*, int64_t> sizes[] = {
+      {"text_config.vocab_size", t.vocab_size},
+      {"text_config.hidden_size", t.hidden_size},
+      {"text_config.intermediate_size", t.intermediate_size},
+      {"text_config.num_attention_heads", t.num_attention_heads},
+      {"text_config.max_position_embeddings", t.max_position_embeddings},
+      {"vision_config.hidden_size", v.hidden_size},
+      {"vision_config.intermediate_size", v.intermediate_size},
+      {"vision_config.num_attention_heads", v.num_attention_heads},
+      {"vision_config.mit_hidden_size", v.mit_hidden_size},
+      {"vision_config.mit_intermediate_size", v.mit_intermediate_size},
+      {"vision_config.mit_num_attention_heads", v.mit_num_attention_heads},
+      {"vision_config.num_channels", v.num_channels},
+      {"vision_config.image_size", v.image_size},
+      {"vision_config.patch_size", v.patch_size},
+      {"vision_config.num_frames", v.num_frames},
+      {"projection_dim", c.projection_dim},
+      {"prompt_num_attention_heads", c.prompt_num_attention_heads},
+  };
+  for (const auto& [key, value] : sizes)
+    need(value > 0 && value <= kMaxVocab, key, "must be between 1 and " + std::to_string(kMaxVocab) + " but is " + std::to_string(value));
+  for (const auto& [key, value] : {std::pair<const char*, int64_t>{"text_config.num_hidden_layers", t.num_hidden_layers},
+                                   {"vision_config.num_hidden_layers", v.num_hidden_layers},
+                                   {"vision_config.mit_num_hidden_layers", v.mit_num_hidden_layers},
+                                   {"prompt_layers", c.prompt_layers}})
+    need(value >= 0 && value <= kMaxLayers, key, "must be between 0 and " + std::to_string(kMaxLayers) + " but is " + std::to_string(value));
   need(t.hidden_size % t.num_attention_heads == 0, "text_config.hidden_size",
        "(" + std::to_string(t.hidden_size) + ") must be divisible by text_config.num_attention_heads (" +
            std::to_string(t.num_attention_heads) + ")");
@@ -139,6 +197,21 @@ void validate_config(const XCLIPConfig& c) {
        "(" + std::to_string(v.patch_size) + ") must not exceed image_size (" + std::to_string(v.image_size) + ")");
   need(v.image_size >= v.patch_size, "vision_config.patch_size",
        "(" + std::to_string(v.patch_size) + ") must not exceed image_size (" + std::to_string(v.image_size) + ")");
+  const int64_t side = v.image_size / v.patch_size;
+  need(side * side <= kMaxPatches, "vision_config.image_size",
+       "(" + std::to_string(v.image_size) + ") / patch_size (" + std::to_string(v.patch_size) + ") gives " +
+           std::to_string(side * side) + " patches per frame, above the limit of " + std::to_string(kMaxPatches));
+  const double params = parameter_count(c);
+  if (params > kMaxParameters) {
+    char what[320];
+    std::snprintf(what, sizeof(what),
+                  "would need %.3g parameters (%.3g GB in float32), above the limit of %.0e: text %lld x %lld layers, "
+                  "vision %lld x %lld layers, vocab %lld",
+                  params, params * 4 / 1e9, kMaxParameters, static_cast<long long>(t.hidden_size),
+                  static_cast<long long>(t.num_hidden_layers), static_cast<long long>(v.hidden_size),
+                  static_cast<long long>(v.num_hidden_layers), static_cast<long long>(t.vocab_size));
+    fail(src, "(architecture)", what);
+  }
   need(is_supported_activation(t.hidden_act), "text_config.hidden_act",
        "\"" + t.hidden_act + "\" is not one of gelu, relu, selu, gelu_new, quick_gelu");
   need(is_supported_activation(v.hidden_act), "vision_config.hidden_act",
@@ -150,12 +223,7 @@ void validate_config(const XCLIPConfig& c) {
 }
 
 XCLIPConfig parse_config(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::kConfigInvalid, source + ": malformed JSON: " + e.what());
-  }
+  json j = parse_json_limited(text, ErrorCode::kConfigInvalid, source + ": malformed JSON: ");
   if (!j.is_object()) fail(source, "(top level)", std::string("must be a JSON object but is ") + j.type_name());
   XCLIPConfig c;
   Reader r{j, "", source};
@@ -192,11 +260,7 @@ XCLIPConfig parse_config(const std::string& text, const std::string& source) {
 }
 
 XCLIPConfig load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kFileNotFound, "cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  return parse_config(read_file_limited(path, kMaxConfigFileBytes, ErrorCode::kFileNotFound, ErrorCode::kConfigInvalid), path);
 }
 
 std::string config_to_json(const XCLIPConfig& c, int indent) {

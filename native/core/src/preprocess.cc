@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "untrusted_json.h"
 #include "xclip/error.h"
 
 // The resampler must round exactly like Pillow's C (built without FMA contraction).
@@ -28,6 +28,10 @@ using json = nlohmann::json;
 [[noreturn]] void fail_input(const std::string& msg) { throw Error(ErrorCode::kInvalidInput, msg); }
 
 constexpr int64_t kMaxSide = 1 << 16;  // far above any video frame; keeps every product in int range
+// `size` and `crop_size` from a config file: an 8K frame. A crop of 65536^2 would be 51 GB of float32 per frame.
+constexpr int64_t kMaxConfigSide = 8192;
+// One preprocess call's pixel_values; 64 frames of 8192^2 crops would be 51 GB.
+constexpr double kMaxOutputBytes = 4.0 * (1LL << 30);
 
 // ---- preprocessor_config.json -----------------------------------------------------------------------
 
@@ -43,10 +47,14 @@ bool read_flag(const json& j, const char* key, bool def, const std::string& sour
 int64_t positive_int(const json& v, const std::string& key, const std::string& source) {
   if (!v.is_number_integer()) fail_config(source, key, "must be an integer but is " + v.dump());
   int64_t x = v.get<int64_t>();
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(kMaxSide)) x = kMaxSide + 1;
-  if (x <= 0 || x > kMaxSide) fail_config(source, key, "must be between 1 and " + std::to_string(kMaxSide) + " but is " + v.dump());
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(kMaxConfigSide)) x = kMaxConfigSide + 1;
+  if (x <= 0 || x > kMaxConfigSide)
+    fail_config(source, key, "must be between 1 and " + std::to_string(kMaxConfigSide) + " but is " + v.dump());
   return x;
 }
+
+// Mean, std and rescale factor are applied in float32: a double that does not fit would give inf/NaN pixels.
+bool finite_float(double x) { return std::isfinite(x) && std::fabs(x) <= 3.4e38; }
 
 // get_size_dict(): an int means {shortest_edge} for `size` (default_to_square=False) and {height, width}
 // for `crop_size`; a list is (height, width); a dict must use one of HF's valid key sets.
@@ -100,6 +108,7 @@ std::array<double, 3> read_channels(const json& j, const char* key, std::array<d
   if (it == j.end() || it->is_null()) return def;
   if (it->is_number()) {
     double x = it->get<double>();
+    if (!finite_float(x)) fail_config(source, key, "must be a finite float32 number but is " + it->dump());
     return {x, x, x};
   }
   if (!it->is_array() || it->size() != 3)
@@ -109,6 +118,8 @@ std::array<double, 3> read_channels(const json& j, const char* key, std::array<d
     if (!(*it)[c].is_number()) fail_config(source, key, "must contain numbers but is " + it->dump());
     out[c] = (*it)[c].get<double>();
   }
+  for (double x : out)
+    if (!finite_float(x)) fail_config(source, key, "must be finite float32 numbers but is " + it->dump());
   return out;
 }
 
@@ -314,12 +325,7 @@ void check_frame(const FrameView& f, size_t b, size_t t) {
 }  // namespace
 
 ImageProcessorConfig parse_preprocessor_config(const std::string& json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::kConfigInvalid, source + ": malformed JSON: " + e.what());
-  }
+  json j = parse_json_limited(json_text, ErrorCode::kConfigInvalid, source + ": malformed JSON: ");
   if (!j.is_object()) throw Error(ErrorCode::kConfigInvalid, source + ": expected a JSON object");
   ImageProcessorConfig c;
   c.do_resize = read_flag(j, "do_resize", true, source);
@@ -378,7 +384,7 @@ ImageProcessorConfig parse_preprocessor_config(const std::string& json_text, con
     } else {
       if (!it->is_number()) fail_config(source, "rescale_factor", "must be a number but is " + it->dump());
       c.rescale_factor = it->get<double>();
-      if (!std::isfinite(c.rescale_factor)) fail_config(source, "rescale_factor", "must be finite but is " + it->dump());
+      if (!finite_float(c.rescale_factor)) fail_config(source, "rescale_factor", "must be finite but is " + it->dump());
     }
   }
   c.image_mean = read_channels(j, "image_mean", c.image_mean, source);
@@ -391,11 +397,8 @@ ImageProcessorConfig parse_preprocessor_config(const std::string& json_text, con
 }
 
 ImageProcessorConfig load_preprocessor_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kFileNotFound, "preprocessor config not found: " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_preprocessor_config(ss.str(), path);
+  return parse_preprocessor_config(
+      read_file_limited(path, kMaxConfigFileBytes, ErrorCode::kFileNotFound, ErrorCode::kConfigInvalid), path);
 }
 
 std::array<int64_t, 2> resize_output_size(int64_t height, int64_t width, const ImageProcessorConfig& config) {
@@ -452,6 +455,12 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
                    std::to_string(b) + " frame " + std::to_string(t) + ")");
     }
   const int64_t oh = out_hw[0], ow = out_hw[1];
+  const auto B = static_cast<int64_t>(videos.size()), T = static_cast<int64_t>(num_frames);
+  const double out_bytes = 4.0 * B * T * 3 * static_cast<double>(oh) * static_cast<double>(ow);
+  if (out_bytes > kMaxOutputBytes)
+    fail_input("pixel_values for " + std::to_string(B) + " video(s) x " + std::to_string(T) + " frames of " + std::to_string(oh) +
+               "x" + std::to_string(ow) + " would take " + std::to_string(static_cast<int64_t>(out_bytes / (1 << 20))) +
+               " MiB, above the " + std::to_string(static_cast<int64_t>(kMaxOutputBytes) >> 20) + " MiB limit of one call");
 
   // uint8 -> float32 per channel, exactly as HF: rescale in float64 then cast, normalize in float32.
   std::array<std::array<float, 256>, 3> lut{};
@@ -465,7 +474,6 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
     }
   }
 
-  const auto B = static_cast<int64_t>(videos.size()), T = static_cast<int64_t>(num_frames);
   at::Tensor out = at::empty({B, T, 3, oh, ow}, at::kFloat);
   float* out_base = out.data_ptr<float>();
   const int64_t plane = oh * ow;

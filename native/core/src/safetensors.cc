@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mapped_file.h"
+#include "untrusted_json.h"
 #include "xclip/error.h"
 #include "xclip/weights.h"
 
@@ -75,7 +76,6 @@ std::string excerpt(const json& v) {
 // Follows the reference implementation (huggingface/safetensors Metadata::validate): the tensors must tile the
 // data section exactly, from 0 to its end, with no gap, overlap or trailing bytes.
 std::vector<Entry> parse_header(const char* header, uint64_t header_len, uint64_t data_size, const std::string& source) {
-  json j;
   // nlohmann keeps the last of duplicate keys silently; a header naming one tensor twice is ambiguous, so refuse it.
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
@@ -88,11 +88,8 @@ std::vector<Entry> parse_header(const char* header, uint64_t header_len, uint64_
     }
     return true;
   };
-  try {
-    j = json::parse(header, header + header_len, track);
-  } catch (const json::exception& e) {
-    corrupt(source, std::string("header is not valid JSON: ") + e.what());
-  }
+  json j = parse_json_limited(std::string_view(header, header_len), ErrorCode::kWeightsCorrupt,
+                              source + ": header is not valid JSON: ", track);
   if (!duplicate.empty()) corrupt(source, "header has duplicate key '" + duplicate.substr(0, 120) + "'");
   if (!j.is_object()) corrupt(source, "header must be a JSON object");
   std::vector<Entry> entries;

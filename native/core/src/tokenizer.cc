@@ -1,12 +1,12 @@
 #include "xclip/tokenizer.h"
 
+#include <sys/stat.h>
 #include <utf8proc.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <queue>
 #include <nlohmann/json.hpp>
@@ -14,6 +14,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "untrusted_json.h"
 #include "xclip/error.h"
 
 namespace xclip {
@@ -24,27 +25,30 @@ using json = nlohmann::json;
 [[noreturn]] void fail_tok(const std::string& msg) { throw Error(ErrorCode::kTokenizer, msg); }
 [[noreturn]] void fail_input(const std::string& msg) { throw Error(ErrorCode::kInvalidInput, msg); }
 
+// A real CLIP vocabulary has 49408 tokens and 48894 merges; these bounds only stop absurd files early.
+constexpr size_t kMaxVocabEntries = 1u << 24;
+constexpr size_t kMaxMerges = 1u << 24;
+// Longest sequence a tokenizer config or a caller may ask to pad to (CLIP's is 77); beyond it padding alone
+// would allocate gigabytes.
+constexpr int64_t kMaxSequenceLength = 1 << 20;
+
+// stat, not open: opening a FIFO would block (read_file_limited then refuses anything but a regular file).
 bool file_exists(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return in.good();
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_tok("cannot read tokenizer file " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail_tok("cannot read tokenizer file " + path);
-  return ss.str();
+// vocab.json, merges.txt and tokenizer.json are large; tokenizer_config.json and special_tokens_map.json small.
+std::string read_text_file(const std::string& path, size_t max_bytes = kMaxTokenizerFileBytes) {
+  return read_file_limited(path, max_bytes, ErrorCode::kTokenizer, ErrorCode::kTokenizer);
 }
 
-json parse_json_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail_tok("malformed JSON in " + path + ": " + e.what());
-  }
+json parse_json_text(const std::string& text, const std::string& source) {
+  return parse_json_limited(text, ErrorCode::kTokenizer, "malformed JSON in " + source + ": ");
+}
+
+json parse_json_file(const std::string& path, size_t max_bytes = kMaxTokenizerFileBytes) {
+  return parse_json_text(read_text_file(path, max_bytes), path);
 }
 
 // ---- UTF-8 ----------------------------------------------------------------------------------------
@@ -483,8 +487,7 @@ void read_special_tokens(const json& j, const std::string& source, SpecialTokens
   }
 }
 
-void read_tokenizer_config(const std::string& path, SpecialTokens& st) {
-  json j = parse_json_file(path);
+void read_tokenizer_config(const json& j, const std::string& path, SpecialTokens& st) {
   read_special_tokens(j, path, st);
   auto it = j.find("model_max_length");
   if (it != j.end() && !it->is_null()) {
@@ -492,7 +495,14 @@ void read_tokenizer_config(const std::string& path, SpecialTokens& st) {
     double v = it->get<double>();
     if (v <= 0) fail_tok(path + ": model_max_length must be positive but is " + it->dump());
     // HF writes int(1e30) when a tokenizer has no limit.
-    st.model_max_length = v > 1e18 ? -1 : static_cast<int64_t>(v);
+    if (v > 1e18) {
+      st.model_max_length = -1;
+    } else if (v > kMaxSequenceLength) {
+      fail_tok(path + ": model_max_length " + it->dump() + " is above the limit of " + std::to_string(kMaxSequenceLength) +
+               " (use 1e30 for no limit)");
+    } else {
+      st.model_max_length = static_cast<int64_t>(v);
+    }
   }
   it = j.find("clean_up_tokenization_spaces");
   if (it != j.end() && !it->is_null()) {
@@ -503,6 +513,8 @@ void read_tokenizer_config(const std::string& path, SpecialTokens& st) {
 
 void load_vocab(const json& v, const std::string& source, CLIPTokenizer::Impl& impl) {
   if (!v.is_object() || v.empty()) fail_tok(source + ": vocab must be a non-empty JSON object of token -> id");
+  if (v.size() > kMaxVocabEntries)
+    fail_tok(source + ": vocab has " + std::to_string(v.size()) + " tokens, above the limit of " + std::to_string(kMaxVocabEntries));
   impl.vocab.reserve(v.size());
   int64_t max_id = -1;
   for (auto it = v.begin(); it != v.end(); ++it) {
@@ -528,12 +540,13 @@ void add_merge(CLIPTokenizer::Impl& impl, const std::string& a, const std::strin
   if (ia == impl.vocab.end() || ib == impl.vocab.end() || im == impl.vocab.end())
     fail_tok(source + ": merge " + std::to_string(line) + " (\"" + a + " " + b + "\") uses a token missing from the vocab");
   uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ia->second)) << 32) | static_cast<uint32_t>(ib->second);
+  if (impl.merges.size() >= kMaxMerges)
+    fail_tok(source + ": more than " + std::to_string(kMaxMerges) + " merges (line " + std::to_string(line) + ")");
   auto rank = static_cast<int32_t>(impl.merges.size());
   impl.merges.emplace(key, std::make_pair(rank, im->second));  // a repeated pair keeps its first rank
 }
 
-void load_merges_txt(const std::string& path, CLIPTokenizer::Impl& impl) {
-  std::string text = read_text_file(path);
+void load_merges_txt(const std::string& text, const std::string& path, CLIPTokenizer::Impl& impl) {
   std::istringstream in(text);
   std::string line;
   size_t lineno = 0;
@@ -600,11 +613,26 @@ CLIPTokenizer CLIPTokenizer::from_files(const std::string& vocab_json_path, cons
                                         const std::string& special_tokens_map_path) {
   auto impl = std::make_shared<Impl>();
   load_vocab(parse_json_file(vocab_json_path), vocab_json_path, *impl);
-  load_merges_txt(merges_txt_path, *impl);
+  load_merges_txt(read_text_file(merges_txt_path), merges_txt_path, *impl);
   SpecialTokens st;
-  if (!tokenizer_config_path.empty()) read_tokenizer_config(tokenizer_config_path, st);
-  if (!special_tokens_map_path.empty()) read_special_tokens(parse_json_file(special_tokens_map_path), special_tokens_map_path, st);
+  if (!tokenizer_config_path.empty())
+    read_tokenizer_config(parse_json_file(tokenizer_config_path, kMaxConfigFileBytes), tokenizer_config_path, st);
+  if (!special_tokens_map_path.empty())
+    read_special_tokens(parse_json_file(special_tokens_map_path, kMaxConfigFileBytes), special_tokens_map_path, st);
   return CLIPTokenizer(finish(impl, st, vocab_json_path));
+}
+
+CLIPTokenizer CLIPTokenizer::from_texts(const std::string& vocab_json, const std::string& merges_txt,
+                                        const std::string& tokenizer_config_json, const std::string& special_tokens_map_json) {
+  auto impl = std::make_shared<Impl>();
+  load_vocab(parse_json_text(vocab_json, "vocab.json"), "vocab.json", *impl);
+  load_merges_txt(merges_txt, "merges.txt", *impl);
+  SpecialTokens st;
+  if (!tokenizer_config_json.empty())
+    read_tokenizer_config(parse_json_text(tokenizer_config_json, "tokenizer_config.json"), "tokenizer_config.json", st);
+  if (!special_tokens_map_json.empty())
+    read_special_tokens(parse_json_text(special_tokens_map_json, "special_tokens_map.json"), "special_tokens_map.json", st);
+  return CLIPTokenizer(finish(impl, st, "vocab.json"));
 }
 
 CLIPTokenizer CLIPTokenizer::from_pretrained(const std::string& dir) {
@@ -640,8 +668,8 @@ CLIPTokenizer CLIPTokenizer::from_pretrained(const std::string& dir) {
       }
     }
     SpecialTokens st;
-    if (!config.empty()) read_tokenizer_config(config, st);
-    if (!special.empty()) read_special_tokens(parse_json_file(special), special, st);
+    if (!config.empty()) read_tokenizer_config(parse_json_file(config, kMaxConfigFileBytes), config, st);
+    if (!special.empty()) read_special_tokens(parse_json_file(special, kMaxConfigFileBytes), special, st);
     return CLIPTokenizer(finish(impl, st, tj));
   }
   fail_tok("tokenizer file not found: " + (have_vocab ? merges : vocab) + " (directory " + dir +
@@ -667,6 +695,8 @@ std::vector<int64_t> CLIPTokenizer::encode(const std::string& text, bool add_spe
 std::vector<std::vector<int64_t>> CLIPTokenizer::batch_encode_ids(const std::vector<std::string>& texts,
                                                                  const TokenizerOptions& options,
                                                                  std::vector<std::vector<int64_t>>* attention_mask) const {
+  if (options.max_length > kMaxSequenceLength)
+    fail_input("max_length " + std::to_string(options.max_length) + " is above the limit of " + std::to_string(kMaxSequenceLength));
   int64_t max_length = options.max_length > 0 ? options.max_length : impl_->model_max_length;
   const int64_t num_special = options.add_special_tokens ? 2 : 0;
   bool truncate = options.truncation && max_length > 0;

@@ -120,15 +120,46 @@ PacketPtr make_packet() {
   return p;
 }
 
+// ---- per-call limits -------------------------------------------------------------------------------------------
+// The wall-clock bound of one call. FFmpeg polls it through the format context's interrupt callback (file reads,
+// stream probing) and our AVIO reader; our own loops check it once per packet. A hostile stream therefore cannot
+// keep a worker thread busy past the timeout, whatever it makes the demuxer or decoder do.
+class Deadline {
+ public:
+  Deadline(int64_t timeout_ms, std::string what) : timeout_ms_(timeout_ms), what_(std::move(what)) {
+    if (timeout_ms_ > 0) end_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  }
+  bool expired() const { return timeout_ms_ > 0 && std::chrono::steady_clock::now() >= end_; }
+  void check() const {
+    if (expired())
+      throw Error(ErrorCode::kVideoTimeout, "video " + what_ + " took longer than the " + std::to_string(timeout_ms_) +
+                                                " ms timeout (raise timeout_ms if you trust the file)");
+  }
+  static int interrupt(void* self) { return static_cast<const Deadline*>(self)->expired() ? 1 : 0; }
+
+ private:
+  int64_t timeout_ms_;
+  std::string what_;
+  std::chrono::steady_clock::time_point end_;
+};
+
+void check_frame_count(int64_t n, int64_t max_frames, const std::string& what) {
+  if (max_frames > 0 && n > max_frames)
+    throw Error(ErrorCode::kVideoTooLarge, "video " + what + " has more than " + std::to_string(max_frames) +
+                                               " frames (max_frames; raise it if you trust the file)");
+}
+
 // ---- in-memory AVIO --------------------------------------------------------------------------------------------
 struct BufferReader {
   const uint8_t* data = nullptr;
   size_t size = 0;
   size_t pos = 0;
+  const Deadline* deadline = nullptr;
 };
 
 int buffer_read(void* opaque, uint8_t* buf, int n) {
   auto* r = static_cast<BufferReader*>(opaque);
+  if (r->deadline != nullptr && r->deadline->expired()) return AVERROR_EXIT;
   if (r->pos >= r->size) return AVERROR_EOF;
   size_t k = std::min(static_cast<size_t>(n), r->size - r->pos);
   std::memcpy(buf, r->data + r->pos, k);
@@ -169,7 +200,7 @@ void check_pixels(int64_t w, int64_t h, int64_t max_pixels, const std::string& w
 // ---- demuxer ---------------------------------------------------------------------------------------------------
 class Demuxer {
  public:
-  Demuxer(const VideoSource& src, int64_t max_pixels) : what_(src.describe()) {
+  Demuxer(const VideoSource& src, int64_t max_pixels, const Deadline& deadline) : what_(src.describe()) {
     init_ffmpeg();
     g_last_log.clear();
     const bool buffer = src.is_buffer();
@@ -177,15 +208,20 @@ class Demuxer {
       if (src.size == 0 || src.data == nullptr) throw Error(ErrorCode::kVideoOpen, "cannot open video " + what_ + ": it is empty");
       reader_.data = src.data;
       reader_.size = src.size;
+      reader_.deadline = &deadline;
     } else {
       struct stat sb {};
       if (::stat(src.path.c_str(), &sb) != 0) throw Error(ErrorCode::kFileNotFound, "video file not found: " + src.path);
       if (S_ISDIR(sb.st_mode)) throw Error(ErrorCode::kVideoOpen, "cannot open video " + src.path + ": it is a directory");
+      // Opening a FIFO blocks until a writer appears, out of reach of the deadline; seeking needs a file anyway.
+      if (!S_ISREG(sb.st_mode)) throw Error(ErrorCode::kVideoOpen, "cannot open video " + src.path + ": not a regular file");
       if (sb.st_size == 0) throw Error(ErrorCode::kVideoOpen, "cannot open video " + src.path + ": the file is empty (0 bytes)");
     }
 
     AVFormatContext* raw = avformat_alloc_context();
     if (raw == nullptr) throw Error(ErrorCode::kInternal, "avformat_alloc_context failed");
+    raw->interrupt_callback.callback = &Deadline::interrupt;
+    raw->interrupt_callback.opaque = const_cast<Deadline*>(&deadline);
     if (buffer) {
       auto* iobuf = static_cast<uint8_t*>(av_malloc(kAvioBufferSize));
       if (iobuf == nullptr) {
@@ -202,14 +238,18 @@ class Demuxer {
       raw->flags |= AVFMT_FLAG_CUSTOM_IO;
     }
     AVDictionary* opts = nullptr;
-    // Nested opens (playlists, dref) may only reach local files, never the network.
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    // Nested opens (playlists, concat lists, dref) may only reach local files, never the network; and bytes from
+    // memory may open nothing at all: an "ffconcat" or playlist buffer must not make us read the server's files.
+    av_dict_set(&opts, "protocol_whitelist", buffer ? "none" : "file", 0);
     std::unique_ptr<AVDictionary, DictDeleter> opts_guard(opts);
     // On failure avformat_open_input frees `raw` (and leaves our custom pb alone).
     int ret = avformat_open_input(&raw, buffer ? nullptr : src.path.c_str(), nullptr, &opts);
     opts_guard.release();
     opts_guard.reset(opts);
-    if (ret < 0) throw Error(ErrorCode::kVideoOpen, "cannot open video " + what_ + ": " + av_error_text(ret));
+    if (ret < 0) {
+      deadline.check();
+      throw Error(ErrorCode::kVideoOpen, "cannot open video " + what_ + ": " + av_error_text(ret));
+    }
     fmt_.reset(raw);
 
     // Refuse absurd sizes from the headers before avformat_find_stream_info decodes anything.
@@ -223,7 +263,11 @@ class Demuxer {
       for (auto& d : stream_opts) av_dict_set_int(&d, "max_pixels", max_pixels, 0);
     ret = avformat_find_stream_info(fmt_.get(), stream_opts.empty() ? nullptr : stream_opts.data());
     for (auto& d : stream_opts) av_dict_free(&d);
-    if (ret < 0) throw Error(ErrorCode::kVideoOpen, "cannot read stream info of " + what_ + ": " + av_error_text(ret));
+    if (ret < 0) {
+      deadline.check();
+      throw Error(ErrorCode::kVideoOpen, "cannot read stream info of " + what_ + ": " + av_error_text(ret));
+    }
+    deadline.check();  // probing may stop early on the interrupt and still report success
 
     // Like PyAV's streams.video[0]: the first video stream, skipping cover-art pictures.
     for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
@@ -302,12 +346,13 @@ struct PacketIndex {
   std::string anomaly;        // non-empty: read error / corrupt packet; the index cannot be trusted for counting
 };
 
-PacketIndex scan_packets(Demuxer& d) {
+PacketIndex scan_packets(Demuxer& d, int64_t max_frames, const Deadline& deadline) {
   PacketIndex idx;
   PacketPtr pkt = make_packet();
   for (;;) {
     int ret = av_read_frame(d.fmt(), pkt.get());
     if (ret == AVERROR_EOF) break;
+    deadline.check();
     if (ret < 0) {
       idx.anomaly = "demuxing stopped after " + std::to_string(idx.pts.size()) + " packets: " + av_error_text(ret);
       break;
@@ -320,6 +365,9 @@ PacketIndex scan_packets(Demuxer& d) {
       idx.key.push_back((pkt->flags & AV_PKT_FLAG_KEY) ? 1 : 0);
       idx.shown.push_back(shown ? 1 : 0);
       idx.frames += shown ? 1 : 0;
+      // Packets, not only shown frames: a stream of hidden packets must not grow the index without bound either.
+      check_frame_count(static_cast<int64_t>(idx.pts.size()) / 2, max_frames, d.what());
+      check_frame_count(idx.frames, max_frames, d.what());
     }
     av_packet_unref(pkt.get());
   }
@@ -388,6 +436,8 @@ int64_t frame_pts(const AVFrame* f) { return f->pts != AV_NOPTS_VALUE ? f->pts :
 struct DecodeConfig {
   int64_t max_pixels = kDefaultMaxPixels;
   int threads = 0;
+  int64_t max_frames = kDefaultMaxFrames;
+  int64_t timeout_ms = kDefaultTimeoutMs;
 };
 
 struct FrameTable {
@@ -417,10 +467,11 @@ std::vector<int64_t> unique_sorted(std::vector<int64_t> v) {
 
 class Engine {
  public:
-  Engine(const VideoSource& src, const DecodeConfig& cfg) : src_(src), cfg_(cfg) {}
+  Engine(const VideoSource& src, const DecodeConfig& cfg)
+      : src_(src), cfg_(cfg), deadline_(cfg.timeout_ms, src.describe()) {}
 
   Collected run(const Planner& plan) {
-    auto demux = std::make_unique<Demuxer>(src_, cfg_.max_pixels);
+    auto demux = std::make_unique<Demuxer>(src_, cfg_.max_pixels, deadline_);
     if (!demux->has_video())
       throw Error(ErrorCode::kVideoNoStream, "no video stream in " + demux->what() + " (" +
                                                  std::to_string(demux->fmt()->nb_streams) + " other stream(s))");
@@ -433,7 +484,7 @@ class Engine {
     time_base_ = av_q2d(demux->stream()->time_base);
     { CodecPtr probe = open_decoder(*demux, 1, false, cfg_.max_pixels); }  // kVideoUnsupported before any work
 
-    PacketIndex index = scan_packets(*demux);
+    PacketIndex index = scan_packets(*demux, cfg_.max_frames, deadline_);
     demux.reset();
     out.info.frame_count = index.frames;
     out.info.index_incomplete = !index.anomaly.empty();
@@ -515,7 +566,7 @@ class Engine {
     if (need.empty()) return true;
     std::vector<uint8_t> done(need.size(), 0);
     size_t next = 0;  // first wanted frame not yet collected
-    auto demux = std::make_unique<Demuxer>(src_, cfg_.max_pixels);
+    auto demux = std::make_unique<Demuxer>(src_, cfg_.max_pixels, deadline_);
     CodecPtr dec = open_decoder(*demux, cfg_.threads, true, cfg_.max_pixels);
     RgbConverter rgb(width_, height_);
     FramePtr frame = make_frame();
@@ -561,6 +612,7 @@ class Engine {
           int64_t at = -1;
           for (;;) {
             int ret = av_read_frame(demux->fmt(), pkt.get());
+            deadline_.check();
             if (ret < 0) return fail("read after seek: " + av_error_text(ret));
             if (pkt->stream_index == demux->stream_index() && (pkt->flags & AV_PKT_FLAG_KEY)) break;
             av_packet_unref(pkt.get());
@@ -586,6 +638,7 @@ class Engine {
       }
       if (at_eof) return fail("drained and still missing frames");
       int ret = av_read_frame(demux->fmt(), pkt.get());
+      deadline_.check();
       if (ret == AVERROR_EOF) {
         at_eof = true;
         if (avcodec_send_packet(dec.get(), nullptr) < 0 || !receive_all()) return fail("drain");
@@ -621,7 +674,7 @@ class Engine {
   // PyAV-equivalent loop from the start: stops at the first demux or decode error without draining (PyAV raises
   // there), drains at EOF. Frame i is the i-th frame out. Fills `table` (counting pass) or `out` (collecting).
   void sequential(Collected* out, FrameTable* table, int64_t limit) {
-    Demuxer demux(src_, cfg_.max_pixels);
+    Demuxer demux(src_, cfg_.max_pixels, deadline_);
     CodecPtr dec = open_decoder(demux, cfg_.threads, false, cfg_.max_pixels);
     FramePtr frame = make_frame();
     PacketPtr pkt = make_packet();
@@ -657,12 +710,15 @@ class Engine {
         }
         av_frame_unref(frame.get());
         ++count;
+        check_frame_count(count, cfg_.max_frames, src_.describe());
         if (limit >= 0 && count >= limit) return false;
       }
     };
     bool go = true;
+    int64_t packets = 0;
     while (go) {
       int ret = av_read_frame(demux.fmt(), pkt.get());
+      deadline_.check();
       if (ret == AVERROR_EOF) {
         if (avcodec_send_packet(dec.get(), nullptr) >= 0) receive_all();
         break;
@@ -675,6 +731,8 @@ class Engine {
         av_packet_unref(pkt.get());
         continue;
       }
+      // Packets that decode to nothing (a decoder swallowing garbage) count too, two per frame (field pairs).
+      check_frame_count(++packets / 2, cfg_.max_frames, src_.describe());
       ret = avcodec_send_packet(dec.get(), pkt.get());
       av_packet_unref(pkt.get());
       if (ret < 0 && ret != AVERROR(EAGAIN)) {
@@ -699,6 +757,7 @@ class Engine {
 
   VideoSource src_;
   DecodeConfig cfg_;
+  Deadline deadline_;
   int width_ = 0, height_ = 0;
   double time_base_ = 0;
   std::vector<int64_t> sorted_pts_;
@@ -775,11 +834,12 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
   return idx;
 }
 
-VideoInfo probe_video(const VideoSource& source, int64_t max_pixels) {
-  Demuxer d(source, max_pixels);
+VideoInfo probe_video(const VideoSource& source, int64_t max_pixels, int64_t max_frames, int64_t timeout_ms) {
+  Deadline deadline(timeout_ms, source.describe());
+  Demuxer d(source, max_pixels, deadline);
   VideoInfo info = stream_info(d);
   if (info.has_video) {
-    PacketIndex idx = scan_packets(d);
+    PacketIndex idx = scan_packets(d, max_frames, deadline);
     info.frame_count = idx.frames;
     info.index_incomplete = !idx.anomaly.empty();
   }
@@ -793,7 +853,7 @@ DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& optio
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
   if (options.sampling == Sampling::kIndices && options.indices.empty())
     throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs at least one index");
-  Engine engine(source, DecodeConfig{options.max_pixels, options.threads});
+  Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms});
   std::vector<int64_t> sampled;
   Collected c = engine.run([&](const FrameTable& t) {
     sampled = sample_frame_indices(options, t.n);
@@ -816,7 +876,7 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
   if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
-  Engine engine(source, DecodeConfig{options.max_pixels, options.threads});
+  Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms});
   std::vector<std::pair<int64_t, int64_t>> ranges;
   std::vector<std::pair<double, double>> windows;  // clip_seconds mode: the time window of each clip
   std::vector<std::vector<int64_t>> per_clip;
@@ -891,7 +951,8 @@ VideoClips read_video_clips(const VideoSource& source, const ClipOptions& option
 
 DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb, int threads) {
   auto t0 = std::chrono::steady_clock::now();
-  Demuxer demux(source, 0);
+  const Deadline no_deadline(0, source.describe());
+  Demuxer demux(source, 0, no_deadline);
   if (!demux.has_video()) throw Error(ErrorCode::kVideoNoStream, "no video stream in " + demux.what());
   CodecPtr dec = open_decoder(demux, threads, true, 0);
   const AVCodecParameters* par = demux.stream()->codecpar;

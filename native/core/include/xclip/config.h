@@ -67,8 +67,11 @@ XCLIPConfig parse_config(const std::string& json_text, const std::string& source
 XCLIPConfig load_config(const std::string& path);  // reads the file, then parse_config
 // HF's snake_case file format (what save_pretrained writes), so parse_config(to_json(c)) == c.
 std::string config_to_json(const XCLIPConfig& config, int indent = 2);
-// Throws kConfigInvalid for values a model cannot be built from; parse_config calls it.
+// Throws kConfigInvalid for values a model cannot be built from, and for architectures too large to allocate
+// (over 2e9 parameters, or over 4096 patches per frame), before anything is allocated; parse_config calls it.
 void validate_config(const XCLIPConfig& config);
+// Number of parameters XCLIPModel has for this config (the elements of its state_dict), computed from the sizes.
+double parameter_count(const XCLIPConfig& config);
 
 bool is_supported_activation(const std::string& name);
 

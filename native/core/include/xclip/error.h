@@ -22,6 +22,7 @@ enum class ErrorCode {
   kVideoDecode,        // corrupt or truncated stream
   kVideoUnsupported,   // codec not available
   kVideoTooLarge,      // declared resolution / frame count over the configured limit
+  kVideoTimeout,       // probing or decoding took longer than the call's timeout
   kInternal,           // a libtorch or FFmpeg failure we did not anticipate
 };
 

@@ -37,11 +37,17 @@ class CLIPTokenizer {
   // Reads `dir`/vocab.json + merges.txt (falls back to tokenizer.json's model when both are absent),
   // tokenizer_config.json (model_max_length, clean_up_tokenization_spaces, special tokens) and
   // special_tokens_map.json (overrides tokenizer_config, as in HF). Missing/malformed -> Error(kTokenizer).
+  // Files are refused above a size limit (256 MiB for vocab/merges/tokenizer.json, 16 MiB for the JSON configs),
+  // JSON nested deeper than 64 levels, more than 2^24 tokens or merges, and model_max_length above 2^20.
   static CLIPTokenizer from_pretrained(const std::string& dir);
   // From explicit files; tokenizer_config_json may be empty (CLIP defaults).
   static CLIPTokenizer from_files(const std::string& vocab_json_path, const std::string& merges_txt_path,
                                   const std::string& tokenizer_config_path = "",
                                   const std::string& special_tokens_map_path = "");
+  // From the contents of those files, already in memory (same checks; messages name the files by their usual names).
+  static CLIPTokenizer from_texts(const std::string& vocab_json, const std::string& merges_txt,
+                                  const std::string& tokenizer_config_json = "",
+                                  const std::string& special_tokens_map_json = "");
 
   // Byte-level BPE tokens without special tokens (HF tokenize()).
   std::vector<std::string> tokenize(const std::string& text) const;

@@ -39,6 +39,13 @@ struct VideoSource {
 };
 
 constexpr int64_t kDefaultMaxPixels = 4096LL * 4096LL;  // per frame; 0 disables the guard
+// Frames in one stream (packets counted by the demux pass, frames by the decoder): 9.7 hours at 30 fps.
+// More is refused with kVideoTooLarge; 0 disables the guard.
+constexpr int64_t kDefaultMaxFrames = 1LL << 20;
+// Wall-clock bound of one probe/read call, checked between packets and inside FFmpeg's reads and stream probing;
+// exceeding it throws kVideoTimeout. Sampled reads take milliseconds; a sequential pass over an hour of 1080p takes
+// minutes on 2 cores. 0 disables the bound.
+constexpr int64_t kDefaultTimeoutMs = 600000;
 
 struct VideoInfo {
   bool has_video = false;
@@ -77,6 +84,8 @@ struct ReadOptions {
   int frame_sample_rate = 4;
   uint64_t seed = 0;
   int64_t max_pixels = kDefaultMaxPixels;  // refuse width*height above this before decoding (kVideoTooLarge)
+  int64_t max_frames = kDefaultMaxFrames;  // refuse streams with more frames (kVideoTooLarge)
+  int64_t timeout_ms = kDefaultTimeoutMs;  // give up after this long (kVideoTimeout)
   bool apply_rotation = false;             // rotate frames by `rotation` so they display upright
   // Decoder threads for the seek path (frame + slice threading); 0 = automatic. The sequential path (damaged
   // files, AVI with B-frames) uses slice threads only, as PyAV does, so its frame count matches PyAV's.
@@ -99,7 +108,8 @@ struct DecodedVideo {
   std::string warning;
 };
 
-VideoInfo probe_video(const VideoSource& source, int64_t max_pixels = kDefaultMaxPixels);
+VideoInfo probe_video(const VideoSource& source, int64_t max_pixels = kDefaultMaxPixels,
+                      int64_t max_frames = kDefaultMaxFrames, int64_t timeout_ms = kDefaultTimeoutMs);
 DecodedVideo read_video(const VideoSource& source, const ReadOptions& options = {});
 
 // Frame indices for a sampling rule over n_frames frames (exposed so callers/tests can check the rule).
@@ -110,6 +120,8 @@ struct ClipOptions {
   double clip_seconds = 0;    // either: consecutive windows of this length (last one may be shorter) ...
   int num_clips = 0;          // ... or: this many equal frame-count segments
   int64_t max_pixels = kDefaultMaxPixels;
+  int64_t max_frames = kDefaultMaxFrames;
+  int64_t timeout_ms = kDefaultTimeoutMs;
   bool apply_rotation = false;
   int threads = 0;
 };

@@ -1,0 +1,36 @@
+// libFuzzer harness for video decoding from memory (the custom AVIO path every Buffer input takes): probe_video and
+// read_video on arbitrary bytes must return or throw xclip::Error. Limits keep one input cheap: small frames,
+// a few frames, a 2 s deadline (a hang past it would be a bug: libFuzzer's -timeout catches it).
+// Input byte 0 picks the sampling and the decoder threads, so both the index/seek path and the all-frames path run.
+// Seeds: the files of fixtures/videos and fixtures/videos-external (see scripts/fuzz.sh).
+#include <cstddef>
+#include <cstdint>
+
+#include "xclip/error.h"
+#include "xclip/video.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const uint8_t mode = data[0];
+  const xclip::VideoSource src = xclip::VideoSource::from_buffer(data + 1, size - 1);
+  constexpr int64_t kMaxPixels = 640 * 480;
+  try {
+    xclip::VideoInfo info = xclip::probe_video(src, kMaxPixels, 4096, 2000);
+    (void)info;
+  } catch (const xclip::Error&) {
+  }
+  try {
+    xclip::ReadOptions o;
+    o.max_pixels = kMaxPixels;
+    o.max_frames = 4096;
+    o.timeout_ms = 2000;
+    o.threads = (mode & 1) ? 2 : 1;
+    o.num_frames = 1 + (mode >> 1) % 8;
+    o.sampling = (mode & 0x40) ? xclip::Sampling::kUniform : xclip::Sampling::kSegmentMiddle;
+    o.apply_rotation = (mode & 0x80) != 0;
+    xclip::DecodedVideo v = xclip::read_video(src, o);
+    if (v.frames.size(0) != o.num_frames) __builtin_trap();
+  } catch (const xclip::Error&) {
+  }
+  return 0;
+}
