@@ -368,6 +368,16 @@ Napi::Value ProbeVideo(const Napi::CallbackInfo& info) {
 
 // options: {numFrames, sampling: 'segment-middle'|'uniform'|'indices'|'hf-random', indices, frameSampleRate, seed,
 //           maxPixels, maxFrames, timeoutMs, applyRotation, threads}
+// The limits and decoder settings ReadOptions and ClipOptions share, read the same way for both calls.
+template <class Options>
+void decode_limits(const Napi::Object& o, Options& r) {
+  r.max_pixels = int_field(o, "maxPixels", r.max_pixels);
+  r.max_frames = int_field(o, "maxFrames", r.max_frames);
+  r.timeout_ms = int_field(o, "timeoutMs", r.timeout_ms);
+  r.apply_rotation = bool_field(o, "applyRotation", false);
+  r.threads = static_cast<int>(int_field(o, "threads", 0));
+}
+
 xclip::ReadOptions read_options(const Napi::Object& o) {
   xclip::ReadOptions r;
   r.num_frames = static_cast<int>(int_field(o, "numFrames", r.num_frames));
@@ -380,11 +390,7 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
   if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices");
   r.frame_sample_rate = static_cast<int>(int_field(o, "frameSampleRate", r.frame_sample_rate));
   r.seed = static_cast<uint64_t>(int_field(o, "seed", 0));
-  r.max_pixels = int_field(o, "maxPixels", r.max_pixels);
-  r.max_frames = int_field(o, "maxFrames", r.max_frames);
-  r.timeout_ms = int_field(o, "timeoutMs", r.timeout_ms);
-  r.apply_rotation = bool_field(o, "applyRotation", false);
-  r.threads = static_cast<int>(int_field(o, "threads", 0));
+  decode_limits(o, r);
   return r;
 }
 
@@ -427,10 +433,7 @@ class ReadClipsWorker : public PromiseWorker {
     Napi::Value secs = o.Get("clipSeconds");
     if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
     options_.num_clips = static_cast<int>(int_field(o, "numClips", 0));
-    options_.max_pixels = int_field(o, "maxPixels", options_.max_pixels);
-    options_.max_frames = int_field(o, "maxFrames", options_.max_frames);
-    options_.timeout_ms = int_field(o, "timeoutMs", options_.timeout_ms);
-    options_.apply_rotation = bool_field(o, "applyRotation", false);
+    decode_limits(o, options_);
   }
 
  protected:
