@@ -413,15 +413,18 @@ void CLIPTokenizer::Impl::pre_tokenize_and_bpe(const std::string& text, std::vec
   }
 }
 
-// Normalizes one piece of raw input, then splits out the added tokens that match normalized text.
-void CLIPTokenizer::Impl::encode_normalized_piece(const std::string& raw_piece, std::vector<int32_t>& out) const {
-  if (raw_piece.empty()) return;
-  std::string text = normalize(raw_piece);
+namespace {
+
+// tokenizers' AddedVocabulary split: the earliest match of any added token (the longest where two start at the
+// same place) becomes its id; the text between matches goes to `encode_gap`.
+template <class EncodeGap>
+void split_on_added_tokens(const std::string& text, const std::vector<AddedToken>& tokens, std::vector<int32_t>& out,
+                           EncodeGap&& encode_gap) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t best = std::string::npos;
     const AddedToken* tok = nullptr;
-    for (const auto& t : normalized_tokens) {
+    for (const auto& t : tokens) {
       size_t f = text.find(t.content, pos);
       if (f != std::string::npos && (f < best || (f == best && t.content.size() > tok->content.size()))) {
         best = f;
@@ -429,38 +432,30 @@ void CLIPTokenizer::Impl::encode_normalized_piece(const std::string& raw_piece, 
       }
     }
     if (!tok) {
-      pre_tokenize_and_bpe(text.substr(pos), out);
+      encode_gap(text.substr(pos));
       break;
     }
-    pre_tokenize_and_bpe(text.substr(pos, best - pos), out);
+    encode_gap(text.substr(pos, best - pos));
     out.push_back(tok->id);
     pos = best + tok->content.size();
   }
+}
+
+}  // namespace
+
+// Normalizes one piece of raw input, then splits out the added tokens that match normalized text.
+void CLIPTokenizer::Impl::encode_normalized_piece(const std::string& raw_piece, std::vector<int32_t>& out) const {
+  if (raw_piece.empty()) return;
+  std::string text = normalize(raw_piece);
+  split_on_added_tokens(text, normalized_tokens, out,
+                        [&](const std::string& gap) { pre_tokenize_and_bpe(gap, out); });
 }
 
 // Ids of `text` without bos/eos: added tokens on the raw text first (tokenizers' AddedVocabulary order).
 std::vector<int32_t> CLIPTokenizer::Impl::encode_content(const std::string& text) const {
   decode_utf8_strict(text);  // validates once; later stages assume valid UTF-8
   std::vector<int32_t> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t best = std::string::npos;
-    const AddedToken* tok = nullptr;
-    for (const auto& t : raw_tokens) {
-      size_t f = text.find(t.content, pos);
-      if (f != std::string::npos && (f < best || (f == best && t.content.size() > tok->content.size()))) {
-        best = f;
-        tok = &t;
-      }
-    }
-    if (!tok) {
-      encode_normalized_piece(text.substr(pos), out);
-      break;
-    }
-    encode_normalized_piece(text.substr(pos, best - pos), out);
-    out.push_back(tok->id);
-    pos = best + tok->content.size();
-  }
+  split_on_added_tokens(text, raw_tokens, out, [&](const std::string& gap) { encode_normalized_piece(gap, out); });
   return out;
 }
 
