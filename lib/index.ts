@@ -46,7 +46,7 @@ export type { ImageProcessorSettings } from './imageProcessor';
 export { XCLIPProcessor } from './processor';
 export type { ProcessorEncodeOptions, ProcessorOutput, VideoInput } from './processor';
 export { probeVideo, readVideo, readVideoClips } from './video';
-export type { DecodedVideo, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
+export type { DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
 export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';

@@ -117,6 +117,8 @@ export interface NativeVideoLimits {
   maxPixels?: number;
   maxFrames?: number;
   timeoutMs?: number;
+  /** Decoder threads (read and readClips only). */
+  threads?: number;
 }
 
 export interface NativeDecodedVideo {

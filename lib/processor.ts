@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { VideoMAEImageProcessor } from './imageProcessor';
 import type { Tensor } from './tensor';
 import { CLIPTokenizer, type BatchEncodeOptions, type DecodeOptions } from './tokenizer';
-import { checkKeys, is, rangeError, typeError } from './validate';
+import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
 import { readVideo, type Frame, type ReadVideoOptions, type VideoSource } from './video';
 
 /** A video given as decoded frames, or as a file path / the bytes of a whole file. */
@@ -21,6 +21,8 @@ export interface ProcessorEncodeOptions extends BatchEncodeOptions {
   numFrames?: number;
   /** How frames are sampled from video sources; default `'segment-middle'` (X-CLIP's test-time rule). */
   sampling?: ReadVideoOptions['sampling'];
+  /** Decoder threads per video source (`threads` of {@link readVideo}); default 0, FFmpeg's choice. */
+  decodeThreads?: number;
 }
 
 /** What `XCLIPModel.forward` takes. */
@@ -85,8 +87,9 @@ export class XCLIPProcessor {
    */
   async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'numFrames', 'sampling']);
-    const { text, videos, numFrames = this.numFrames, sampling, ...tok } = options;
+    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'numFrames', 'sampling', 'decodeThreads']);
+    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, ...tok } = options;
+    if (decodeThreads !== undefined) integerInRange('decodeThreads', decodeThreads, 0, 64);
     if (text === undefined && videos === undefined) throw typeError('options', 'at least one of text or videos', options);
     const out: ProcessorOutput = {};
     if (text !== undefined) {
@@ -97,7 +100,7 @@ export class XCLIPProcessor {
       const list: readonly VideoInput[] = isFrameList(videos) || !Array.isArray(videos) ? [videos as VideoInput] : (videos as readonly VideoInput[]);
       if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
       const frames = await Promise.all(
-        list.map(async (v) => (isFrameList(v) ? v : (await readVideo(v as VideoSource, { numFrames, sampling })).frames)),
+        list.map(async (v) => (isFrameList(v) ? v : (await readVideo(v as VideoSource, { numFrames, sampling, threads: decodeThreads })).frames)),
       );
       out.pixelValues = (await this.imageProcessor.preprocess(frames)).pixelValues;
     }

@@ -6,6 +6,7 @@ import { XClipError } from '../../lib/errors';
 import { type LabelScore, ZeroShotVideoClassifier } from '../../lib/pipelines';
 import type { VideoInput } from '../../lib/processor';
 import { readVideo } from '../../lib/video';
+import { getNumThreads } from '../../lib/runtime';
 import { fixturesDir } from '../helpers/fixtures';
 
 const modelDir = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
@@ -248,21 +249,33 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
       [{ maxWaitMs: NaN }, new TypeError('Expected integer between 0 and 1000 for maxWaitMs but received NaN')],
       [{ decodeConcurrency: 0 }, new RangeError('Expected integer between 1 and 64 for decodeConcurrency but received 0')],
       [{ decodeConcurrency: true }, new TypeError('Expected integer between 1 and 64 for decodeConcurrency but received true of type boolean')],
+      [{ decodeThreads: -1 }, new RangeError('Expected integer between 0 and 64 for decodeThreads but received -1')],
+      [{ decodeThreads: 65 }, new RangeError('Expected integer between 0 and 64 for decodeThreads but received 65')],
+      [{ decodeThreads: 1.5 }, new TypeError('Expected integer between 0 and 64 for decodeThreads but received 1.5')],
     ];
     for (const [options, error] of bad) {
       await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, options)).rejects.toThrow(error);
       expect(() => new ZeroShotVideoClassifier(reference.model, reference.processor, modelDir, options)).toThrow(error);
     }
     expect(() => new ZeroShotVideoClassifier(reference.model, reference.processor, modelDir, { maxBach: 4 } as never)).toThrow(
-      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency for options key but received "maxBach" of type string'),
+      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxBach" of type string'),
     );
-    // decodeConcurrency defaults to half of libuv's pool: 2 unless UV_THREADPOOL_SIZE says otherwise.
+    // decodeConcurrency defaults to half of libuv's pool: 2 unless UV_THREADPOOL_SIZE says otherwise; the model's
+    // threads are shared among the decoders.
     const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-    expect(reference.batching).toEqual({ maxBatch: 1, maxWaitMs: 5, decodeConcurrency: Math.max(1, Math.floor(pool / 2)) });
-    expect(new ZeroShotVideoClassifier(reference.model, reference.processor, '', { decodeConcurrency: 3 }).batching).toEqual({
+    const concurrency = Math.max(1, Math.floor(pool / 2));
+    expect(reference.batching).toEqual({
+      maxBatch: 1,
+      maxWaitMs: 5,
+      decodeConcurrency: concurrency,
+      decodeThreads: Math.max(1, Math.floor(getNumThreads() / concurrency)),
+    });
+    expect(new ZeroShotVideoClassifier(reference.model, reference.processor, '', { decodeConcurrency: 3, decodeThreads: 0 }).batching).toEqual({
       maxBatch: 8,
       maxWaitMs: 5,
       decodeConcurrency: 3,
+      decodeThreads: 0,
     });
+    expect(new ZeroShotVideoClassifier(reference.model, reference.processor, '', { decodeConcurrency: 64 }).batching.decodeThreads).toBe(1);
   });
 });

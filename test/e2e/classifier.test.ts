@@ -63,6 +63,15 @@ describe('end to end on fixtures/e2e', () => {
     const out = await model.forward({ inputIds: inputs.inputIds!, attentionMask: inputs.attentionMask, pixelValues: inputs.pixelValues! });
     expectClose(out.logitsPerVideo, expected.get('batch/logits_per_video')!, LOGITS, 'batch logits');
   });
+
+  it('decodeThreads reaches the decoder and changes no pixel', async () => {
+    const videos = spec.batch.videos.map((v) => path.join(fixturesDir(), 'videos', path.basename(v)));
+    const auto = (await processor.encode({ videos })).pixelValues!;
+    const one = (await processor.encode({ videos, decodeThreads: 1 })).pixelValues!;
+    expect(one.dims).toEqual(auto.dims);
+    expect(Buffer.compare(Buffer.from(one.data.buffer, one.data.byteOffset, one.data.byteLength), Buffer.from(auto.data.buffer, auto.data.byteOffset, auto.data.byteLength))).toBe(0);
+    await expect(processor.encode({ videos, decodeThreads: 65 })).rejects.toThrow(new RangeError('Expected integer between 0 and 64 for decodeThreads but received 65'));
+  });
 });
 
 // Issue 7's accuracy bar for bfloat16 on CPU: logits within 0.05 of HF's float32, embeddings at cosine >= 0.9999.

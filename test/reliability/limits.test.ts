@@ -34,6 +34,19 @@ describe('video limits', () => {
     await expect(readVideo(h264, { timeoutMs: -1 })).rejects.toThrow(RangeError);
     await expect(readVideo(h264, { timeoutMs: 1.5 })).rejects.toThrow(TypeError);
     await expect(probeVideo(h264, { maxFrame: 3 } as unknown as object)).rejects.toThrow(TypeError);
+    await expect(readVideo(h264, { threads: 65 })).rejects.toThrow(new RangeError('Expected integer between 0 and 64 for threads but received 65'));
+    await expect(readVideoClips(h264, { numClips: 2, threads: -1 }).next()).rejects.toThrow(RangeError);
+    // Decoder threads are not a probe setting.
+    await expect(probeVideo(h264, { threads: 1 } as unknown as object)).rejects.toThrow(TypeError);
+  });
+
+  it('decoder threads change nothing in the frames', async () => {
+    const auto = await readVideo(h264, { numFrames: 16 });
+    for (const threads of [1, 3]) {
+      const v = await readVideo(h264, { numFrames: 16, threads });
+      expect(v.indices).toEqual(auto.indices);
+      v.frames.forEach((f, i) => expect(Buffer.compare(f.data, auto.frames[i].data)).toBe(0));
+    }
   });
 });
 

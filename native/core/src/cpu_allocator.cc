@@ -9,7 +9,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
-#include <unordered_map>
+#include <map>
 #include <vector>
 
 #include "xclip/model.h"
@@ -83,12 +83,15 @@ class CachingCpuAllocator final : public c10::Allocator {
     const size_t cls = size_class_of(n);
     void* block = nullptr;
     if (cls) {
+      // Best fit up to twice the size: batches of different sizes (a micro-batcher forms 1, 3, 8, ...) ask for
+      // sizes an exact-size cache would miss, and every miss pays first-touch page faults again.
       std::lock_guard<std::mutex> lock(self->mu_);
-      auto it = self->free_.find(cls);
-      if (it != self->free_.end() && !it->second.empty()) {
+      auto it = self->free_.lower_bound(cls);
+      if (it != self->free_.end() && it->first <= 2 * cls) {
         block = it->second.back();
         it->second.pop_back();
-        self->cached_ -= cls;
+        self->cached_ -= it->first;
+        if (it->second.empty()) self->free_.erase(it);
       }
     }
     if (!block) {
@@ -131,7 +134,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::map<size_t, std::vector<void*>> free_;  // size class -> free blocks of that class
   size_t cached_ = 0;
   size_t limit_ = cache_limit_from_env();
 };

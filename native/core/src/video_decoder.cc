@@ -386,6 +386,9 @@ CodecPtr open_decoder(const Demuxer& d, int threads, bool frame_threads, int64_t
   int ret = avcodec_parameters_to_context(ctx.get(), par);
   if (ret < 0) throw Error(ErrorCode::kInternal, "avcodec_parameters_to_context: " + av_error_text(ret));
   ctx->pkt_timebase = d.stream()->time_base;
+  if (threads < 0 || threads > kMaxDecoderThreads)
+    throw Error(ErrorCode::kInvalidInput, "decoder threads must be between 0 (automatic) and " + std::to_string(kMaxDecoderThreads) +
+                                              ", got " + std::to_string(threads));
   ctx->thread_count = threads;
   // PyAV decodes with slice threads only; frame threads add output delay, which changes how many frames come out
   // before an error, so they are used only where errors send us back to the PyAV-like sequential path anyway.

@@ -111,6 +111,26 @@ TEST(cpu_allocator_reuses_freed_blocks_and_releases_them) {
   EXPECT_EQ(cached_cpu_bytes(), size_t{0});
 }
 
+// A micro-batcher's batches of 3 and then 2 videos ask for activation sizes an exact-size cache would miss.
+TEST(cpu_allocator_serves_a_smaller_request_from_a_larger_free_block) {
+  ensure_threads_initialised();
+  release_cached_cpu_memory();
+  void* first = nullptr;
+  { at::Tensor three = at::empty({3 * (1 << 20)}, at::kFloat); first = three.data_ptr(); }  // 12 MiB
+  {
+    at::Tensor two = at::empty({2 * (1 << 20)}, at::kFloat);  // 8 MiB fits the 12 MiB block
+    EXPECT_TRUE(two.data_ptr() == first);
+    EXPECT_EQ(cached_cpu_bytes(), size_t{0});
+  }
+  EXPECT_EQ(cached_cpu_bytes(), size_t{12} << 20);  // back in its own class, not counted as 8 MiB
+  {
+    at::Tensor tiny = at::empty({1 << 18}, at::kFloat);  // 1 MiB: would waste more than half the block
+    EXPECT_TRUE(tiny.data_ptr() != first);
+    EXPECT_EQ(cached_cpu_bytes(), size_t{12} << 20);
+  }
+  release_cached_cpu_memory();
+}
+
 TEST(threads_default_to_a_positive_count) {
   EXPECT_TRUE(get_num_threads() >= 1);
 }

@@ -399,6 +399,13 @@ TEST(video_seek_across_keyframes_matches_sequential) {
       for (size_t i = 0; i < s.indices.size(); ++i)
         if (!s.frames[i].equal(full.frames[s.indices[i]])) XCLIP_FAIL(var.file << " frame " << s.indices[i] << " differs");
     }
+    for (int threads : {1, 3}) {  // frame threading must not change a pixel
+      ReadOptions o;
+      o.threads = threads;
+      DecodedVideo s = read_video(src, o);
+      for (size_t i = 0; i < s.indices.size(); ++i)
+        if (!s.frames[i].equal(full.frames[s.indices[i]])) XCLIP_FAIL(var.file << " frame " << s.indices[i] << " differs with " << threads << " threads");
+    }
     ReadOptions pick;
     pick.sampling = Sampling::kIndices;
     pick.indices = {299, 0, 24, 25, 26, 150, 149, 151};

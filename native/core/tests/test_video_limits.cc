@@ -127,3 +127,15 @@ TEST(video_limits_non_regular_paths_are_refused) {
   EXPECT_ERROR(read_video(VideoSource::from_path(fifo)), ErrorCode::kVideoOpen, "not a regular file");
   EXPECT_ERROR(probe_video(VideoSource::from_path("/dev/zero")), ErrorCode::kVideoOpen, "not a regular file");
 }
+
+TEST(video_limits_decoder_threads_out_of_range_are_refused) {
+  for (int threads : {-1, kMaxDecoderThreads + 1}) {
+    ReadOptions o;
+    o.threads = threads;
+    EXPECT_ERROR(read_video(fixture_video("h264_320x240_30fps.mp4"), o), ErrorCode::kInvalidInput, "decoder threads");
+    ClipOptions c;
+    c.num_clips = 2;
+    c.threads = threads;
+    EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kInvalidInput, "decoder threads");
+  }
+}
