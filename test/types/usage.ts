@@ -47,7 +47,7 @@ export async function usage(): Promise<void> {
   }
   void [logits, hidden, text, pooled, dims];
 
-  const clf = await ZeroShotVideoClassifier.fromPretrained('./model', { maxBatch: 16, maxWaitMs: 2, decodeConcurrency: 4, device: 'cpu' });
+  const clf = await ZeroShotVideoClassifier.fromPretrained('./model', { maxBatch: 16, maxWaitMs: 2, decodeConcurrency: 4, decodeThreads: 2, device: 'cpu' });
   const scored = await Promise.all(['a.mp4', 'b.mp4'].map((v) => clf.classify(v, ['x', 'y'])));
   const best: string = scored[0][0].label;
   const stats: Readonly<BatchStats> = clf.stats;
