@@ -33,6 +33,7 @@ export {
   getKernelBackend,
   getNumThreads,
   measureGemmPeak,
+  pendingNativeCalls,
   releaseCachedMemory,
   setKernelBackend,
   setNumThreads,

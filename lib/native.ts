@@ -237,6 +237,7 @@ export interface NativeBinding {
   getKernelBackend(): 'auto' | 'aten';
   cachedMemoryBytes(): number;
   releaseCachedMemory(): void;
+  pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
@@ -266,6 +267,11 @@ export function packageRoot(start: string = __dirname): string {
 }
 
 let cached: NativeBinding | undefined;
+
+/** True once this module instance has loaded the addon (nothing else loads it). */
+export function bindingLoaded(): boolean {
+  return cached !== undefined;
+}
 
 /** Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). */
 export function binding(): NativeBinding {

@@ -75,6 +75,17 @@ export function releaseCachedMemory(): void {
   binding().releaseCachedMemory();
 }
 
+/**
+ * Native calls (decoding, preprocessing, model calls, loads) queued or running and not yet settled, in this process.
+ * Node's exit waits for running ones to finish, and a call whose promise was abandoned (a classify that rejected
+ * while its other videos were still decoding) keeps running: wait for zero before `process.exit` for a prompt exit.
+ * @example
+ * while (pendingNativeCalls() > 0) await new Promise((r) => setTimeout(r, 10));
+ */
+export function pendingNativeCalls(): number {
+  return binding().pendingCalls();
+}
+
 export interface GemmPeak {
   /** GFLOP/s of a [4096, 768] x [768, 3072] product, the vision tower's dominant shape. */
   gflops: number;

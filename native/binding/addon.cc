@@ -108,6 +108,8 @@ Napi::Value ReleaseCachedMemory(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value PendingCalls(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), PromiseWorker::Pending()); }
+
 // measureGemmPeak(dtype, seconds) -> Promise<{ gflops, backend }>, timed on a pool thread like inference.
 class GemmPeakWorker : public PromiseWorker {
  public:
@@ -233,6 +235,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getKernelBackend", Napi::Function::New(env, GetKernelBackend, "getKernelBackend"));
   exports.Set("cachedMemoryBytes", Napi::Function::New(env, CachedMemoryBytes, "cachedMemoryBytes"));
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
+  exports.Set("pendingCalls", Napi::Function::New(env, PendingCalls, "pendingCalls"));
   exports.Set("measureGemmPeak", Napi::Function::New(env, MeasureGemmPeak, "measureGemmPeak"));
   init_models(env, exports);
   init_processing(env, exports);

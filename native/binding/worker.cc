@@ -6,6 +6,8 @@
 
 namespace xclip_binding {
 
+std::atomic<int> PromiseWorker::pending_{0};
+
 void PromiseWorker::Execute() {
   try {
     // Pool threads start with libtorch's default of one intra-op thread (TOOLCHAIN "Threads").
@@ -19,6 +21,7 @@ void PromiseWorker::Execute() {
 }
 
 void PromiseWorker::OnOK() {
+  pending_.fetch_sub(1, std::memory_order_relaxed);
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   try {
@@ -31,6 +34,7 @@ void PromiseWorker::OnOK() {
 }
 
 void PromiseWorker::OnError(const Napi::Error&) {
+  pending_.fetch_sub(1, std::memory_order_relaxed);
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   deferred_.Reject(make_error(env, error_).Value());

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <napi.h>
 
+#include <atomic>
 #include <vector>
 
 #include "errors.h"
@@ -21,9 +22,14 @@ class PromiseWorker : public Napi::AsyncWorker {
   // Queues the worker and hands back its promise.
   Napi::Promise Start() {
     Napi::Promise promise = deferred_.Promise();
+    pending_.fetch_add(1, std::memory_order_relaxed);
     Queue();
     return promise;
   }
+
+  // Calls queued or running and not yet settled, in this process (all environments). Node's exit waits for
+  // running ones to finish, so a caller about to exit can wait for zero.
+  static int Pending() { return pending_.load(std::memory_order_relaxed); }
 
  protected:
   virtual void Run() = 0;                          // worker thread; no JS access
@@ -45,6 +51,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   ErrorInfo error_;
+  static std::atomic<int> pending_;
 };
 
 }  // namespace xclip_binding

@@ -3,9 +3,12 @@ import {
   Tensor,
   XCLIPConfig,
   XCLIPModel,
+  XClipError,
   cachedMemoryBytes,
   getKernelBackend,
   measureGemmPeak,
+  pendingNativeCalls,
+  readVideo,
   releaseCachedMemory,
   setKernelBackend,
 } from '../../lib';
@@ -51,8 +54,21 @@ describe('runtime', () => {
     const model = await XCLIPModel.fromConfig(tinyConfig(), { seed: 3 });
     const px = new Tensor('float32', new Float32Array(8 * 2 * 3 * 32 * 32), [8, 2, 3, 32, 32]);
     await model.getVideoFeatures(px);
-    model.dispose();
+    await model.dispose();
     releaseCachedMemory();
     expect(cachedMemoryBytes()).toBe(0);
+  });
+
+  it('counts native calls until they settle, abandoned or failed ones included', async () => {
+    expect(pendingNativeCalls()).toBe(0);
+    const peaks = [measureGemmPeak('float32', 0.2), measureGemmPeak('float32', 0.2)];
+    const failing = readVideo('/nonexistent/clip.mp4').then(
+      () => 'decoded',
+      (err: unknown) => (err instanceof XClipError ? 'rejected' : String(err)),
+    );
+    expect(pendingNativeCalls()).toBe(3);
+    await Promise.all(peaks);
+    expect(await failing).toBe('rejected');
+    expect(pendingNativeCalls()).toBe(0);
   });
 });
