@@ -1,6 +1,6 @@
 // After each test file: native calls it started must settle, including those whose promises it abandoned (e.g. the
-// other videos of a classify call that rejected). A file that leaves work running would hold up its jest worker's
-// exit ("A worker process has failed to exit gracefully") and could slow the next file.
+// other videos of a classify call that rejected). A file that leaves work running holds up its jest worker's exit
+// (node's exit waits for running pool work) and slows the next file in that worker.
 import { bindingLoaded } from '../../lib/native';
 import { pendingNativeCalls } from '../../lib/runtime';
 
