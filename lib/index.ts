@@ -53,3 +53,5 @@ export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, Pipeline
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';
+export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
+export type { ResolvedModel } from './modelSpec';
