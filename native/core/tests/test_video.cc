@@ -419,31 +419,6 @@ TEST(video_seek_across_keyframes_matches_sequential) {
   }
 }
 
-// Not a check: XCLIP_VIDEO_BENCH=<file> prints decode throughput and sparse-sampling time for that file.
-TEST(video_benchmark_optional) {
-  const char* f = std::getenv("XCLIP_VIDEO_BENCH");
-  if (f == nullptr) return;
-  auto src = VideoSource::from_path(f);
-  for (int threads : {1, 0}) {
-    DecodeThroughput d = measure_decode_throughput(src, false, threads);
-    DecodeThroughput r = measure_decode_throughput(src, true, threads);
-    std::cout << "    threads=" << threads << ": decode only " << d.frames << " frames " << d.seconds << " s ("
-              << d.frames_per_second << " fps); decode+rgb24 " << r.seconds << " s (" << r.frames_per_second << " fps)\n";
-  }
-  for (int threads : {1, 0}) {
-    for (int t : {8, 32}) {
-      ReadOptions o;
-      o.num_frames = t;
-      o.threads = threads;
-      auto t0 = std::chrono::steady_clock::now();
-      DecodedVideo v = read_video(src, o);
-      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::cout << "    read_video num_frames=" << t << " threads=" << threads << ": " << s << " s (N=" << v.decoded_frame_count
-                << ", decoded " << v.decode_work_frames << " frames, index " << v.used_index << ")\n";
-    }
-  }
-}
-
 // An MP4 cut with `-ss 0.5 -c copy` keeps the preroll GOP behind an edit list: its packets are flagged DISCARD,
 // must be decoded as references, and are not frames. Reference: the ffmpeg CLI's own decode of the same file.
 TEST(video_edit_list_preroll_is_decoded_not_counted) {

@@ -154,12 +154,4 @@ struct VideoClips {
 // Consecutive clips covering the whole video; a frame used by several clips is decoded once.
 VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options);
 
-struct DecodeThroughput {
-  int64_t frames = 0;
-  double seconds = 0;
-  double frames_per_second = 0;
-};
-// Decodes every frame (and converts to RGB24 when to_rgb) sequentially; for benchmarks.
-DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb = true, int threads = 0);
-
 }  // namespace xclip

@@ -1,0 +1,211 @@
+// The public video API: frame sampling rules, probe_video, and read_video / read_video_clips, which plan the frames
+// each call wants (sampled indices, or consecutive clips) and leave the decoding to the engine (video_engine.h).
+// Frames are numbered the way PyAV counts them, and RGB conversion matches PyAV's to_ndarray(format="rgb24"); see
+// xclip/video.h.
+#include "xclip/video.h"
+
+#include <algorithm>
+#include <cmath>
+#include <new>
+#include <random>
+
+#include "video_engine.h"
+#include "xclip/error.h"
+
+namespace xclip {
+
+using video::Collected;
+using video::DecodeConfig;
+using video::FrameTable;
+
+std::string VideoSource::describe() const {
+  if (data != nullptr || path.empty()) return "<buffer of " + std::to_string(size) + " bytes>";
+  return path;
+}
+
+namespace {
+
+at::Tensor rotate(const at::Tensor& frames, int rotation) {
+  int k = ((rotation / 90) % 4 + 4) % 4;
+  if (k == 0) return frames;
+  return at::rot90(frames, k, {1, 2}).contiguous();  // counterclockwise, as the display matrix asks
+}
+
+at::Tensor gather(const Collected& c, const std::vector<int64_t>& indices, std::vector<double>* timestamps) {
+  std::vector<int64_t> pos;
+  pos.reserve(indices.size());
+  for (int64_t i : indices) {
+    pos.push_back(std::lower_bound(c.ranks.begin(), c.ranks.end(), i) - c.ranks.begin());
+    timestamps->push_back(c.table.pts_seconds.at(i));
+  }
+  return c.frames.index_select(0, at::tensor(pos, at::kLong));
+}
+
+// libtorch reports allocation/shape failures as c10::Error: surface them as xclip::Error without the backtrace.
+template <typename F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kInternal, std::string("libtorch: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kInternal, "out of memory while decoding video");
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
+  if (n <= 0) throw Error(ErrorCode::kInvalidInput, "cannot sample frames from a video with 0 frames");
+  std::vector<int64_t> idx;
+  if (o.sampling == Sampling::kIndices) return o.indices;
+  const int64_t t = o.num_frames;
+  if (t <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive, got " + std::to_string(t));
+  switch (o.sampling) {
+    case Sampling::kSegmentMiddle:
+      for (int64_t i = 0; i < t; ++i) idx.push_back((2 * i + 1) * n / (2 * t));
+      break;
+    case Sampling::kUniform:
+      for (int64_t i = 0; i < t; ++i)
+        idx.push_back(t == 1 ? 0 : static_cast<int64_t>(static_cast<double>(i) * static_cast<double>(n - 1) / (t - 1)));
+      break;
+    case Sampling::kHfRandom: {
+      if (o.frame_sample_rate <= 0)
+        throw Error(ErrorCode::kInvalidInput, "frame_sample_rate must be positive, got " + std::to_string(o.frame_sample_rate));
+      const int64_t converted = t * o.frame_sample_rate;
+      int64_t start = 0, end = n;
+      if (n > converted) {
+        std::mt19937_64 rng(o.seed);
+        end = std::uniform_int_distribution<int64_t>(converted, n - 1)(rng);
+        start = end - converted;
+      }
+      // np.linspace(start, end, t) then clip to [start, end-1] and astype(int64).
+      const double step = t > 1 ? static_cast<double>(end - start) / static_cast<double>(t - 1) : 0.0;
+      for (int64_t i = 0; i < t; ++i) {
+        double v = t > 1 && i == t - 1 ? static_cast<double>(end) : static_cast<double>(start) + i * step;
+        v = std::min(std::max(v, static_cast<double>(start)), static_cast<double>(end - 1));
+        idx.push_back(static_cast<int64_t>(v));
+      }
+      break;
+    }
+    case Sampling::kIndices: break;
+  }
+  return idx;
+}
+
+VideoInfo probe_video(const VideoSource& source, int64_t max_pixels, int64_t max_frames, int64_t timeout_ms) {
+  video::Deadline deadline(timeout_ms, source.describe());
+  video::Demuxer d(source, max_pixels, deadline);
+  VideoInfo info = video::stream_info(d);
+  if (info.has_video) {
+    video::PacketIndex idx = video::scan_packets(d, max_frames, deadline);
+    info.frame_count = idx.frames;
+    info.index_incomplete = !idx.anomaly.empty();
+  }
+  return info;
+}
+
+namespace {
+
+DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
+  if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
+    throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
+  if (options.sampling == Sampling::kIndices && options.indices.empty())
+    throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs at least one index");
+  const DecodeConfig cfg{options.max_pixels, options.threads, options.max_frames, options.timeout_ms};
+  std::vector<int64_t> sampled;
+  Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) {
+    sampled = sample_frame_indices(options, t.n);
+    return sampled;
+  });
+  DecodedVideo v;
+  v.info = c.info;
+  v.decoded_frame_count = c.table.n;
+  v.decode_work_frames = c.work_frames;
+  v.used_index = c.indexed;
+  v.truncated = c.table.truncated;
+  v.warning = c.table.warning;
+  v.indices = sampled;
+  v.frames = gather(c, sampled, &v.timestamps);
+  if (options.apply_rotation) v.frames = rotate(v.frames, v.info.rotation);
+  return v;
+}
+
+VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& options) {
+  if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
+  if ((options.clip_seconds > 0) == (options.num_clips > 0))
+    throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
+  const DecodeConfig cfg{options.max_pixels, options.threads, options.max_frames, options.timeout_ms};
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  std::vector<std::pair<double, double>> windows;  // clip_seconds mode: the time window of each clip
+  std::vector<std::vector<int64_t>> per_clip;
+  Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) {
+    ranges.clear();  // the planner runs again when the index path falls back to sequential decoding
+    windows.clear();
+    per_clip.clear();
+    const int64_t n = t.n;
+    if (options.num_clips > 0) {
+      const int64_t k = std::min<int64_t>(options.num_clips, n);
+      for (int64_t i = 0; i < k; ++i) ranges.emplace_back(i * n / k, (i + 1) * n / k);
+    } else {
+      // Windows [t0 + j*clip_seconds, t0 + (j+1)*clip_seconds) by presentation time; pts are sorted by index.
+      const double t0 = t.pts_seconds.front();
+      int64_t first = 0;
+      while (first < n) {
+        int64_t window = static_cast<int64_t>(std::floor((t.pts_seconds[first] - t0) / options.clip_seconds + 1e-9));
+        double end_t = t0 + (window + 1) * options.clip_seconds;
+        int64_t last = first + 1;
+        while (last < n && t.pts_seconds[last] < end_t - 1e-9) ++last;
+        ranges.emplace_back(first, last);
+        windows.emplace_back(end_t - options.clip_seconds, end_t);
+        first = last;
+      }
+    }
+    std::vector<int64_t> all;
+    ReadOptions ro;
+    ro.num_frames = options.num_frames;
+    for (auto [a, b] : ranges) {
+      std::vector<int64_t> idx = sample_frame_indices(ro, b - a);
+      for (auto& i : idx) i += a;
+      all.insert(all.end(), idx.begin(), idx.end());
+      per_clip.push_back(std::move(idx));
+    }
+    return all;
+  });
+  VideoClips out;
+  out.info = c.info;
+  out.decoded_frame_count = c.table.n;
+  out.truncated = c.table.truncated;
+  out.warning = c.table.warning;
+  const double stream_end = c.info.duration > 0 ? std::max(c.info.duration, c.table.pts_seconds.back())
+                                                 : c.table.pts_seconds.back();
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    VideoClip clip;
+    clip.first_frame = ranges[i].first;
+    clip.end_frame = ranges[i].second;
+    clip.indices = per_clip[i];
+    clip.frames = gather(c, clip.indices, &clip.timestamps);
+    if (options.apply_rotation) clip.frames = rotate(clip.frames, c.info.rotation);
+    if (!windows.empty()) {
+      clip.start_seconds = windows[i].first;
+      clip.end_seconds = std::min(windows[i].second, std::max(stream_end, c.table.pts_seconds[clip.end_frame - 1]));
+    } else {
+      clip.start_seconds = c.table.pts_seconds[clip.first_frame];
+      clip.end_seconds = clip.end_frame < c.table.n ? c.table.pts_seconds[clip.end_frame] : stream_end;
+    }
+    out.clips.push_back(std::move(clip));
+  }
+  return out;
+}
+
+}  // namespace
+
+DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
+  return guarded([&] { return read_video_impl(source, options); });
+}
+
+VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options) {
+  return guarded([&] { return read_video_clips_impl(source, options); });
+}
+
+}  // namespace xclip
