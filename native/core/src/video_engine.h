@@ -30,7 +30,7 @@ struct PacketIndex {
   std::string anomaly;        // non-empty: read error / corrupt packet; the index cannot be trusted for counting
 };
 
-PacketIndex scan_packets(Demuxer& d, int64_t max_frames, const Deadline& deadline);
+PacketIndex scan_packets(Demuxer& d, int64_t max_frames, const DecodeControl& control);
 
 // ---- the decode engine -----------------------------------------------------------------------------------------
 struct DecodeConfig {
@@ -38,6 +38,10 @@ struct DecodeConfig {
   int threads = 0;
   int64_t max_frames = kDefaultMaxFrames;
   int64_t timeout_ms = kDefaultTimeoutMs;
+  bool apply_orientation = false;             // frames come out mirrored/rotated as the display matrix says
+  const std::atomic<bool>* cancel = nullptr;  // see ReadOptions::cancel
+  // Tests only: runs after the packet scan, before the frames are decoded (to change the source in between).
+  std::function<void()> between_passes;
 };
 
 struct FrameTable {
@@ -47,7 +51,7 @@ struct FrameTable {
   std::string warning;
 };
 
-// Given the frame table, returns the frame indices to decode (any order, duplicates allowed).
+// Given the frame table, returns the frame index of every output frame, in output order; an index may repeat.
 using Planner = std::function<std::vector<int64_t>(const FrameTable&)>;
 
 struct Collected {
@@ -55,11 +59,15 @@ struct Collected {
   bool indexed = false;     // served by the packet index + seeks (no sequential fallback)
   VideoInfo info;
   FrameTable table;
-  std::vector<int64_t> ranks;  // sorted unique frame indices that were decoded into `frames`
-  at::Tensor frames;           // uint8 [ranks.size(), H, W, 3]
+  std::vector<int64_t> order;  // what the planner asked for
+  at::Tensor frames;           // uint8 [order.size(), H, W, 3]: frame order[i] at i, each decoded once
 };
 
-// Opens `src`, builds the frame table, asks `plan` which frames to decode and decodes each of them once.
+// Upper bound for one call's RGB output, repeated frames included, so a request cannot exhaust memory.
+constexpr int64_t kMaxOutputBytes = 8LL << 30;
+
+// Opens `src` once, builds the frame table, asks `plan` which frames to output and decodes each distinct one once,
+// straight into its place(s) in the output.
 Collected decode_frames(const VideoSource& src, const DecodeConfig& cfg, const Planner& plan);
 
 }  // namespace xclip::video

@@ -25,20 +25,11 @@ std::string VideoSource::describe() const {
 
 namespace {
 
-at::Tensor rotate(const at::Tensor& frames, int rotation) {
-  int k = ((rotation / 90) % 4 + 4) % 4;
-  if (k == 0) return frames;
-  return at::rot90(frames, k, {1, 2}).contiguous();  // counterclockwise, as the display matrix asks
-}
-
-at::Tensor gather(const Collected& c, const std::vector<int64_t>& indices, std::vector<double>* timestamps) {
-  std::vector<int64_t> pos;
-  pos.reserve(indices.size());
-  for (int64_t i : indices) {
-    pos.push_back(std::lower_bound(c.ranks.begin(), c.ranks.end(), i) - c.ranks.begin());
-    timestamps->push_back(c.table.pts_seconds.at(i));
-  }
-  return c.frames.index_select(0, at::tensor(pos, at::kLong));
+std::vector<double> timestamps_of(const Collected& c, const std::vector<int64_t>& indices) {
+  std::vector<double> t;
+  t.reserve(indices.size());
+  for (int64_t i : indices) t.push_back(c.table.pts_seconds.at(i));
+  return t;
 }
 
 // libtorch reports allocation/shape failures as c10::Error: surface them as xclip::Error without the backtrace.
@@ -52,6 +43,8 @@ auto guarded(F&& f) -> decltype(f()) {
     throw Error(ErrorCode::kInternal, "out of memory while decoding video");
   }
 }
+
+constexpr size_t kMaxIndices = 100000;
 
 }  // namespace
 
@@ -93,12 +86,14 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
   return idx;
 }
 
-VideoInfo probe_video(const VideoSource& source, int64_t max_pixels, int64_t max_frames, int64_t timeout_ms) {
-  video::Deadline deadline(timeout_ms, source.describe());
-  video::Demuxer d(source, max_pixels, deadline);
+VideoInfo probe_video(const VideoSource& source, int64_t max_pixels, int64_t max_frames, int64_t timeout_ms,
+                      const std::atomic<bool>* cancel) {
+  const video::ByteSource bytes(source);
+  const video::DecodeControl control(timeout_ms, source.describe(), cancel);
+  video::Demuxer d(bytes, video::DemuxLimits{max_pixels, max_frames}, control);
   VideoInfo info = video::stream_info(d);
   if (info.has_video) {
-    video::PacketIndex idx = video::scan_packets(d, max_frames, deadline);
+    video::PacketIndex idx = video::scan_packets(d, max_frames, control);
     info.frame_count = idx.frames;
     info.index_incomplete = !idx.anomaly.empty();
   }
@@ -110,14 +105,17 @@ namespace {
 DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
   if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
-  if (options.sampling == Sampling::kIndices && options.indices.empty())
-    throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs at least one index");
-  const DecodeConfig cfg{options.max_pixels, options.threads, options.max_frames, options.timeout_ms};
-  std::vector<int64_t> sampled;
-  Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) {
-    sampled = sample_frame_indices(options, t.n);
-    return sampled;
-  });
+  if (options.sampling == Sampling::kIndices && (options.indices.empty() || options.indices.size() > kMaxIndices))
+    throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs 1 to " + std::to_string(kMaxIndices) +
+                                              " indices, got " + std::to_string(options.indices.size()));
+  DecodeConfig cfg;
+  cfg.max_pixels = options.max_pixels;
+  cfg.threads = options.threads;
+  cfg.max_frames = options.max_frames;
+  cfg.timeout_ms = options.timeout_ms;
+  cfg.apply_orientation = options.apply_rotation;
+  cfg.cancel = options.cancel;
+  Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) { return sample_frame_indices(options, t.n); });
   DecodedVideo v;
   v.info = c.info;
   v.decoded_frame_count = c.table.n;
@@ -125,9 +123,9 @@ DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& optio
   v.used_index = c.indexed;
   v.truncated = c.table.truncated;
   v.warning = c.table.warning;
-  v.indices = sampled;
-  v.frames = gather(c, sampled, &v.timestamps);
-  if (options.apply_rotation) v.frames = rotate(v.frames, v.info.rotation);
+  v.timestamps = timestamps_of(c, c.order);
+  v.indices = std::move(c.order);
+  v.frames = std::move(c.frames);
   return v;
 }
 
@@ -135,7 +133,13 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
   if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
-  const DecodeConfig cfg{options.max_pixels, options.threads, options.max_frames, options.timeout_ms};
+  DecodeConfig cfg;
+  cfg.max_pixels = options.max_pixels;
+  cfg.threads = options.threads;
+  cfg.max_frames = options.max_frames;
+  cfg.timeout_ms = options.timeout_ms;
+  cfg.apply_orientation = options.apply_rotation;
+  cfg.cancel = options.cancel;
   std::vector<std::pair<int64_t, int64_t>> ranges;
   std::vector<std::pair<double, double>> windows;  // clip_seconds mode: the time window of each clip
   std::vector<std::vector<int64_t>> per_clip;
@@ -179,13 +183,16 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
   out.warning = c.table.warning;
   const double stream_end = c.info.duration > 0 ? std::max(c.info.duration, c.table.pts_seconds.back())
                                                  : c.table.pts_seconds.back();
+  int64_t offset = 0;  // clips are consecutive slices of the one output, which holds each clip's frames in turn
   for (size_t i = 0; i < ranges.size(); ++i) {
     VideoClip clip;
     clip.first_frame = ranges[i].first;
     clip.end_frame = ranges[i].second;
     clip.indices = per_clip[i];
-    clip.frames = gather(c, clip.indices, &clip.timestamps);
-    if (options.apply_rotation) clip.frames = rotate(clip.frames, c.info.rotation);
+    clip.timestamps = timestamps_of(c, clip.indices);
+    const auto n = static_cast<int64_t>(clip.indices.size());
+    clip.frames = c.frames.narrow(0, offset, n);
+    offset += n;
     if (!windows.empty()) {
       clip.start_seconds = windows[i].first;
       clip.end_seconds = std::min(windows[i].second, std::max(stream_end, c.table.pts_seconds[clip.end_frame - 1]));

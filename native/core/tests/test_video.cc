@@ -10,6 +10,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "mp4_writer.h"
 #include "testing.h"
 #include "xclip/video.h"
 #include "xclip/weights.h"
@@ -246,6 +247,41 @@ TEST(video_rotation_reported_and_applied) {
 
   VideoInfo ext = probe_video(VideoSource::from_path(testing::fixture("videos-external/decord_video_90.mov")));
   EXPECT_EQ(ext.rotation, -90);
+}
+
+// Display matrices with a mirror, written into a copy of a fixture's tkhd box. Each maps to (rotation, mirrored) as
+// FFmpeg's own player pipeline reads it, and apply_rotation shows the frames that way. Before, a horizontal mirror
+// was reported as rotation 180 and applied as a half turn (upside down).
+TEST(video_mirrored_display_matrices) {
+  std::vector<uint8_t> clean = read_bytes(testing::fixture("videos/h264_320x240_30fps.mp4"));
+  DecodedVideo plain = read_video(VideoSource::from_buffer(clean.data(), clean.size()));
+  const at::Tensor f = plain.frames;  // [8, 240, 320, 3]
+  struct Case {
+    const char* what;
+    int a, b, c, d;
+    int rotation;
+    bool mirrored;
+    at::Tensor expected;
+  };
+  const std::vector<Case> cases = {
+      {"horizontal mirror", -1, 0, 0, 1, 0, true, f.flip(2)},
+      {"vertical mirror", 1, 0, 0, -1, 180, true, f.flip(1)},
+      {"transpose", 0, 1, 1, 0, 90, true, f.transpose(1, 2)},
+      {"anti-transpose", 0, -1, -1, 0, -90, true, f.flip({1, 2}).transpose(1, 2)},
+      {"quarter turn counterclockwise", 0, -1, 1, 0, 90, false, at::rot90(f, 1, {1, 2})},
+      {"quarter turn clockwise", 0, 1, -1, 0, -90, false, at::rot90(f, 3, {1, 2})},
+      {"half turn", -1, 0, 0, -1, 180, false, at::rot90(f, 2, {1, 2})},
+  };
+  for (const Case& k : cases) {
+    std::vector<uint8_t> b = clean;
+    testing::mp4::set_display_matrix(b, k.a, k.b, k.c, k.d);
+    ReadOptions o;
+    o.apply_rotation = true;
+    DecodedVideo v = read_video(VideoSource::from_buffer(b.data(), b.size()), o);
+    if (v.info.rotation != k.rotation || v.info.mirrored != k.mirrored)
+      XCLIP_FAIL(k.what << ": reported rotation " << v.info.rotation << " mirrored " << v.info.mirrored);
+    if (!v.frames.equal(k.expected.contiguous())) XCLIP_FAIL(k.what << ": frames are not oriented as the matrix says");
+  }
 }
 
 TEST(video_external_files_decode) {

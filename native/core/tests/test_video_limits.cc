@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <random>
 
 #include "testing.h"
+#include "video_engine.h"
 #include "xclip/video.h"
 
 using namespace xclip;
@@ -138,4 +140,28 @@ TEST(video_limits_decoder_threads_out_of_range_are_refused) {
     c.threads = threads;
     EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kInvalidInput, "decoder threads");
   }
+}
+
+// A caller's cancel flag stops a call at the next packet (or inside FFmpeg's reads) with CANCELLED.
+TEST(video_limits_cancel_stops_the_call) {
+  std::atomic<bool> cancel{true};
+  ReadOptions o;
+  o.cancel = &cancel;
+  EXPECT_ERROR(read_video(fixture_video("h264_320x240_30fps.mp4"), o), ErrorCode::kCancelled, "cancelled");
+  EXPECT_ERROR(probe_video(fixture_video("h264_320x240_30fps.mp4"), kDefaultMaxPixels, kDefaultMaxFrames, 0, &cancel),
+               ErrorCode::kCancelled, "cancelled");
+  ClipOptions c;
+  c.num_clips = 2;
+  c.cancel = &cancel;
+  EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kCancelled, "cancelled");
+  // Set once the packet index exists, as another thread would mid-call: no frame is decoded after it.
+  cancel = false;
+  video::DecodeConfig cfg;
+  cfg.cancel = &cancel;
+  cfg.between_passes = [&] { cancel = true; };
+  EXPECT_ERROR(video::decode_frames(fixture_video("h264_320x240_30fps.mp4"), cfg,
+                                    [](const video::FrameTable& t) { return std::vector<int64_t>{0, t.n - 1}; }),
+               ErrorCode::kCancelled, "cancelled");
+  cancel = false;
+  EXPECT_EQ(read_video(fixture_video("h264_320x240_30fps.mp4"), o).frames.size(0), 8);
 }

@@ -12,8 +12,9 @@ namespace xclip::tools {
 
 DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb, int threads) {
   auto t0 = std::chrono::steady_clock::now();
-  const video::Deadline no_deadline(0, source.describe());
-  video::Demuxer demux(source, 0, no_deadline);
+  const video::ByteSource bytes(source);
+  const video::DecodeControl no_deadline(0, source.describe());
+  video::Demuxer demux(bytes, video::DemuxLimits{0, 0}, no_deadline);
   if (!demux.has_video()) throw Error(ErrorCode::kVideoNoStream, "no video stream in " + demux.what());
   video::CodecPtr dec = video::open_decoder(demux, threads, true, 0);
   const AVCodecParameters* par = demux.stream()->codecpar;
