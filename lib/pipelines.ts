@@ -9,10 +9,11 @@ import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
 import { XCLIPModel, type Device, type ModelDtype } from './models';
 import { XCLIPProcessor, type VideoInput } from './processor';
+import { binding } from './native';
 import { getNumThreads } from './runtime';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
-import { checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
 
 /**
  * How a classifier groups videos into model calls: videos of concurrent calls (and of one multi-video call) that
@@ -76,6 +77,8 @@ export interface BatchStats {
   maxBatchSeen: number;
 }
 
+// Labels one call may score (the tokenizer encodes them in one batch; its limit).
+const MAX_LABELS = 65536;
 const LABEL_CACHE_SIZE = 32;
 const DEFAULT_MAX_BATCH = 8;
 const DEFAULT_MAX_WAIT_MS = 5;
@@ -118,7 +121,8 @@ function rowsOf(t: Tensor): Float32Array[] {
  * tensor. The addon hands each preprocessed video back in its own buffer, so a batch of several costs one copy;
  * the copy goes into one buffer kept for the next batches (batches run one at a time, and the addon is done with
  * its input when the call settles) because first-touching fresh memory is what costs: ~200 ms for 8 clips of
- * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages.
+ * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages. The buffer is native memory, which model
+ * calls read in place; one JavaScript made would be copied again at every call.
  */
 class BatchStacker {
   #buffer: Float32Array | undefined;
@@ -132,7 +136,7 @@ class BatchStacker {
     if (videos.length === 1) return videos[0];
     const perVideo = videos[0].data.length;
     const size = perVideo * videos.length;
-    if (!this.#buffer || this.#buffer.length < size) this.#buffer = new Float32Array(perVideo * Math.max(this.#maxBatch, videos.length));
+    if (!this.#buffer || this.#buffer.length < size) this.#buffer = binding().allocate('float32', perVideo * Math.max(this.#maxBatch, videos.length));
     const data = this.#buffer.subarray(0, size);
     videos.forEach((v, i) => data.set(v.data, i * perVideo));
     return new Tensor('float32', data, [videos.length, ...videos[0].dims.slice(1)]);
@@ -176,6 +180,9 @@ export class ZeroShotVideoClassifier {
    * const clf = new ZeroShotVideoClassifier(model, processor, dir, { maxBatch: 4 });
    */
   constructor(model: XCLIPModel, processor: XCLIPProcessor, modelDir = '', options: BatchingOptions = {}) {
+    if (!(model instanceof XCLIPModel)) throw typeError('model', 'an XCLIPModel', model);
+    if (!(processor instanceof XCLIPProcessor)) throw typeError('processor', 'an XCLIPProcessor', processor);
+    if (!is.string(modelDir)) throw typeError('modelDir', 'string', modelDir);
     this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, BATCHING_KEYS)));
     this.model = model;
     this.processor = processor;
@@ -300,8 +307,9 @@ export class ZeroShotVideoClassifier {
   ): Promise<LabelScore[] | LabelScore[][]> {
     const callSite = new Error();
     if (!Array.isArray(labels) || labels.length === 0) throw typeError('labels', 'a non-empty array of strings', labels);
-    labels.forEach((l, i) => {
-      if (!is.string(l)) throw typeError(`labels[${i}]`, 'string', l);
+    checkArray('labels', labels, MAX_LABELS, (l, name) => {
+      if (!is.string(l)) throw typeError(name, 'string', l);
+      return l;
     });
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
     checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate']);
