@@ -102,19 +102,26 @@ VideoInfo probe_video(const VideoSource& source, int64_t max_pixels, int64_t max
 
 namespace {
 
+// The limits and decoder settings ReadOptions and ClipOptions share.
+template <class Options>
+DecodeConfig decode_config(const Options& o) {
+  DecodeConfig cfg;
+  cfg.max_pixels = o.max_pixels;
+  cfg.threads = o.threads;
+  cfg.max_frames = o.max_frames;
+  cfg.timeout_ms = o.timeout_ms;
+  cfg.apply_orientation = o.apply_rotation;
+  cfg.cancel = o.cancel;
+  return cfg;
+}
+
 DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
   if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
   if (options.sampling == Sampling::kIndices && (options.indices.empty() || options.indices.size() > kMaxIndices))
     throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs 1 to " + std::to_string(kMaxIndices) +
                                               " indices, got " + std::to_string(options.indices.size()));
-  DecodeConfig cfg;
-  cfg.max_pixels = options.max_pixels;
-  cfg.threads = options.threads;
-  cfg.max_frames = options.max_frames;
-  cfg.timeout_ms = options.timeout_ms;
-  cfg.apply_orientation = options.apply_rotation;
-  cfg.cancel = options.cancel;
+  const DecodeConfig cfg = decode_config(options);
   Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) { return sample_frame_indices(options, t.n); });
   DecodedVideo v;
   v.info = c.info;
@@ -133,13 +140,7 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
   if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
-  DecodeConfig cfg;
-  cfg.max_pixels = options.max_pixels;
-  cfg.threads = options.threads;
-  cfg.max_frames = options.max_frames;
-  cfg.timeout_ms = options.timeout_ms;
-  cfg.apply_orientation = options.apply_rotation;
-  cfg.cancel = options.cancel;
+  const DecodeConfig cfg = decode_config(options);
   std::vector<std::pair<int64_t, int64_t>> ranges;
   std::vector<std::pair<double, double>> windows;  // clip_seconds mode: the time window of each clip
   std::vector<std::vector<int64_t>> per_clip;
