@@ -10,17 +10,12 @@
 const { spawnSync } = require('child_process');
 const path = require('path');
 
+const { loadError, readFingerprint, sourcesDigest } = require('./native-fingerprint');
+
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
 const rel = (p) => path.relative(root, p);
 const log = (line) => console.error(`xclip-node: ${line}`);
-
-/** Loads the addon in a child process (a failed dlopen cannot take this one down); returns '' or the error. */
-function loadError(file) {
-  const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', file], { encoding: 'utf8' });
-  if (r.status === 0) return '';
-  return (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? r.stderr.trim()) || `exit status ${r.status}`;
-}
 
 /** The addon node-gyp-build would load (build/Release first, then prebuilds/<platform>-<arch>), or undefined. */
 function candidate() {
@@ -33,7 +28,6 @@ function candidate() {
 
 /** Why a prebuild does not belong to the sources shipped beside it, or ''. */
 function sourcesMismatch(file) {
-  const { readFingerprint, sourcesDigest } = require('./native-fingerprint');
   const recorded = readFingerprint(file);
   if (!recorded) return 'it has no fingerprint';
   try {

@@ -1,6 +1,6 @@
 // What a prebuilt addon was made from, so `npm pack` can tell whether prebuilds/ still matches the tree and the
-// install script can tell whether a prebuild belongs to the sources shipped beside it. Recorded as JSON beside the
-// .node file (node-gyp-build only looks at *.node, so it never mistakes this for a build).
+// install script can tell whether a prebuild belongs to the sources shipped beside it; and whether an addon loads.
+// The fingerprint is recorded as JSON beside the .node file (node-gyp-build only looks at *.node).
 //
 // A prebuild is stale when any of these differ from the recorded ones:
 //   sources   sha256 over the files the addon build reads (CMakeLists.txt and the native sources it compiles;
@@ -103,6 +103,13 @@ function fingerprint(root, nodeFile) {
   return { sources: sourcesDigest(root), files: sourceFiles(root).length, config: buildConfig(root), libraries: linkedLibraries(nodeFile) };
 }
 
+/** Loads an addon in a child process (a failed dlopen cannot take this one down); returns '' or the error line. */
+function loadError(nodeFile) {
+  const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', nodeFile], { encoding: 'utf8' });
+  if (r.status === 0) return '';
+  return (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? r.stderr.trim()) || `exit status ${r.status}`;
+}
+
 const fingerprintFile = (nodeFile) => nodeFile.replace(/\.node$/, '.fingerprint.json');
 
 function readFingerprint(nodeFile) {
@@ -138,4 +145,5 @@ module.exports = {
   fingerprintFile,
   readFingerprint,
   difference,
+  loadError,
 };

@@ -11,7 +11,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { fingerprint, fingerprintFile, readFingerprint, difference } = require('./native-fingerprint');
+const { fingerprint, fingerprintFile, readFingerprint, difference, loadError } = require('./native-fingerprint');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -21,13 +21,6 @@ const rel = (p) => path.relative(root, p);
 function fail(message) {
   console.error(`prebuild: ${message}`);
   process.exit(1);
-}
-
-/** Loads the addon in a child process (a failed dlopen cannot take this one down); returns '' or the error. */
-function loadError(file) {
-  const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', file], { encoding: 'utf8' });
-  if (r.status === 0) return '';
-  return (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? r.stderr.trim()) || `exit status ${r.status}`;
 }
 
 function staleness() {

@@ -179,9 +179,16 @@ describe('npm install of the tarball (no compiler on PATH, registry offline)', (
   });
 });
 
-describe('from the installed folder', () => {
-  const labels = CASE.labels;
+/** Runs a classify script in the app folder on the e2e fixture; its scores must be the fixture's. */
+function classifyWith(script: string, label: string): Record<string, unknown> {
+  const out = timed(label, () => runApp([script, MODEL, VIDEO, JSON.stringify(CASE.labels)]));
+  const scores = out.scores as { label: string; score: number }[];
+  expect(scores[0].label).toBe(CASE.predicted_label);
+  for (const s of scores) expect(Math.abs(s.score - CASE.probs[CASE.labels.indexOf(s.label)])).toBeLessThan(PROBS);
+  return out;
+}
 
+describe('from the installed folder', () => {
   it('CommonJS: require() classifies a video with the prebuilt addon, as the e2e fixture does', () => {
     fs.writeFileSync(
       path.join(app, 'classify.cjs'),
@@ -196,12 +203,9 @@ const { ZeroShotVideoClassifier } = require('xclip-node');
 })();
 `,
     );
-    const out = timed('classify (CommonJS)', () => runApp(['classify.cjs', MODEL, VIDEO, JSON.stringify(labels)]));
+    const out = classifyWith('classify.cjs', 'classify (CommonJS)');
     expect(out.resolved).toBe(path.join(fs.realpathSync(app), 'node_modules', pkg.name, 'dist', 'index.js'));
     expect(out.addons).toEqual([path.join(fs.realpathSync(app), 'node_modules', pkg.name, 'prebuilds', 'linux-x64', `${pkg.name}.node`)]);
-    const scores = out.scores as { label: string; score: number }[];
-    expect(scores[0].label).toBe(CASE.predicted_label);
-    for (const s of scores) expect(Math.abs(s.score - CASE.probs[labels.indexOf(s.label)])).toBeLessThan(PROBS);
   });
 
   it('ESM: named imports classify the same way, sharing one module instance with require()', () => {
@@ -224,13 +228,10 @@ console.log(JSON.stringify({
 }));
 `,
     );
-    const out = timed('classify (ESM)', () => runApp(['classify.mjs', MODEL, VIDEO, JSON.stringify(labels)]));
+    const out = classifyWith('classify.mjs', 'classify (ESM)');
     expect(out.sameInstance).toBe(true);
     expect(out.missing).toEqual([]);
     expect(out.named).toBeGreaterThan(20);
-    const scores = out.scores as { label: string; score: number }[];
-    expect(scores[0].label).toBe(CASE.predicted_label);
-    for (const s of scores) expect(Math.abs(s.score - CASE.probs[labels.indexOf(s.label)])).toBeLessThan(PROBS);
   });
 
   it('exposes package.json but not the internals, to require() and import alike', () => {
