@@ -16,6 +16,8 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   name: string;
   version: string;
   dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+  bin: Record<string, string>;
 };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { sourceFiles } = require('../../scripts/native-fingerprint') as { sourceFiles(root: string): string[] };
@@ -131,7 +133,7 @@ afterAll(() => {
 });
 
 describe('the packed tarball', () => {
-  it('carries the linux-x64 prebuild with its fingerprint, the CommonJS and ESM entry points, the CLI and LICENSE', () => {
+  it('carries the linux-x64 prebuild with its fingerprint, the CommonJS and ESM entry points, the bin and LICENSE', () => {
     for (const f of [
       `prebuilds/linux-x64/${pkg.name}.node`,
       `prebuilds/linux-x64/${pkg.name}.fingerprint.json`,
@@ -139,7 +141,7 @@ describe('the packed tarball', () => {
       'dist/index.d.ts',
       'dist/index.mjs',
       'dist/index.d.mts',
-      'dist/cli.js',
+      ...Object.values(pkg.bin).map((f) => path.posix.normalize(f)),
       'LICENSE',
       'README.md',
       'package.json',
@@ -173,9 +175,12 @@ describe('npm install of the tarball (no compiler on PATH, registry offline)', (
     expect(fs.existsSync(path.join(app, 'node_modules', pkg.name, 'build'))).toBe(false);
   });
 
-  it('installs only the runtime dependencies: no cmake-js or node-addon-api', () => {
-    const pkgs = installedPackages(path.join(app, 'node_modules')).sort();
-    expect(pkgs).toEqual([pkg.name, ...Object.keys(pkg.dependencies)].sort());
+  it('installs the runtime dependencies only: no cmake-js, node-addon-api or other build and dev tools', () => {
+    const pkgs = installedPackages(path.join(app, 'node_modules'));
+    for (const dep of [pkg.name, ...Object.keys(pkg.dependencies)]) expect(pkgs).toContain(dep);
+    const devOnly = Object.keys(pkg.devDependencies).filter((d) => !(d in pkg.dependencies));
+    expect(devOnly).toEqual(expect.arrayContaining(['cmake-js', 'node-addon-api']));
+    expect(pkgs.filter((p) => devOnly.includes(p))).toEqual([]);
   });
 });
 
