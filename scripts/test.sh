@@ -100,7 +100,7 @@ if [ -f package.json ]; then
   # the addon loads. After the other jest files, not beside them: packing rewrites dist/ and prebuilds/.
   rm -f "$LOGDIR/jest-package.json"
   t=$(date +%s)
-  npx jest --json --outputFile="$LOGDIR/jest-package.json" --testPathIgnorePatterns=/node_modules/ test/package 2>&1 |
+  npx jest -c test/package/jest.config.js --json --outputFile="$LOGDIR/jest-package.json" 2>&1 |
     tee "$LOGDIR/jest-package.log" | grep -vE '^\s*$' | tail -n 30
   read -r pkg_passed pkg_failed pkg_skipped < <(jest_counts "$LOGDIR/jest-package.json")
   step_time "package (pack, install, classify)" "$t"
