@@ -45,11 +45,11 @@ export type { BatchEncodeOptions, BatchEncoding, DecodeOptions } from './tokeniz
 export { VideoMAEImageProcessor } from './imageProcessor';
 export type { ImageProcessorSettings } from './imageProcessor';
 export { XCLIPProcessor } from './processor';
-export type { ProcessorEncodeOptions, ProcessorOutput, VideoInput } from './processor';
+export type { ProcessorEncodeOptions, ProcessorOutput, VideoDecodeOptions, VideoInput } from './processor';
 export { probeVideo, readVideo, readVideoClips } from './video';
-export type { DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
+export type { Cancellable, DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
-export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions } from './pipelines';
+export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';

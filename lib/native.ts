@@ -99,6 +99,10 @@ export interface NativeVideoInfo extends VideoInfo {
   indexIncomplete: boolean;
 }
 
+declare const cancelBrand: unique symbol;
+/** Opaque cancel token (an N-API External owning an atomic flag the decoder polls). */
+export type CancelHandle = { readonly [cancelBrand]: true };
+
 export interface NativeReadOptions {
   numFrames?: number;
   sampling?: 'segment-middle' | 'uniform' | 'indices' | 'hf-random';
@@ -110,6 +114,7 @@ export interface NativeReadOptions {
   timeoutMs?: number;
   applyRotation?: boolean;
   threads?: number;
+  cancel?: CancelHandle;
 }
 
 /** The limits every video call takes. */
@@ -119,6 +124,8 @@ export interface NativeVideoLimits {
   timeoutMs?: number;
   /** Decoder threads (read and readClips only). */
   threads?: number;
+  /** Stops the call when cancelled (read and readClips only). */
+  cancel?: CancelHandle;
 }
 
 export interface NativeDecodedVideo {
@@ -148,6 +155,10 @@ export interface NativeVideo {
     source: string | Uint8Array,
     options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
+  /** A fresh token for one call's `cancel` option. */
+  cancelToken(): CancelHandle;
+  /** Makes the calls holding `token` stop at their next packet (they reject with code CANCELLED). */
+  cancel(token: CancelHandle): void;
 }
 
 declare const handleBrand: unique symbol;

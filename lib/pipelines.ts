@@ -4,15 +4,17 @@
  */
 import { setMaxListeners } from 'node:events';
 
+import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
 import { XCLIPModel, type Device, type ModelDtype } from './models';
-import { XCLIPProcessor, type VideoInput } from './processor';
+import { VIDEO_DECODE_KEYS, XCLIPProcessor, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
 import { checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
+import { nativeReadOptions } from './video';
 
 /**
  * How a classifier groups videos into model calls: videos of concurrent calls (and of one multi-video call) that
@@ -49,12 +51,29 @@ export interface PipelineOptions extends Omit<HubOptions, 'onProgress'>, Batchin
   onProgress?: HubOptions['onProgress'];
 }
 
-export interface ClassifyOptions {
+/**
+ * Per-call options of {@link ZeroShotVideoClassifier.classify}: the label handling, how each video is decoded
+ * (`maxPixels`, `maxFrames`, `timeoutMs`, `applyRotation`, `sampling`; `numFrames` only as the model's own
+ * `num_frames`, since X-CLIP's towers are built for that count), and `signal` to cancel the call.
+ * @example
+ * const ac = new AbortController();
+ * req.on('close', () => ac.abort());
+ * const scores = await clf.classify(file, labels, { topK: 3, maxPixels: 1920 * 1080, timeoutMs: 30000, signal: ac.signal });
+ */
+export interface ClassifyOptions extends VideoDecodeOptions {
   /** Keep the best `topK` labels (default: all). */
   topK?: number;
   /** Template each label is put into, `{}` marks the label (default `'{}'`); e.g. `'a video of {}'`. */
   hypothesisTemplate?: string;
 }
+
+/**
+ * Per-call options of {@link ZeroShotVideoClassifier.score} and {@link ZeroShotVideoClassifier.embedVideos}: how
+ * each video is decoded, and `signal` to cancel the call.
+ * @example
+ * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal });
+ */
+export type VideoCallOptions = VideoDecodeOptions;
 
 export interface LabelScore {
   label: string;
@@ -98,6 +117,19 @@ function checkBatchingOptions(options: BatchingOptions): Required<BatchingOption
     decodeThreads:
       decodeThreads === undefined ? Math.min(64, Math.max(1, Math.floor(getNumThreads() / concurrency))) : integerInRange('decodeThreads', decodeThreads, 0, 64),
   };
+}
+
+/** A call's decode options, checked, and its signal. */
+interface CallSettings {
+  decode: Omit<VideoDecodeOptions, 'signal'>;
+  signal: AbortSignal | undefined;
+}
+
+function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
+  if (!Array.isArray(texts) || texts.length === 0) throw typeError(name, 'a non-empty array of strings', texts);
+  texts.forEach((t, i) => {
+    if (!is.string(t)) throw typeError(`${name}[${i}]`, 'string', t);
+  });
 }
 
 function softmax(row: Float32Array): Float32Array {
@@ -231,10 +263,10 @@ export class ZeroShotVideoClassifier {
     this.#stats.maxBatchSeen = Math.max(this.#stats.maxBatchSeen, size);
   }
 
-  /** Videos that may share a forward pass: same label set, same frame geometry. */
-  #classifyGroup(texts: readonly string[], shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
+  /** Videos that may share a forward pass (classify and score alike): same texts, same frame geometry. */
+  #logitsGroup(texts: readonly string[], shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
     return {
-      key: `classify ${shape} ${JSON.stringify(texts)}`,
+      key: `logits ${shape} ${JSON.stringify(texts)}`,
       run: async (videos) => {
         this.#recordBatch(videos.length);
         // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
@@ -255,19 +287,51 @@ export class ZeroShotVideoClassifier {
   }
 
   /**
+   * Checks a call's decode options up front (a mistake is reported at the call, not per video) and splits off its
+   * signal. `numFrames` may only restate the model's `num_frames`: the vision tower and the MIT are built for it.
+   */
+  #callSettings(options: VideoDecodeOptions): CallSettings {
+    const { signal, ...decode } = options;
+    const numFrames = this.model.config.visionConfig.numFrames;
+    if (decode.numFrames !== undefined && decode.numFrames !== numFrames) {
+      throw rangeError('numFrames', `${numFrames} (the model's num_frames)`, decode.numFrames);
+    }
+    const s = decode.sampling;
+    if (is.object(s) && 'indices' in s && Array.isArray(s.indices) && s.indices.length !== numFrames) {
+      throw rangeError('sampling.indices', `${numFrames} frame indices (the model's num_frames)`, s.indices);
+    }
+    nativeReadOptions({ ...decode, numFrames });
+    return { decode: { ...decode, numFrames }, signal: optionalSignal(signal) };
+  }
+
+  /**
    * Decodes and preprocesses each video on its own, queues it in the group `groupOf` names for its shape, and
    * resolves with one output per video, in order. Videos are admitted one at a time, so concurrent calls take
-   * turns for the preparation slots; the first failure rejects the call and withdraws its other videos.
+   * turns for the preparation slots; the first failure rejects the call, withdraws its queued videos and stops
+   * their decoding. The caller's signal does the same, and the call rejects with its reason at once, even while
+   * one of its videos is in the running batch (whose result is then dropped).
    */
-  async #eachVideo<O>(videos: readonly VideoInput[], callSite: Error, groupOf: (shape: string) => BatchGroup<Tensor<'float32'>, O>): Promise<O[]> {
+  async #eachVideo<O>(
+    videos: readonly VideoInput[],
+    callSite: Error,
+    groupOf: (shape: string) => BatchGroup<Tensor<'float32'>, O>,
+    { decode, signal }: CallSettings,
+  ): Promise<O[]> {
+    if (signal?.aborted) throw signal.reason;
     const abort = new AbortController();
-    // Each video waiting for a slot or a batch listens on it; the batcher's bounds keep that few.
-    setMaxListeners(this.#batcher.options.maxPending + 1, abort.signal);
+    // Listeners on it: each video waiting for a slot or a batch, each decode and preprocessing, and the call's
+    // own; the batcher's bounds keep that few.
+    const { maxPending, maxPreparing } = this.#batcher.options;
+    setMaxListeners(maxPending + 2 * maxPreparing + 4, abort.signal);
+    const forward = (): void => abort.abort(signal!.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    const stopped = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true }));
+    stopped.catch(() => undefined);
     const results: Promise<O>[] = [];
     try {
       for (const video of videos) {
         const slot = await this.#batcher.reserve(abort.signal);
-        const result = this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads }).then(
+        const result = this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal }).then(
           ({ pixelValues }) => slot.submit(groupOf(pixelValues!.dims.slice(1).join('x')), pixelValues!, abort.signal),
           (err: unknown) => {
             slot.release();
@@ -277,9 +341,11 @@ export class ZeroShotVideoClassifier {
         result.catch((err: unknown) => abort.abort(err));
         results.push(result);
       }
-      return await Promise.all(results);
+      return await Promise.race([Promise.all(results), stopped]);
     } catch (err) {
       throw atCallSite(err, callSite);
+    } finally {
+      signal?.removeEventListener('abort', forward);
     }
   }
 
@@ -299,13 +365,10 @@ export class ZeroShotVideoClassifier {
     options: ClassifyOptions = {},
   ): Promise<LabelScore[] | LabelScore[][]> {
     const callSite = new Error();
-    if (!Array.isArray(labels) || labels.length === 0) throw typeError('labels', 'a non-empty array of strings', labels);
-    labels.forEach((l, i) => {
-      if (!is.string(l)) throw typeError(`labels[${i}]`, 'string', l);
-    });
+    checkTexts('labels', labels);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate']);
-    const { topK = labels.length, hypothesisTemplate = '{}' } = options;
+    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', ...VIDEO_DECODE_KEYS]);
+    const { topK = labels.length, hypothesisTemplate = '{}', ...decodeOptions } = options;
     if (!is.integer(topK)) throw typeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.inRange(topK, 1, labels.length)) throw rangeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.string(hypothesisTemplate) || !hypothesisTemplate.includes('{}')) {
@@ -314,8 +377,9 @@ export class ZeroShotVideoClassifier {
     const single = !Array.isArray(videos) || (videos.length > 0 && is.object(videos[0]) && 'data' in (videos[0] as object));
     const list = (single ? [videos] : videos) as readonly VideoInput[];
     if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
+    const settings = this.#callSettings(decodeOptions);
     const texts = labels.map((l) => hypothesisTemplate.split('{}').join(l));
-    const logits = await this.#eachVideo(list, callSite, (shape) => this.#classifyGroup(texts, shape));
+    const logits = await this.#eachVideo(list, callSite, (shape) => this.#logitsGroup(texts, shape), settings);
     const results = logits.map((row) =>
       Array.from(softmax(row), (score, i) => ({ label: labels[i], score }))
         .sort((a, b) => b.score - a.score)
@@ -325,15 +389,36 @@ export class ZeroShotVideoClassifier {
   }
 
   /**
-   * Video embeddings from `get_video_features` (the MIT-pooled projection, not normalised), one Float32Array per
-   * video. Batched like {@link classify}.
+   * X-CLIP's own score of every (video, text) pair: one row per video, `logits_per_video` of transformers'
+   * `XCLIPModel` (logit scale × cosine of the video embedding and the text embedding conditioned on that video by
+   * the prompt generator), in the order of `texts`. This is what ranks videos for a query: the plain cosine of
+   * {@link embedTexts} and {@link embedVideos} leaves the prompt generator out and can order videos differently.
+   * Videos are batched with concurrent `classify`/`score` calls on the same texts; the texts go through the text
+   * tower once and are cached.
    * @example
-   * const [e] = await clf.embedVideos(['clip.mp4']);
+   * const rows = await clf.score(['a.mp4', 'b.mp4'], ['a person cooking']);
+   * const ranked = rows.map((row, i) => ({ file: files[i], logit: row[0] })).sort((a, b) => b.logit - a.logit);
    */
-  async embedVideos(videos: readonly VideoInput[]): Promise<Float32Array[]> {
+  async score(videos: readonly VideoInput[], texts: readonly string[], options: VideoCallOptions = {}): Promise<Float32Array[]> {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
-    return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape));
+    checkTexts('texts', texts);
+    const settings = this.#callSettings(optionalObject('options', options, VIDEO_DECODE_KEYS));
+    return this.#eachVideo(videos, callSite, (shape) => this.#logitsGroup(texts, shape), settings);
+  }
+
+  /**
+   * Video embeddings from `get_video_features` (the MIT-pooled projection, not normalised), one Float32Array per
+   * video. Batched like {@link classify}. Their cosine with {@link embedTexts}' embeddings is a CLIP-like retrieval
+   * score without X-CLIP's video-conditioned text prompts; use {@link score} for the model's own ranking.
+   * @example
+   * const [e] = await clf.embedVideos(['clip.mp4'], { timeoutMs: 30000 });
+   */
+  async embedVideos(videos: readonly VideoInput[], options: VideoCallOptions = {}): Promise<Float32Array[]> {
+    const callSite = new Error();
+    if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
+    const settings = this.#callSettings(optionalObject('options', options, VIDEO_DECODE_KEYS));
+    return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape), settings);
   }
 
   /**
@@ -371,12 +456,12 @@ export class ZeroShotVideoClassifier {
 }
 
 /**
- * `get_video_features` for each video, as Float32Arrays.
+ * `get_video_features` for each video, as Float32Arrays (see {@link ZeroShotVideoClassifier.embedVideos}).
  * @example
- * const embeds = await embedVideos(model, processor, ['a.mp4', 'b.mp4']);
+ * const embeds = await embedVideos(model, processor, ['a.mp4', 'b.mp4'], { timeoutMs: 30000 });
  */
-export async function embedVideos(model: XCLIPModel, processor: XCLIPProcessor, videos: readonly VideoInput[]): Promise<Float32Array[]> {
-  return new ZeroShotVideoClassifier(model, processor).embedVideos(videos);
+export async function embedVideos(model: XCLIPModel, processor: XCLIPProcessor, videos: readonly VideoInput[], options?: VideoCallOptions): Promise<Float32Array[]> {
+  return new ZeroShotVideoClassifier(model, processor).embedVideos(videos, options);
 }
 
 /**
