@@ -96,13 +96,14 @@ struct ReadOptions {
   int64_t max_frames = kDefaultMaxFrames;  // refuse streams with more frames (kVideoTooLarge)
   int64_t timeout_ms = kDefaultTimeoutMs;  // give up after this long (kVideoTimeout)
   bool apply_rotation = false;             // mirror and rotate frames as the display matrix says (upright)
-  // Set by another thread to stop the call at the next packet (kCancelled); null: not cancellable.
-  const std::atomic<bool>* cancel = nullptr;
   // Decoder threads for the seek path (frame + slice threading), 0..kMaxDecoderThreads; 0 = automatic. The
   // sequential path (damaged files, AVI with B-frames) uses slice threads only, as PyAV does, so its frame count
   // matches PyAV's. Frame threads cost ~25% more CPU per frame than one thread: callers that decode several videos
   // at once get more throughput from one thread each.
   int threads = 0;
+  // Set by another thread to stop the call at the next packet or FFmpeg read; it then throws kCancelled. The
+  // caller keeps the flag alive for the duration of the call.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Memory: one call holds its output (every requested frame, repeats included, at most 8 GiB; more is refused with
@@ -142,7 +143,7 @@ struct ClipOptions {
   int64_t timeout_ms = kDefaultTimeoutMs;
   bool apply_rotation = false;
   int threads = 0;
-  const std::atomic<bool>* cancel = nullptr;
+  const std::atomic<bool>* cancel = nullptr;  // as ReadOptions::cancel
 };
 
 struct VideoClip {
