@@ -66,6 +66,8 @@ for i, p in enumerate(videos):
 h264 = open(os.path.join(fx, 'videos', 'h264_320x240_30fps.mp4'), 'rb').read()
 # Repeated output frames (mode 0x20: indices 0, 1, 0, 1, ...; 0x0E: 8 of them).
 put('fuzz_video', 'repeated-indices', bytes([0x2E]) + h264)
+# The bytes change between the packet scan and the decoding passes (mode 0x10).
+put('fuzz_video', 'changed-between-passes', bytes([0x10]) + h264)
 # Files that name other files: nothing may be opened, whatever the mutation.
 for name, text in [('hls', '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\nclip.mp4\n#EXT-X-ENDLIST\n'),
                    ('hls-variant', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlist.m3u8\n'),
