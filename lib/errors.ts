@@ -22,6 +22,8 @@ export type XClipErrorCode =
   | 'VIDEO_TIMEOUT'
   | 'INTERNAL'
   | 'DISPOSED'
+  | 'INDEX_MODEL_MISMATCH'
+  | 'INDEX_CORRUPT'
   | 'HUB_NOT_FOUND'
   | 'HUB_UNAUTHORIZED'
   | 'HUB_OFFLINE'

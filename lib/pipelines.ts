@@ -56,6 +56,18 @@ export interface ClassifyOptions {
   hypothesisTemplate?: string;
 }
 
+/**
+ * What a search index stores for one video ({@link ZeroShotVideoClassifier.searchFeatures}).
+ * @example
+ * const [{ videoEmbed, promptFeatures }] = await clf.searchFeatures(['clip.mp4'], { featureDtype: 'float16' });
+ */
+export interface SearchFeatureRow {
+  /** `get_video_features`, projectionDim floats (not normalised). */
+  videoEmbed: Float32Array;
+  /** The prompt generator's visual input, `[numPatches, projectionDim]` in the dtype asked for. */
+  promptFeatures: Tensor;
+}
+
 export interface LabelScore {
   label: string;
   score: number;
@@ -254,6 +266,23 @@ export class ZeroShotVideoClassifier {
     };
   }
 
+  #searchGroup(shape: string, featureDtype: 'float32' | 'float16'): BatchGroup<Tensor<'float32'>, SearchFeatureRow> {
+    return {
+      key: `search ${featureDtype} ${shape}`,
+      run: async (videos) => {
+        this.#recordBatch(videos.length);
+        const { videoEmbeds, promptFeatures } = await this.model.getVideoSearchFeatures(this.#stacker.stack(videos), { featureDtype });
+        const embeds = rowsOf(videoEmbeds);
+        const [n, ...row] = promptFeatures.dims;
+        const size = row[0] * row[1];
+        return Array.from({ length: n }, (_, i) => ({
+          videoEmbed: embeds[i],
+          promptFeatures: new Tensor(promptFeatures.type, promptFeatures.data.subarray(i * size, (i + 1) * size), row),
+        }));
+      },
+    };
+  }
+
   /**
    * Decodes and preprocesses each video on its own, queues it in the group `groupOf` names for its shape, and
    * resolves with one output per video, in order. Videos are admitted one at a time, so concurrent calls take
@@ -334,6 +363,20 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
     return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape));
+  }
+
+  /**
+   * What a text-to-video search index stores per video (`getVideoSearchFeatures`: the video embedding and the
+   * prompt generator's visual input), batched like {@link embedVideos}, from the same one vision pass.
+   * @example
+   * const rows = await clf.searchFeatures(['a.mp4', 'b.mp4'], { featureDtype: 'float16' });
+   */
+  async searchFeatures(videos: readonly VideoInput[], options: { featureDtype?: 'float32' | 'float16' } = {}): Promise<SearchFeatureRow[]> {
+    const callSite = new Error();
+    if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
+    const { featureDtype = 'float32' } = optionalObject('options', options, ['featureDtype']);
+    if (featureDtype !== 'float32' && featureDtype !== 'float16') throw typeError('featureDtype', "'float32' or 'float16'", featureDtype);
+    return this.#eachVideo(videos, callSite, (shape) => this.#searchGroup(shape, featureDtype));
   }
 
   /**
