@@ -13,6 +13,7 @@ import { resolveModelDir, type DownloadProgress } from './hub';
 import { packageRoot, binding } from './native';
 import { type LabelScore, ZeroShotVideoClassifier } from './pipelines';
 import { getNumThreads } from './runtime';
+import { indexCommand, searchCommand, type Command } from './searchCli';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -30,6 +31,8 @@ Commands:
   classify <video...> --labels "a,b,c"   zero-shot classification of videos against labels
   embed <video...> --out file.jsonl       write one video embedding per line (JSONL)
   info                                    versions, device, threads
+  index add <video...> --db DIR           add videos to a text-to-video search index (index info: its state)
+  search "text" --db DIR                  the index's best matches, by X-CLIP's own scores
 
 Run "xclip-node <command> --help" for a command's options.`,
   classify: `Usage: xclip-node classify <video...> --labels "a,b,c" [options]
@@ -57,13 +60,17 @@ Options:
 Prints the package, libtorch and FFmpeg versions, device and thread settings.`,
 };
 
+/** Commands in modules of their own. */
+const COMMANDS: Record<string, Command> = { index: indexCommand, search: searchCommand };
+for (const [name, c] of Object.entries(COMMANDS)) HELP[name] = c.help;
+
 interface Parsed {
   command: string;
   positional: string[];
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['labels', 'model', 'top-k', 'template', 'device', 'out', 'batch']);
+const VALUE_FLAGS = new Set(['labels', 'model', 'top-k', 'template', 'device', 'out', 'batch', ...Object.values(COMMANDS).flatMap((c) => c.valueFlags)]);
 const BOOL_FLAGS = new Set(['json', 'verbose', 'help']);
 
 function parse(argv: string[]): Parsed {
@@ -269,6 +276,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'classify') return await classify(parsed);
     if (command === 'embed') return await embed(parsed);
+    const cmd = COMMANDS[command];
+    if (cmd) {
+      const p = parsed;
+      return await cmd.run({
+        positional: p.positional,
+        flag: (name) => p.flags.get(name),
+        usage: (message) => new UsageError(message),
+        missing: (file) => Object.assign(new XClipError('FILE_NOT_FOUND', `not found: ${file}`), { exitCode: EXIT_MISSING_INPUT }),
+      });
+    }
     return info();
   } catch (err) {
     if (err instanceof UsageError) {

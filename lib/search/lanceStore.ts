@@ -213,7 +213,7 @@ export class LanceStore implements SearchStore {
   }
 
   async nearest(vector: Float32Array, k: number, exclude: readonly string[] = []): Promise<EntryBatch> {
-    let q = this.#table.vectorSearch(vector).distanceType('dot').select(COLUMNS).withRowId().limit(k + exclude.length);
+    let q = this.#table.vectorSearch(vector).distanceType('dot').select([...COLUMNS, '_distance']).withRowId().limit(k + exclude.length);
     if (this.#indexed) q = q.nprobes(this.#nprobes).refineFactor(this.#refineFactor);
     const batch = batchOf(await q.toArrow(), this.dim, true);
     if (exclude.length === 0 && batch.ids.length <= k) return batch;

@@ -383,6 +383,42 @@ export class VideoIndex {
     return results;
   }
 
+  /**
+   * Stores entries whose features were computed elsewhere (`classifier.searchFeatures` in a job worker, or
+   * generated for a benchmark), replacing every entry of their sources, in one commit. Vectors are normalised here.
+   * @example
+   * await index.addEntries([{ id: 'a.mp4#0', source: 'a.mp4', segment: 0, start: 0, end: 10, vector, features }]);
+   */
+  async addEntries(entries: readonly EntryRow[]): Promise<void> {
+    const callSite = new Error();
+    this.#check();
+    if (!Array.isArray(entries)) throw typeError('entries', 'an array of entries', entries);
+    const bytes = this.#store.featureBytes;
+    const bySource = new Map<string, EntryRow[]>();
+    entries.forEach((e, i) => {
+      if (!is.object(e) || !is.string(e.id) || !is.string(e.source)) throw typeError(`entries[${i}]`, 'an entry with string id and source', e);
+      if (!is.typedArray<Float32Array>(e.vector, 'Float32Array') || e.vector.length !== this.meta.projectionDim) {
+        throw rangeError(`entries[${i}].vector`, `a Float32Array of ${this.meta.projectionDim}`, e.vector);
+      }
+      if (!is.typedArray<Uint8Array>(e.features, 'Uint8Array') || e.features.length !== bytes) {
+        throw rangeError(`entries[${i}].features`, `a Uint8Array of ${bytes} bytes (${this.meta.numPatches} x ${this.meta.projectionDim} ${this.meta.featureDtype})`, e.features);
+      }
+      const rows = bySource.get(e.source) ?? [];
+      const r = e as unknown as EntryRow;
+      if (![r.segment, r.start, r.end].every(Number.isFinite)) throw typeError(`entries[${i}]`, 'finite segment, start and end', e);
+      rows.push({ ...r, vector: normalised(r.vector) });
+      bySource.set(e.source, rows);
+    });
+    try {
+      await this.#writing;
+      await this.#store.replaceSources([...bySource.keys()], [...bySource.values()].flat());
+      this.#size = await this.#store.count();
+      await this.#store.maintain();
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
   #textFeatures(text: string): Promise<Float32Array> {
     let f = this.#textCache.get(text);
     if (f) {
