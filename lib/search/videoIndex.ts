@@ -444,14 +444,16 @@ export class VideoIndex {
   /**
    * The `k` entries that best match `text`, best first, by X-CLIP's `logits_per_video`: the `candidates` nearest
    * by plain embedding cosine are scored exactly. With `candidates` at least the index size the search is
-   * exhaustive.
+   * exhaustive. `text` may also be its `getTextFeatures` output (projectionDim floats), e.g. cached by the caller.
    * @example
    * const hits = await index.search('a person playing guitar', { k: 10, candidates: 200 });
    */
-  async search(text: string, options: SearchOptions = {}): Promise<SearchResult[]> {
+  async search(text: string | Float32Array, options: SearchOptions = {}): Promise<SearchResult[]> {
     const callSite = new Error();
     this.#check();
-    if (!is.string(text) || text.trim() === '') throw typeError('text', 'a non-empty string', text);
+    const features = is.typedArray<Float32Array>(text, 'Float32Array');
+    if (features && text.length !== this.meta.projectionDim) throw rangeError('text', `a Float32Array of ${this.meta.projectionDim} (text features)`, text);
+    if (!features && (!is.string(text) || text.trim() === '')) throw typeError('text', 'a non-empty string or text features', text);
     const o = optionalObject('options', options, ['k', 'candidates', 'onTimings']);
     const k = integerInRange('k', o.k ?? 10, 1, 10000);
     const candidates = integerInRange('candidates', o.candidates ?? 200, k, 100000);
@@ -459,7 +461,7 @@ export class VideoIndex {
     if (this.#size === 0) return [];
     try {
       const t0 = performance.now();
-      const textFeatures = await this.#textFeatures(text);
+      const textFeatures = features ? (text as Float32Array) : await this.#textFeatures(text as string);
       const t1 = performance.now();
       const batch = await this.#store.nearest(normalised(textFeatures), candidates);
       const t2 = performance.now();
