@@ -5,6 +5,9 @@
  * (rows added later are scanned exactly until `maintain` folds them in).
  * @module
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import * as lancedb from '@lancedb/lancedb';
 import * as arrow from 'apache-arrow';
 
@@ -121,9 +124,11 @@ export class LanceStore implements SearchStore {
   readonly #annThreshold: number;
   readonly #nprobes: number;
   readonly #refineFactor: number;
+  readonly #dir: string;
   #indexed = false;
 
-  private constructor(db: lancedb.Connection, table: lancedb.Table, options: LanceStoreOptions, indexed: boolean) {
+  private constructor(dir: string, db: lancedb.Connection, table: lancedb.Table, options: LanceStoreOptions, indexed: boolean) {
+    this.#dir = dir;
     this.dim = options.dim;
     this.featureBytes = options.featureBytes;
     this.#db = db;
@@ -150,7 +155,7 @@ export class LanceStore implements SearchStore {
       throw new XClipError('INDEX_CORRUPT', `${dir}: table '${TABLE}' has columns ${found.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ')}, not vectors of ${options.dim} and features of ${options.featureBytes} bytes`);
     }
     const indexed = (await table.listIndices()).some((i) => i.columns.includes('vector'));
-    return new LanceStore(db, table, options, indexed);
+    return new LanceStore(dir, db, table, options, indexed);
   }
 
   count(): Promise<number> {
@@ -260,22 +265,41 @@ export class LanceStore implements SearchStore {
 
   async maintain(): Promise<void> {
     const s = await this.#table.stats();
-    if (!this.#indexed && s.numRows >= this.#annThreshold) {
+    const trained = this.#trainedRows();
+    // (Re)train the IVF-PQ index at the threshold, and again whenever the table has grown 4x since: partitions
+    // sized for 50k rows would each hold 80k rows at 4M.
+    if (s.numRows >= this.#annThreshold && (!this.#indexed || s.numRows >= 4 * trained)) {
       // sqrt(rows) partitions (LanceDB's default); sub-vectors of 8 dims (twice the default) for better recall.
       await this.#table.createIndex('vector', {
         config: lancedb.Index.ivfPq({ distanceType: 'dot', numPartitions: Math.round(Math.sqrt(s.numRows)), numSubVectors: this.dim % 8 === 0 ? this.dim / 8 : undefined }),
+        replace: true,
       });
+      fs.writeFileSync(this.#annFile, JSON.stringify({ trainedRows: s.numRows }));
       this.#indexed = true;
       return;
     }
-    let due = s.fragmentStats.numSmallFragments >= 32;
+    // Many tiny files (one per commit of a few videos) slow every scan; large ones are left alone, since
+    // rewriting them costs more than it saves.
+    let due = s.fragmentStats.numFragments >= 64 && s.fragmentStats.lengths.mean < 10000;
     if (this.#indexed && !due) {
       const idx = await this.#table.indexStats('vector_idx');
       due = (idx?.numUnindexedRows ?? 0) > Math.max(10000, 0.1 * (idx?.numIndexedRows ?? 0));
     }
-    // Compacts small files, appends unindexed rows to the ANN index, and drops data files of versions older than
-    // ten minutes (a reader in another process may still be on one of those).
+    // Compacts, appends unindexed rows to the ANN index, and drops data files of versions older than ten minutes
+    // (a reader in another process may still be on one of those).
     if (due) await this.#table.optimize({ cleanupOlderThan: new Date(Date.now() - 10 * 60 * 1000) });
+  }
+
+  get #annFile(): string {
+    return path.join(this.#dir, 'ann.json');
+  }
+
+  #trainedRows(): number {
+    try {
+      return (JSON.parse(fs.readFileSync(this.#annFile, 'utf8')) as { trainedRows: number }).trainedRows;
+    } catch {
+      return 0;
+    }
   }
 
   async close(): Promise<void> {

@@ -386,12 +386,14 @@ export class VideoIndex {
   /**
    * Stores entries whose features were computed elsewhere (`classifier.searchFeatures` in a job worker, or
    * generated for a benchmark), replacing every entry of their sources, in one commit. Vectors are normalised here.
+   * `maintain: false` leaves the upkeep of {@link maintain} to the caller (bulk loads).
    * @example
    * await index.addEntries([{ id: 'a.mp4#0', source: 'a.mp4', segment: 0, start: 0, end: 10, vector, features }]);
    */
-  async addEntries(entries: readonly EntryRow[]): Promise<void> {
+  async addEntries(entries: readonly EntryRow[], options: { maintain?: boolean } = {}): Promise<void> {
     const callSite = new Error();
     this.#check();
+    const { maintain = true } = optionalObject('options', options, ['maintain']);
     if (!Array.isArray(entries)) throw typeError('entries', 'an array of entries', entries);
     const bytes = this.#store.featureBytes;
     const bySource = new Map<string, EntryRow[]>();
@@ -413,6 +415,23 @@ export class VideoIndex {
       await this.#writing;
       await this.#store.replaceSources([...bySource.keys()], [...bySource.values()].flat());
       this.#size = await this.#store.count();
+      if (maintain) await this.#store.maintain();
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /**
+   * Upkeep that `add` does after each call: compacts many small files, (re)builds the IVF-PQ index when due.
+   * Call it after `addEntries(..., { maintain: false })` bulk loads.
+   * @example
+   * await index.maintain();
+   */
+  async maintain(): Promise<void> {
+    const callSite = new Error();
+    this.#check();
+    try {
+      await this.#writing;
       await this.#store.maintain();
     } catch (err) {
       throw atCallSite(err, callSite);

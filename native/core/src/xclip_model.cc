@@ -322,12 +322,16 @@ at::Tensor checked_features(const XCLIPModelImpl& m, const at::Tensor& t, const 
     invalid(std::string(name) + " must be a floating " + layout + " tensor with projection_dim " + std::to_string(p) +
             ", got " + (t.defined() ? shape_str(t.sizes()) + " " + c10::toString(t.scalar_type()) : std::string("none")));
   }
-  at::Tensor finite = at::isfinite(t).flatten(1).all(1);
-  if (!finite.all().item<bool>()) {
-    const int64_t row = (~finite).nonzero().min().item<int64_t>();
-    throw Error(ErrorCode::kNonFinite, std::string(name) + "[" + std::to_string(row) + "] contains NaN or Inf");
+  // Checked after the cast: stored float16 features would take libtorch's scalar half-precision path.
+  at::Tensor c = t.to(m.device, m.compute);
+  if (!at::isfinite(c.sum()).item<bool>()) {  // one pass; a NaN/Inf anywhere makes the sum non-finite
+    at::Tensor finite = at::isfinite(c).flatten(1).all(1);
+    if (!finite.all().item<bool>()) {
+      const int64_t row = (~finite).nonzero().min().item<int64_t>();
+      throw Error(ErrorCode::kNonFinite, std::string(name) + "[" + std::to_string(row) + "] contains NaN or Inf");
+    }
   }
-  return t.to(m.device, m.compute);
+  return c;
 }
 
 void cast_outputs(const XCLIPModelImpl& m, XCLIPOutput& out) {
