@@ -146,7 +146,7 @@ export interface NativeVideo {
   read(source: string | Uint8Array, options: NativeReadOptions): Promise<NativeDecodedVideo>;
   readClips(
     source: string | Uint8Array,
-    options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
+    options: { numFrames?: number; clipSeconds?: number; strideSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
 }
 

@@ -56,11 +56,17 @@ async function indexAdd(ctx: CommandContext): Promise<number> {
   if (clipSeconds !== undefined && !(clipSeconds > 0 && Number.isFinite(clipSeconds))) {
     throw ctx.usage(`--clip-seconds expects a positive number but received "${clip}"`);
   }
+  const stride = str(ctx, 'stride-seconds');
+  const strideSeconds = stride === undefined ? undefined : Number(stride);
+  if (strideSeconds !== undefined && !(strideSeconds > 0 && Number.isFinite(strideSeconds) && clipSeconds !== undefined)) {
+    throw ctx.usage(`--stride-seconds expects a positive number, with --clip-seconds, but received "${stride}"`);
+  }
   for (const f of files) if (!fs.existsSync(f)) throw ctx.missing(f);
   const index = await VideoIndex.open(db(ctx), { model: str(ctx, 'model') });
   try {
     const results = await index.add(files, {
       clipSeconds,
+      strideSeconds,
       onProgress: (p) => process.stderr.write(`indexed ${p.done}/${p.total} ${p.source} (${p.entries} entries)\n`),
     });
     const failed = results.filter((r) => r.error);
@@ -100,7 +106,7 @@ async function indexInfo(ctx: CommandContext): Promise<number> {
 
 /** `xclip-node index add|info`. */
 export const indexCommand: Command = {
-  help: `Usage: xclip-node index add <video...> --db <dir> [--model <dir|id|demo>] [--clip-seconds <s>]
+  help: `Usage: xclip-node index add <video...> --db <dir> [--model <dir|id|demo>] [--clip-seconds <s> [--stride-seconds <s>]]
        xclip-node index info --db <dir> [--json]
 
 Builds and inspects a text-to-video search index scored with X-CLIP's own logits.
@@ -110,8 +116,9 @@ Options:
   --model <dir|id|demo> model for a new index (default microsoft/xclip-base-patch32); an existing index
                         keeps the model it was built with and refuses another
   --clip-seconds <s>    one entry per segment of s seconds (default: one entry per video)
+  --stride-seconds <s>  seconds between segment starts (default: the clip length; shorter: overlapping)
   --json                machine-readable info`,
-  valueFlags: ['db', 'model', 'clip-seconds'],
+  valueFlags: ['db', 'model', 'clip-seconds', 'stride-seconds'],
   run: async (ctx) => {
     const sub = ctx.positional[0];
     if (sub === 'add') return indexAdd(ctx);

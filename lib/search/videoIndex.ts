@@ -46,6 +46,8 @@ export interface VideoIndexOptions {
 export interface AddOptions {
   /** Cut each video into segments of this many seconds, one entry each; default: one entry per video. */
   clipSeconds?: number;
+  /** Seconds between segment starts (with `clipSeconds`); default `clipSeconds`; shorter: overlapping segments. */
+  strideSeconds?: number;
   /** Called once a video's entries are committed (durable), in completion order. */
   onProgress?: (progress: AddProgress) => void;
 }
@@ -307,11 +309,11 @@ export class VideoIndex {
   }
 
   /** The entries of one video: one per clip, or one for the whole video. Only decoding holds a `slots` place. */
-  async #entries(item: Item, clipSeconds: number | undefined, slots?: Slots): Promise<EntryRow[]> {
+  async #entries(item: Item, clipSeconds: number | undefined, strideSeconds: number | undefined, slots?: Slots): Promise<EntryRow[]> {
     const clf = this.#clf;
     const decode = async () => {
       const clips = [];
-      const options = clipSeconds === undefined ? { numClips: 1 } : { clipSeconds };
+      const options = clipSeconds === undefined ? { numClips: 1 } : { clipSeconds, strideSeconds };
       for await (const clip of readVideoClips(item.input, { numFrames: clf.processor.numFrames, threads: clf.batching.decodeThreads, ...options })) clips.push(clip);
       return clips;
     };
@@ -345,12 +347,16 @@ export class VideoIndex {
     const callSite = new Error();
     this.#check();
     if (!Array.isArray(videos)) throw typeError('videos', 'an array of paths or { source, data }', videos);
-    const o = optionalObject('options', options, ['clipSeconds', 'onProgress']);
+    const o = optionalObject('options', options, ['clipSeconds', 'strideSeconds', 'onProgress']);
     if (o.clipSeconds !== undefined && (!is.number(o.clipSeconds) || !(o.clipSeconds > 0) || !Number.isFinite(o.clipSeconds))) {
       throw rangeError('clipSeconds', 'positive number', o.clipSeconds);
     }
+    if (o.strideSeconds !== undefined && (o.clipSeconds === undefined || !is.number(o.strideSeconds) || !(o.strideSeconds > 0) || !Number.isFinite(o.strideSeconds))) {
+      throw rangeError('strideSeconds', 'a positive number, with clipSeconds', o.strideSeconds);
+    }
     if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw typeError('onProgress', 'a function', o.onProgress);
     const clipSeconds = o.clipSeconds as number | undefined;
+    const strideSeconds = o.strideSeconds as number | undefined;
     const onProgress = o.onProgress as AddOptions['onProgress'];
     const items = videos.map(toItem);
     const { maxBatch, decodeConcurrency } = this.#clf.batching;
@@ -365,7 +371,7 @@ export class VideoIndex {
         const i = next++;
         const item = items[i];
         try {
-          const rows = await this.#entries(item, clipSeconds, decodeSlots);
+          const rows = await this.#entries(item, clipSeconds, strideSeconds, decodeSlots);
           await this.#commit(item.source, rows);
           results[i] = { source: item.source, entries: rows.length };
         } catch (err) {
@@ -523,7 +529,7 @@ export class VideoIndex {
         vector = found.vectors.slice(0, this.meta.projectionDim);
         exclude.push(videoOrId as string);
       } else {
-        const [row] = await this.#entries(toItem(videoOrId, 0), undefined);
+        const [row] = await this.#entries(toItem(videoOrId, 0), undefined, undefined);
         vector = row.vector;
       }
       const batch = await this.#store.nearest(vector, k, exclude);

@@ -57,6 +57,16 @@ describe('VideoIndex persistence', () => {
     await index.close();
   });
 
+  it('overlapping segments with strideSeconds', async () => {
+    const index = await VideoIndex.open(dir, { model: MODEL });
+    const [r] = await index.add([H264], { clipSeconds: 1, strideSeconds: 0.5 });
+    expect(r.entries).toBe(3);
+    const hits = await index.search('x', { k: 3, candidates: 3 });
+    expect(hits.map((h) => [h.start, h.end]).sort((a, b) => a[0] - b[0])).toEqual([[0, 1], [0.5, 1.5], [1, 2]]);
+    await expect(index.add([H264], { strideSeconds: 1 })).rejects.toThrow(RangeError);
+    await index.close();
+  });
+
   it('refuses a model other than the one that built it', async () => {
     const index = await VideoIndex.open(dir, { model: MODEL });
     await index.close();
