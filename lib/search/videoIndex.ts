@@ -29,6 +29,8 @@ export interface VideoIndexOptions {
    * `close`). Default: the model the index was built with; for a new index, `microsoft/xclip-base-patch32`.
    */
   model?: string | ZeroShotVideoClassifier;
+  /** With a classifier: the id to record for it (e.g. the hub id it was loaded from); default its directory. */
+  modelId?: string;
   /**
    * Precision of the stored prompt features, fixed when the index is created. `'float16'` (default) halves the
    * disk; rounding the features moves logits by up to ~1e-3 × the logit scale. `'float32'`: every logit equals
@@ -215,7 +217,8 @@ export class VideoIndex {
   static async open(dir: string, options: VideoIndexOptions = {}): Promise<VideoIndex> {
     const callSite = new Error();
     if (!is.string(dir) || dir === '') throw typeError('dir', 'a non-empty string', dir);
-    const o = optionalObject('options', options, ['model', 'featureDtype', 'annThreshold']);
+    const o = optionalObject('options', options, ['model', 'modelId', 'featureDtype', 'annThreshold']);
+    if (o.modelId !== undefined && !is.string(o.modelId)) throw typeError('modelId', 'a string', o.modelId);
     if (o.model !== undefined && !is.string(o.model) && !(o.model instanceof ZeroShotVideoClassifier)) {
       throw typeError('model', 'a model directory, hub id or ZeroShotVideoClassifier', o.model);
     }
@@ -232,7 +235,7 @@ export class VideoIndex {
       const owns = !(spec instanceof ZeroShotVideoClassifier);
       if (spec instanceof ZeroShotVideoClassifier) {
         clf = spec;
-        id = clf.modelDir || 'in-memory model';
+        id = (o.modelId as string | undefined) ?? (clf.modelDir || 'in-memory model');
       } else {
         const resolved = await resolveModelSpec(spec);
         // A directory is recorded by its absolute path, so the index opens from any working directory.
