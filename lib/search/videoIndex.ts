@@ -268,7 +268,7 @@ export class VideoIndex {
     }
   }
 
-  /** Entries stored (videos, or segments of them). */
+  /** Entries stored (videos, or segments of them), as of this process's last write (or the open). */
   get size(): number {
     return this.#size;
   }
@@ -486,7 +486,6 @@ export class VideoIndex {
     const k = integerInRange('k', o.k ?? 10, 1, 10000);
     const candidates = integerInRange('candidates', o.candidates ?? 200, k, 100000);
     if (o.onTimings !== undefined && typeof o.onTimings !== 'function') throw typeError('onTimings', 'a function', o.onTimings);
-    if (this.#size === 0) return [];
     try {
       const t0 = performance.now();
       const textFeatures = features ? (text as Float32Array) : await this.#textFeatures(text as string);
