@@ -8,8 +8,8 @@
 // Tier indexes are built once under .cache/search-bench/ and reused (resumable: a run stopped while filling one
 // continues where it stopped). A tier that would leave less than 20 GB free on the disk is skipped, and says so.
 // Environment: SEARCH_BENCH_TIERS (default 10000,100000,1000000), SEARCH_BENCH_QUERIES (default 40),
-// SEARCH_BENCH_RECALL (default 20000), SEARCH_BENCH_RECALL_INITS (default hf,scaled). Run it under nice on a shared
-// machine (the npm script does).
+// SEARCH_BENCH_RECALL (default 20000), SEARCH_BENCH_RECALL_INITS (default hf,scaled), SEARCH_BENCH_PARTS (default
+// layouts,recall,latency,ingest). Run it under nice on a shared machine (the npm script does).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,6 +32,8 @@ const QUERIES = Number(process.env.SEARCH_BENCH_QUERIES ?? 40);
 const RECALL_N = Number(process.env.SEARCH_BENCH_RECALL ?? 20000);
 /** Which prompt generators the recall runs with: 'hf' (HF's _init_weights), 'scaled' (fan-in scaled), or both. */
 const RECALL_INITS = (process.env.SEARCH_BENCH_RECALL_INITS ?? 'hf,scaled').split(',');
+/** Which parts run (default all): layouts, recall, latency, ingest. */
+const PARTS = (process.env.SEARCH_BENCH_PARTS ?? 'layouts,recall,latency,ingest').split(',');
 const K_PRIMES = [50, 200, 1000];
 const CHUNK = 10000;
 const FREE_MARGIN = 20e9;
@@ -220,11 +222,11 @@ async function main(): Promise<void> {
   const model = await XCLIPModel.fromConfig(new XCLIPConfig(), { seed: 1 });
   const clf = new ZeroShotVideoClassifier(model, await XCLIPProcessor.fromPretrained(demo), '');
   try {
-    await layouts(clf);
-    if (RECALL_INITS.includes('hf')) await recall(clf, "prompt generator with HF's _init_weights (its Linear layers N(0, 1): the prompt term dominates)");
+    if (PARTS.includes('layouts')) await layouts(clf);
+    if (PARTS.includes('recall') && RECALL_INITS.includes('hf')) await recall(clf, "prompt generator with HF's _init_weights (its Linear layers N(0, 1): the prompt term dominates)");
     // The same architecture with the prompt generator's Linear layers at std 1/sqrt(512) (fan-in scaled, as the
     // test fixtures' models are); the towers do not matter here, the features are synthetic.
-    if (RECALL_INITS.includes('scaled')) {
+    if (PARTS.includes('recall') && RECALL_INITS.includes('scaled')) {
       const scaled = await XCLIPModel.fromConfig(new XCLIPConfig({ initializerFactor: 512 ** -0.5 }), { seed: 1 });
       const scaledClf = new ZeroShotVideoClassifier(scaled, clf.processor, '');
       try {
@@ -233,10 +235,10 @@ async function main(): Promise<void> {
         await scaledClf.dispose();
       }
     }
-    console.log(`\n3. Query latency, K' = 200, k = 10, ${QUERIES} distinct texts per tier (ms: p50 p95)`);
-    console.log(`   ${'entries'.padStart(8)}  ${'text encode'.padEnd(15)}  ${'ANN'.padEnd(15)}  ${'feature fetch'.padEnd(15)}  ${'rerank'.padEnd(15)}  ${'total'.padEnd(15)}  ${'B/entry'.padStart(7)}  ${'RSS MiB'.padStart(6)}  stage 1`);
-    for (const n of TIERS) await tier(clf, n);
-    await ingest(clf);
+    if (PARTS.includes('latency')) console.log(`\n3. Query latency, K' = 200, k = 10, ${QUERIES} distinct texts per tier (ms: p50 p95)`);
+    if (PARTS.includes('latency')) console.log(`   ${'entries'.padStart(8)}  ${'text encode'.padEnd(15)}  ${'ANN'.padEnd(15)}  ${'feature fetch'.padEnd(15)}  ${'rerank'.padEnd(15)}  ${'total'.padEnd(15)}  ${'B/entry'.padStart(7)}  ${'RSS MiB'.padStart(6)}  stage 1`);
+    if (PARTS.includes('latency')) for (const n of TIERS) await tier(clf, n);
+    if (PARTS.includes('ingest')) await ingest(clf);
   } finally {
     await clf.dispose();
   }
