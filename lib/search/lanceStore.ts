@@ -198,17 +198,11 @@ export class LanceStore implements SearchStore {
         throw new RangeError(`entry ${r.id}: ${r.vector.length} vector values and ${r.features.length} feature bytes, expected ${this.dim} and ${this.featureBytes}`);
       }
     }
-    if (rows.length === 0) {
-      if (sources.length > 0) await this.#table.delete(`source IN (${sqlList(sources)})`);
-      return;
-    }
-    // One commit: rows of these sources that are not in `rows` go, the others are inserted or updated.
-    await this.#table
-      .mergeInsert('id')
-      .whenMatchedUpdateAll()
-      .whenNotMatchedInsertAll()
-      .whenNotMatchedBySourceDelete({ where: `source IN (${sqlList(sources)})` })
-      .execute(this.#arrowTable(rows));
+    // Two commits, delete then append: a crash between them leaves these sources without entries (never doubled,
+    // never partial). LanceDB's one-commit mergeInsert with a delete-by-source clause reads every row of the table,
+    // features included, on each call: it fails outright past 2 GiB of features (~43k entries at base size).
+    if (sources.length > 0) await this.#table.delete(`source IN (${sqlList(sources)})`);
+    if (rows.length > 0) await this.#table.add(this.#arrowTable(rows));
   }
 
   async removeIds(ids: readonly string[]): Promise<number> {

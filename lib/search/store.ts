@@ -63,8 +63,8 @@ export interface StoreStats {
 }
 
 /**
- * The storage a VideoIndex needs. Every write is one atomic commit: a crash leaves the store as it was before or
- * after it, never in between.
+ * The storage a VideoIndex needs. A crash during a write leaves whole entries only: a source's rows are all there or
+ * none are (a crash while replacing a source may leave it with none, never with old and new rows mixed).
  * @example
  * const store = await LanceStore.open(dir, { dim: 512, featureBytes: 49 * 512 * 2 });
  * await store.replaceSources(['/v/a.mp4'], rows);
@@ -75,7 +75,7 @@ export interface SearchStore {
   count(): Promise<number>;
   /** Distinct sources stored (a scan: for `index info`, not for every request). */
   countSources(): Promise<number>;
-  /** Removes every entry of `sources` and inserts `rows`, in one commit (re-adding a video replaces it). */
+  /** Removes every entry of `sources`, then inserts `rows` (re-adding a video replaces it). */
   replaceSources(sources: readonly string[], rows: readonly EntryRow[]): Promise<void>;
   /** Removes entries by id; resolves with how many there were. */
   removeIds(ids: readonly string[]): Promise<number>;

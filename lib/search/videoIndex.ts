@@ -394,7 +394,7 @@ export class VideoIndex {
 
   /**
    * Stores entries whose features were computed elsewhere (`classifier.searchFeatures` in a job worker, or
-   * generated for a benchmark), replacing every entry of their sources, in one commit. Vectors are normalised here.
+   * generated for a benchmark), replacing every entry of their sources. Vectors are normalised here.
    * `maintain: false` leaves the upkeep of {@link maintain} to the caller (bulk loads).
    * @example
    * await index.addEntries([{ id: 'a.mp4#0', source: 'a.mp4', segment: 0, start: 0, end: 10, vector, features }]);
