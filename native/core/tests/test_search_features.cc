@@ -149,7 +149,8 @@ TEST(search_score_features_float16_storage) {
 TEST(search_score_features_rejects_bad_arguments) {
   auto m = model_for("xclip-tiny8");  // projection_dim 32, 16 patches, 1 prompt layer
   at::Tensor ve = at::randn({2, 32}), pf = at::randn({2, 16, 32}), tf = at::randn({3, 32});
-  EXPECT_EQ(m->score_video_features(ve, pf, tf).sizes(), (std::vector<int64_t>{2, 3}));
+  const at::Tensor ok = m->score_video_features(ve, pf, tf);  // held: sizes() views the tensor's own storage
+  EXPECT_EQ(ok.sizes(), (std::vector<int64_t>{2, 3}));
   EXPECT_ERROR(m->score_video_features(at::randn({2, 31}), pf, tf), ErrorCode::kInvalidInput, "video_embeds", "[2, 31]");
   EXPECT_ERROR(m->score_video_features(ve, at::randn({2, 32}), tf), ErrorCode::kInvalidInput, "prompt_features");
   EXPECT_ERROR(m->score_video_features(ve, at::randn({3, 16, 32}), tf), ErrorCode::kInvalidInput, "3 videos", "2");
