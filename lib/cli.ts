@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { serveCommand } from './commands/serve';
 import { ensureDemoModel } from './demo';
 import { XClipError } from './errors';
 import { resolveModelDir, type DownloadProgress } from './hub';
@@ -29,6 +30,7 @@ const HELP: Record<string, string> = {
 Commands:
   classify <video...> --labels "a,b,c"   zero-shot classification of videos against labels
   embed <video...> --out file.jsonl       write one video embedding per line (JSONL)
+  serve --model <dir|id|demo>             HTTP server: classify, embeddings, score, metrics, docs
   info                                    versions, device, threads
 
 Run "xclip-node <command> --help" for a command's options.`,
@@ -255,6 +257,7 @@ function info(): number {
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let parsed: Parsed | undefined;
+  if (argv[0] === 'serve') return serveCommand(argv.slice(1));
   try {
     parsed = parse(argv);
     const { command } = parsed;

@@ -1,0 +1,192 @@
+/**
+ * `POST /v1/classify`: zero-shot classification of one or more videos against labels, in the CLI's `--json` shape.
+ * Each video is its own `classify` call, so the classifier batches them with every other request's videos, and a
+ * video that fails is reported in its place while the others succeed.
+ * @module
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import type { MediaRef } from '../../mediaSource';
+import type { LabelScore } from '../../pipelines';
+import type { ServerContext } from '../context';
+import { HttpError, toHttpFailure, type ErrorBody } from '../errors';
+import { receiveMultipart } from '../uploads';
+import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
+import { workHandler, type RequestWork } from '../work';
+
+/** Most labels per request: each distinct label set costs a text-tower pass (cached afterwards). */
+export const MAX_LABELS = 256;
+const MAX_LABEL_CHARS = 1000;
+
+/** One video's answer: its scores, or why it failed. */
+export type ClassifyRecord = { file: string | number; scores: LabelScore[] } | { file: string | number; error: ErrorBody['error'] };
+
+interface ClassifyInput {
+  items: VideoItem[];
+  labels: string[];
+  topK?: number;
+  template?: string;
+}
+
+const labelsSchema = {
+  type: 'array',
+  minItems: 1,
+  maxItems: MAX_LABELS,
+  items: { type: 'string', minLength: 1, maxLength: MAX_LABEL_CHARS },
+  description: 'Free-text labels; scores are a softmax over them.',
+} as const;
+
+const jsonBody = {
+  type: 'object',
+  properties: {
+    videos: { type: 'array', minItems: 1, maxItems: MAX_VIDEOS_PER_REQUEST, items: { $ref: 'VideoRef#' } },
+    labels: labelsSchema,
+    topK: { type: 'integer', minimum: 1, maximum: MAX_LABELS, description: 'Keep the best k labels per video (default: all).' },
+    template: { type: 'string', minLength: 2, maxLength: MAX_LABEL_CHARS, pattern: '\\{\\}', description: "Hypothesis template, `{}` marks the label (default '{}')." },
+  },
+  required: ['videos', 'labels'],
+  additionalProperties: false,
+} as const;
+
+/** Documentation only: multipart bodies are not parsed before the handler, which checks them itself. */
+const multipartBody = {
+  properties: {
+    file: { type: 'array', items: { type: 'string', format: 'binary' }, description: `One part per video, at most ${MAX_VIDEOS_PER_REQUEST}.` },
+    labels: { type: 'string', description: 'A JSON array of labels, or one label per repeated `labels` field.' },
+    topK: { type: 'string', description: 'Integer: keep the best k labels per video.' },
+    template: { type: 'string', description: "Hypothesis template, `{}` marks the label (default '{}')." },
+  },
+  required: ['file', 'labels'],
+} as const;
+
+const scoreSchema = { type: 'object', properties: { label: { type: 'string' }, score: { type: 'number' } }, required: ['label', 'score'] } as const;
+const recordSchema = {
+  type: 'object',
+  description: 'One per video, in input order: `scores` best first, or `error` when that video failed.',
+  properties: {
+    file: { type: ['string', 'integer'], description: "The part's filename, the path or URL as given, else the video's index." },
+    scores: { type: 'array', items: scoreSchema },
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
+  },
+  required: ['file'],
+} as const;
+
+const responseSchema = {
+  type: 'object',
+  properties: { model: { type: 'string' }, results: { type: 'array', items: recordSchema } },
+  required: ['model', 'results'],
+} as const;
+
+const failedSchema = {
+  type: 'object',
+  description: 'Every error; when every video of a classify request failed, the first failure as `error` and each one in `results`.',
+  properties: {
+    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
+    results: { type: 'array', items: recordSchema },
+  },
+  required: ['error'],
+} as const;
+
+function parseLabels(values: readonly string[] | undefined): string[] {
+  if (!values || values.length === 0) throw new HttpError('INVALID_INPUT', 'labels are required: a JSON array in one "labels" field, or one "labels" field per label');
+  let labels: unknown = values;
+  if (values.length === 1 && values[0].trimStart().startsWith('[')) {
+    try {
+      labels = JSON.parse(values[0]);
+    } catch {
+      throw new HttpError('INVALID_INPUT', 'the "labels" field starts with "[" but is not a JSON array');
+    }
+  }
+  if (!Array.isArray(labels) || labels.length === 0 || labels.length > MAX_LABELS) throw new HttpError('INVALID_INPUT', `labels must be 1 to ${MAX_LABELS} strings`);
+  for (const l of labels) {
+    if (typeof l !== 'string' || l.length === 0 || l.length > MAX_LABEL_CHARS) throw new HttpError('INVALID_INPUT', `each label must be a string of 1 to ${MAX_LABEL_CHARS} characters`);
+  }
+  return labels as string[];
+}
+
+function single(fields: Map<string, string[]>, name: string): string | undefined {
+  const v = fields.get(name);
+  if (v && v.length > 1) throw new HttpError('INVALID_INPUT', `field "${name}" given ${v.length} times`);
+  return v?.[0];
+}
+
+async function multipartInput(request: FastifyRequest, ctx: ServerContext, work: RequestWork): Promise<ClassifyInput> {
+  const { files, fields } = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['labels', 'topK', 'template'] });
+  if (files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
+  const topK = single(fields, 'topK');
+  if (topK !== undefined && !/^\d{1,4}$/.test(topK)) throw new HttpError('INVALID_INPUT', `topK must be a positive integer but is ${JSON.stringify(topK)}`);
+  const template = single(fields, 'template');
+  if (template !== undefined && !template.includes('{}')) throw new HttpError('INVALID_INPUT', "template must contain '{}' where the label goes");
+  return { items: uploadedItems(files), labels: parseLabels(fields.get('labels')), topK: topK === undefined ? undefined : Number(topK), template };
+}
+
+/** Classifies every item concurrently; each settles to a record. */
+async function classifyAll(ctx: ServerContext, work: RequestWork, input: ClassifyInput): Promise<{ records: ClassifyRecord[]; statuses: number[] }> {
+  if (input.topK !== undefined && (input.topK < 1 || input.topK > input.labels.length)) {
+    throw new HttpError('INVALID_INPUT', `topK must be between 1 and ${input.labels.length} (the number of labels) but is ${input.topK}`);
+  }
+  const clf = ctx.classifier();
+  const statuses: number[] = [];
+  const options = { topK: input.topK, hypothesisTemplate: input.template };
+  const records = await work.race(
+    Promise.all(
+      input.items.map((item, i) =>
+        work.track(
+          (async (): Promise<ClassifyRecord> => {
+            try {
+              return { file: item.name, scores: await withVideo(item, work, (source) => clf.classify(source, input.labels, options)) };
+            } catch (err) {
+              if (work.signal.aborted) throw work.signal.reason;
+              const failure = toHttpFailure(err);
+              statuses[i] = failure.status;
+              return { file: item.name, error: failure.body.error };
+            }
+          })(),
+        ),
+      ),
+    ),
+  );
+  return { records, statuses };
+}
+
+/**
+ * @example
+ * await app.register(classifyRoutes);
+ */
+export async function classifyRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.xclip;
+  app.post(
+    '/v1/classify',
+    {
+      config: { work: true },
+      bodyLimit: ctx.jsonBodyLimit,
+      schema: {
+        summary: 'Zero-shot classification of videos against free-text labels',
+        description:
+          'multipart/form-data (`file` parts + `labels`, optional `topK`, `template`) or JSON (`videos` as base64 `data`, `path` or `url`). ' +
+          'Results come in input order, one per video; a video that fails has `error` instead of `scores` and the others still succeed ' +
+          '(200 when any succeeded, else the first failure\'s status). Scores are a softmax over X-CLIP\'s `logits_per_video`, as transformers\' pipeline.',
+        tags: ['inference'],
+        consumes: ['application/json', 'multipart/form-data'],
+        body: { content: { 'application/json': { schema: jsonBody }, 'multipart/form-data': { schema: multipartBody } } },
+        response: { 200: responseSchema, '4xx': failedSchema, '5xx': failedSchema },
+      },
+    },
+    workHandler(async (request, reply, work) => {
+      const input: ClassifyInput = request.isMultipart()
+        ? await multipartInput(request, ctx, work)
+        : (() => {
+            const body = request.body as { videos: MediaRef[]; labels: string[]; topK?: number; template?: string };
+            return { items: referencedItems(body.videos, ctx.media), labels: body.labels, topK: body.topK, template: body.template };
+          })();
+      const { records, statuses } = await classifyAll(ctx, work, input);
+      const failed = records.filter((r) => 'error' in r).length;
+      ctx.metrics.countVideos(records.length - failed, failed);
+      if (failed === records.length) {
+        const first = records[0] as { error: ErrorBody['error'] };
+        return reply.code(statuses[0]).send({ error: first.error, results: records });
+      }
+      return { model: ctx.modelId, results: records };
+    }),
+  );
+}

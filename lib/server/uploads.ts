@@ -1,0 +1,103 @@
+/**
+ * multipart/form-data requests: each file part streams into its own file in the server's private temp directory
+ * (the decoder then reads it from there, so a request is never held in memory whole), fields are collected as
+ * strings. Every limit ends the request with 413 as soon as it is passed: total upload bytes, file parts, fields,
+ * bytes per field, parts and header pairs (a multipart bomb of many tiny parts is cut off at the parts limit).
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+import type { FastifyRequest } from 'fastify';
+
+import { ByteLimit } from '../mediaSource';
+import { HttpError } from './errors';
+import type { RequestWork } from './work';
+
+/** Limits of one multipart request. */
+export interface MultipartLimits {
+  /** Bytes of all file parts together. */
+  maxUploadBytes: number;
+  /** File parts. */
+  maxFiles: number;
+  /** Non-file fields. */
+  maxFields: number;
+  /** Bytes of one field's value. */
+  maxFieldBytes: number;
+}
+
+/** One uploaded file, on disk in the temp directory until the request's work has settled. */
+export interface UploadedFile {
+  /** The part's filename as the client sent it, if any (never used for the path on disk). */
+  filename: string | undefined;
+  path: string;
+  bytes: number;
+}
+
+export interface MultipartBody {
+  files: UploadedFile[];
+  /** Field values in the order they came, per field name. */
+  fields: Map<string, string[]>;
+}
+
+/** What a route accepts: the name of its file parts and of its fields (anything else is a 400). */
+export interface MultipartShape {
+  fileField: string;
+  fieldNames: readonly string[];
+}
+
+/** Header pairs per part: a part needs two or three (disposition, type, encoding). */
+const MAX_HEADER_PAIRS = 16;
+const MAX_FIELD_NAME_BYTES = 64;
+
+/**
+ * Reads a multipart request into temp files and fields, deleting the files once `work` finishes (also when this
+ * fails midway).
+ * @example
+ * const { files, fields } = await receiveMultipart(request, work, tempDir, limits, { fileField: 'file', fieldNames: ['labels'] });
+ */
+export async function receiveMultipart(request: FastifyRequest, work: RequestWork, dir: string, limits: MultipartLimits, shape: MultipartShape): Promise<MultipartBody> {
+  const out: MultipartBody = { files: [], fields: new Map() };
+  let total = 0;
+  const parts = request.parts({
+    limits: {
+      fileSize: limits.maxUploadBytes,
+      files: limits.maxFiles,
+      fields: limits.maxFields,
+      fieldSize: limits.maxFieldBytes,
+      fieldNameSize: MAX_FIELD_NAME_BYTES,
+      parts: limits.maxFiles + limits.maxFields,
+      headerPairs: MAX_HEADER_PAIRS,
+    },
+  });
+  const tooLarge = (what: string): HttpError => new HttpError('PAYLOAD_TOO_LARGE', what);
+  for await (const part of parts) {
+    if (work.signal.aborted) throw work.signal.reason;
+    if (part.type === 'file') {
+      if (part.fieldname !== shape.fileField) {
+        part.file.resume();
+        throw new HttpError('INVALID_INPUT', `unexpected file part "${part.fieldname}": send videos as "${shape.fileField}" parts`);
+      }
+      const file = path.join(dir, `upload-${randomUUID()}`);
+      work.onFinish(() => fs.promises.rm(file, { force: true }));
+      const budget = limits.maxUploadBytes - total;
+      const limit = new ByteLimit(budget, () => tooLarge(`the upload is larger than the limit of ${limits.maxUploadBytes} bytes`));
+      await pipeline(part.file, limit, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }), { signal: work.signal });
+      if (part.file.truncated) throw tooLarge(`the upload is larger than the limit of ${limits.maxUploadBytes} bytes`);
+      total += limit.bytes;
+      out.files.push({ filename: part.filename || undefined, path: file, bytes: limit.bytes });
+    } else {
+      if (!shape.fieldNames.includes(part.fieldname)) {
+        throw new HttpError('INVALID_INPUT', `unexpected field "${part.fieldname}": expected ${shape.fieldNames.map((n) => `"${n}"`).join(', ')} and "${shape.fileField}" files`);
+      }
+      if (part.valueTruncated || part.fieldnameTruncated) throw tooLarge(`field "${part.fieldname}" is longer than ${limits.maxFieldBytes} bytes`);
+      const value = typeof part.value === 'string' ? part.value : JSON.stringify(part.value);
+      const list = out.fields.get(part.fieldname) ?? [];
+      list.push(value);
+      out.fields.set(part.fieldname, list);
+    }
+  }
+  return out;
+}
