@@ -216,6 +216,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (!reply.raw.writableFinished) work.abort(new HttpError('CANCELLED', 'the client closed the connection'));
       void work.finish().then(() => works.delete(work));
     });
+    // An aborted request's body may never come (a stalled upload): once its answer is out, the connection is
+    // dropped, so that the multipart parser stops waiting and the request's slot comes free.
+    work.signal.addEventListener('abort', () => {
+      const drop = (): void => {
+        if (!request.raw.complete) request.raw.destroy();
+      };
+      if (reply.raw.writableFinished) drop();
+      else reply.raw.once('finish', drop);
+    });
     work.holdSlot(await admission.acquire(work.signal));
   });
 

@@ -108,7 +108,8 @@ export class RequestWork {
 
 /**
  * Wraps a model route's handler so that the handler itself counts as the request's work: resources are released
- * only once it has returned, even if the client left while it ran. Use it for every route with `config.work`.
+ * only once it has returned, even if the client left while it ran; and an aborted request is answered at once with
+ * the abort's reason (504 TIMEOUT, 503 at a shutdown deadline). Use it for every route with `config.work`.
  * @example
  * app.post('/v1/thing', { config: { work: true } }, workHandler(async (request, reply, work) => ({ ok: true })));
  */
@@ -119,6 +120,9 @@ export function workHandler<R>(
     const work = request.work;
     if (!work) return Promise.reject(new Error('workHandler on a route without config.work'));
     if (work.signal.aborted) return Promise.reject(work.signal.reason);
-    return work.track(handler(request, reply, work));
+    // The answer goes out as soon as the request is aborted (timeout, shutdown); the handler's work runs on, tracked.
+    return work.race(work.track(handler(request, reply, work))).catch((err: unknown) => {
+      throw work.signal.aborted ? work.signal.reason : err;
+    });
   };
 }

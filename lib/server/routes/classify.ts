@@ -128,23 +128,18 @@ async function classifyAll(ctx: ServerContext, work: RequestWork, input: Classif
   const clf = ctx.classifier();
   const statuses: number[] = [];
   const options = { topK: input.topK, hypothesisTemplate: input.template };
-  const records = await work.race(
-    Promise.all(
-      input.items.map((item, i) =>
-        work.track(
-          (async (): Promise<ClassifyRecord> => {
-            try {
-              return { file: item.name, scores: await withVideo(item, work, (source) => clf.classify(source, input.labels, options)) };
-            } catch (err) {
-              if (work.signal.aborted) throw work.signal.reason;
-              const failure = toHttpFailure(err);
-              statuses[i] = failure.status;
-              return { file: item.name, error: failure.body.error };
-            }
-          })(),
-        ),
-      ),
-    ),
+  // The handler awaits every video, and workHandler tracks the handler: the request holds its slot until all settle.
+  const records = await Promise.all(
+    input.items.map(async (item, i): Promise<ClassifyRecord> => {
+      try {
+        return { file: item.name, scores: await withVideo(item, work, (source) => clf.classify(source, input.labels, options)) };
+      } catch (err) {
+        if (work.signal.aborted) throw work.signal.reason;
+        const failure = toHttpFailure(err);
+        statuses[i] = failure.status;
+        return { file: item.name, error: failure.body.error };
+      }
+    }),
   );
   return { records, statuses };
 }

@@ -127,20 +127,19 @@ function jsonInput(request: FastifyRequest, ctx: ServerContext): EmbeddingsInput
   return { ...base, texts: inputs };
 }
 
-/** Video features of every item; the first failure fails the request (OpenAI's embeddings are all or nothing). */
+/**
+ * Video features of every item; the first failure fails the request (OpenAI's embeddings are all or nothing), once
+ * every video has settled: until then the request's files and slot are still in use.
+ */
 async function videoFeatures(ctx: ServerContext, work: RequestWork, items: readonly VideoItem[]): Promise<Float32Array[]> {
   const clf = ctx.classifier();
-  const all = Promise.all(
-    items.map((item) =>
-      work.track(withVideo(item, work, async (source) => (await clf.embedVideos([source]))[0])),
-    ),
-  );
-  try {
-    return await work.race(all);
-  } catch (err) {
+  const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, async (source) => (await clf.embedVideos([source]))[0])));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) {
     ctx.metrics.countVideos(0, items.length);
-    throw err;
+    throw failed.reason;
   }
+  return settled.map((r) => (r as PromiseFulfilledResult<Float32Array>).value);
 }
 
 /**
@@ -173,7 +172,7 @@ export async function embeddingsRoutes(app: FastifyInstance): Promise<void> {
       if (input.texts) {
         const clf = ctx.classifier();
         for (const t of input.texts) tokens += clf.processor.tokenizer.encode(t).length;
-        vectors = await work.race(work.track(clf.embedTexts(input.texts)));
+        vectors = await clf.embedTexts(input.texts);
       } else {
         vectors = await videoFeatures(ctx, work, input.videos!);
         ctx.metrics.countVideos(vectors.length, 0);
