@@ -152,6 +152,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addSchema(errorSchema);
   app.addSchema(videoRefSchema);
 
+  const unavailable = (): HttpError =>
+    new HttpError('UNAVAILABLE', state === 'loading' ? 'the model is still loading' : state === 'failed' ? 'the model failed to load' : 'the server is shutting down', {
+      'retry-after': '5',
+    });
+
   const ctx: ServerContext = {
     modelId: o.modelId,
     demo: o.demo ?? false,
@@ -159,9 +164,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return state;
     },
     classifier() {
-      if (state === 'ready' && classifier) return classifier;
-      const why = state === 'loading' ? 'the model is still loading' : state === 'failed' ? 'the model failed to load' : 'the server is shutting down';
-      throw new HttpError('UNAVAILABLE', why, { 'retry-after': '5' });
+      // Requests admitted before a shutdown finish their work while it drains.
+      if ((state === 'ready' || state === 'draining') && classifier) return classifier;
+      throw unavailable();
     },
     media,
     admission,
@@ -206,7 +211,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (!config.work && !config.auth) return;
     checkKey?.(request.headers);
     if (!config.work) return;
-    ctx.classifier(); // 503 while loading or draining, before anything is read
+    if (state !== 'ready') throw unavailable(); // while loading or draining, before anything is read
     const work = new RequestWork(requestTimeoutMs);
     request.work = work;
     works.add(work);

@@ -20,7 +20,7 @@ export interface ServerContext {
   /** True for the generated demo model (random weights). */
   readonly demo: boolean;
   readonly state: ServerState;
-  /** The loaded classifier; throws `UNAVAILABLE` (503) while loading, after a failed load and while draining. */
+  /** The loaded classifier (also while draining, for requests in flight); throws `UNAVAILABLE` (503) while loading or after a failed load. */
   classifier(): ZeroShotVideoClassifier;
   readonly media: MediaSources;
   readonly admission: Admission;
