@@ -101,3 +101,10 @@ export async function receiveMultipart(request: FastifyRequest, work: RequestWor
   }
   return out;
 }
+
+/** The value of a field that may appear at most once. */
+export function oneField(body: MultipartBody, name: string): string | undefined {
+  const v = body.fields.get(name);
+  if (v && v.length > 1) throw new HttpError('INVALID_INPUT', `field "${name}" given ${v.length} times`);
+  return v?.[0];
+}

@@ -60,7 +60,7 @@ describe('xclip-node server: keys and sources', () => {
 
   it('401 without the key or with a wrong one, on model routes, /v1/models and /metrics; the key works as Bearer or X-API-Key', async () => {
     for (const [p, body] of [['/v1/classify', { videos: [{ url: `${originUrl}/v.mp4` }], labels: ['a'] }], ['/v1/embeddings', { input: 'a' }], ['/v1/models', undefined], ['/metrics', undefined]] as const) {
-      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${KEY}x` }, { 'x-api-key': 'k' }, { authorization: KEY }]) {
+      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${KEY}x` }, { 'x-api-key': 'k' }, { authorization: KEY }] as Record<string, string>[]) {
         const r = await send(`${guarded.url}${p}`, { headers: { ...headers }, body });
         expect([p, JSON.stringify(headers), r.status, r.json?.error?.code]).toEqual([p, JSON.stringify(headers), 401, 'UNAUTHORIZED']);
         expect(r.headers['www-authenticate']).toBe('Bearer');

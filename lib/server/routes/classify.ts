@@ -10,7 +10,7 @@ import type { MediaRef } from '../../mediaSource';
 import type { LabelScore } from '../../pipelines';
 import type { ServerContext } from '../context';
 import { HttpError, toHttpFailure, type ErrorBody } from '../errors';
-import { receiveMultipart } from '../uploads';
+import { oneField, receiveMultipart } from '../uploads';
 import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
@@ -104,20 +104,14 @@ function parseLabels(values: readonly string[] | undefined): string[] {
   return labels as string[];
 }
 
-function single(fields: Map<string, string[]>, name: string): string | undefined {
-  const v = fields.get(name);
-  if (v && v.length > 1) throw new HttpError('INVALID_INPUT', `field "${name}" given ${v.length} times`);
-  return v?.[0];
-}
-
 async function multipartInput(request: FastifyRequest, ctx: ServerContext, work: RequestWork): Promise<ClassifyInput> {
-  const { files, fields } = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['labels', 'topK', 'template'] });
-  if (files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
-  const topK = single(fields, 'topK');
+  const body = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['labels', 'topK', 'template'] });
+  if (body.files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
+  const topK = oneField(body, 'topK');
   if (topK !== undefined && !/^\d{1,4}$/.test(topK)) throw new HttpError('INVALID_INPUT', `topK must be a positive integer but is ${JSON.stringify(topK)}`);
-  const template = single(fields, 'template');
+  const template = oneField(body, 'template');
   if (template !== undefined && !template.includes('{}')) throw new HttpError('INVALID_INPUT', "template must contain '{}' where the label goes");
-  return { items: uploadedItems(files), labels: parseLabels(fields.get('labels')), topK: topK === undefined ? undefined : Number(topK), template };
+  return { items: uploadedItems(body.files), labels: parseLabels(body.fields.get('labels')), topK: topK === undefined ? undefined : Number(topK), template };
 }
 
 /** Classifies every item concurrently; each settles to a record. */

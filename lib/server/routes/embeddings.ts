@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { ServerContext } from '../context';
 import { HttpError } from '../errors';
-import { receiveMultipart } from '../uploads';
+import { oneField, receiveMultipart } from '../uploads';
 import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
@@ -99,19 +99,14 @@ function encode(v: Float32Array, format: EncodingFormat): number[] | string {
 }
 
 async function multipartInput(request: FastifyRequest, ctx: ServerContext, work: RequestWork): Promise<EmbeddingsInput> {
-  const { files, fields } = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['model', 'encoding_format', 'normalize'] });
-  if (files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
-  const one = (name: string): string | undefined => {
-    const v = fields.get(name);
-    if (v && v.length > 1) throw new HttpError('INVALID_INPUT', `field "${name}" given ${v.length} times`);
-    return v?.[0];
-  };
-  checkModel(ctx, one('model'));
-  const format = one('encoding_format') ?? 'float';
+  const body = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['model', 'encoding_format', 'normalize'] });
+  if (body.files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
+  checkModel(ctx, oneField(body, 'model'));
+  const format = oneField(body, 'encoding_format') ?? 'float';
   if (format !== 'float' && format !== 'base64') throw new HttpError('INVALID_INPUT', `encoding_format must be "float" or "base64" but is ${JSON.stringify(format)}`);
-  const normalize = one('normalize') ?? 'true';
+  const normalize = oneField(body, 'normalize') ?? 'true';
   if (normalize !== 'true' && normalize !== 'false') throw new HttpError('INVALID_INPUT', `normalize must be "true" or "false" but is ${JSON.stringify(normalize)}`);
-  return { videos: uploadedItems(files), encodingFormat: format, normalize: normalize === 'true' };
+  return { videos: uploadedItems(body.files), encodingFormat: format, normalize: normalize === 'true' };
 }
 
 function jsonInput(request: FastifyRequest, ctx: ServerContext): EmbeddingsInput {
