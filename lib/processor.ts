@@ -5,25 +5,40 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { abortable, optionalSignal } from './abort';
 import { VideoMAEImageProcessor } from './imageProcessor';
 import type { Tensor } from './tensor';
 import { CLIPTokenizer, type BatchEncodeOptions, type DecodeOptions } from './tokenizer';
 import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
-import { readVideo, type Frame, type ReadVideoOptions, type VideoSource } from './video';
+import { readVideo, type Cancellable, type Frame, type ReadVideoOptions, type VideoLimits, type VideoSource } from './video';
 
 /** A video given as decoded frames, or as a file path / the bytes of a whole file. */
 export type VideoInput = readonly Frame[] | VideoSource;
 
-export interface ProcessorEncodeOptions extends BatchEncodeOptions {
-  text?: string | readonly string[];
-  videos?: VideoInput | readonly VideoInput[];
+/**
+ * How video sources are decoded: the options of {@link readVideo} that a caller of the processor or of a pipeline
+ * may set per call.
+ * @example
+ * await processor.encode({ videos: ['upload.mp4'], maxPixels: 1920 * 1080, timeoutMs: 30000, signal });
+ */
+export interface VideoDecodeOptions extends VideoLimits, Cancellable {
   /** Frames sampled from video sources; defaults to the model's `num_frames` (8 when unknown). */
   numFrames?: number;
   /** How frames are sampled from video sources; default `'segment-middle'` (X-CLIP's test-time rule). */
   sampling?: ReadVideoOptions['sampling'];
+  /** Rotate frames upright according to the rotation metadata (default false, as PyAV and HF). */
+  applyRotation?: boolean;
+}
+
+export interface ProcessorEncodeOptions extends BatchEncodeOptions, VideoDecodeOptions {
+  text?: string | readonly string[];
+  videos?: VideoInput | readonly VideoInput[];
   /** Decoder threads per video source (`threads` of {@link readVideo}); default 0, FFmpeg's choice. */
   decodeThreads?: number;
 }
+
+/** The keys of {@link VideoDecodeOptions}. */
+export const VIDEO_DECODE_KEYS = ['numFrames', 'sampling', 'applyRotation', 'maxPixels', 'maxFrames', 'timeoutMs', 'signal'] as const;
 
 /** What `XCLIPModel.forward` takes. */
 export interface ProcessorOutput {
@@ -87,9 +102,10 @@ export class XCLIPProcessor {
    */
   async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'numFrames', 'sampling', 'decodeThreads']);
-    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, ...tok } = options;
+    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'decodeThreads', ...VIDEO_DECODE_KEYS]);
+    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal: signalOption, ...tok } = options;
     if (decodeThreads !== undefined) integerInRange('decodeThreads', decodeThreads, 0, 64);
+    const signal = optionalSignal(signalOption);
     if (text === undefined && videos === undefined) throw typeError('options', 'at least one of text or videos', options);
     const out: ProcessorOutput = {};
     if (text !== undefined) {
@@ -99,10 +115,9 @@ export class XCLIPProcessor {
     if (videos !== undefined) {
       const list: readonly VideoInput[] = isFrameList(videos) || !Array.isArray(videos) ? [videos as VideoInput] : (videos as readonly VideoInput[]);
       if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
-      const frames = await Promise.all(
-        list.map(async (v) => (isFrameList(v) ? v : (await readVideo(v as VideoSource, { numFrames, sampling, threads: decodeThreads })).frames)),
-      );
-      out.pixelValues = (await this.imageProcessor.preprocess(frames)).pixelValues;
+      const read: ReadVideoOptions = { numFrames, sampling, threads: decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal };
+      const frames = await Promise.all(list.map(async (v) => (isFrameList(v) ? v : (await readVideo(v as VideoSource, read)).frames)));
+      out.pixelValues = (await abortable(signal, () => this.imageProcessor.preprocess(frames))).pixelValues;
     }
     return out;
   }

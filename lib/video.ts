@@ -3,8 +3,9 @@
  * file, sampling only the frames X-CLIP needs. Frames come back as RGB24, as PyAV's `to_ndarray(format="rgb24")`.
  * @module
  */
+import { abortable, optionalSignal } from './abort';
 import { callNative } from './errors';
-import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
+import { binding, type CancelHandle, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
 import { checkKeys, is, rangeError, typeError } from './validate';
 
 /** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
@@ -66,7 +67,17 @@ export interface DecoderOptions {
   threads?: number;
 }
 
-export interface ReadVideoOptions extends VideoLimits, DecoderOptions {
+/** Cancelling a decode. */
+export interface Cancellable {
+  /**
+   * Aborting it stops the decode at the next packet (or inside FFmpeg's current read) and rejects the call at once
+   * with `signal.reason`: a `DOMException` named `'AbortError'`, as `fetch` rejects, unless `abort(reason)` gave
+   * another reason.
+   */
+  signal?: AbortSignal;
+}
+
+export interface ReadVideoOptions extends VideoLimits, DecoderOptions, Cancellable {
   /** Frames to sample, 1..1024. Default 8. */
   numFrames?: number;
   /**
@@ -131,6 +142,20 @@ function nativeLimits(options: VideoLimits & DecoderOptions): NativeVideoLimits 
   return out;
 }
 
+/**
+ * A decode the signal can stop: the addon polls a cancel token where it checks its deadline, and the call rejects
+ * with `signal.reason` as soon as the signal aborts.
+ */
+function cancellableNative<T>(callSite: Error, signal: AbortSignal | undefined, run: (cancel?: CancelHandle) => Promise<T>): Promise<T> {
+  if (!signal) return callNative(callSite, () => run());
+  const token = binding().video.cancelToken();
+  return abortable(
+    signal,
+    () => callNative(callSite, () => run(token)),
+    () => binding().video.cancel(token),
+  );
+}
+
 function toInfo(i: NativeVideoInfo): VideoInfo {
   const { indexIncomplete: _internal, ...info } = i;
   return info;
@@ -143,7 +168,12 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
   return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
 }
 
-function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
+/**
+ * Checks readVideo's options (all but `signal`) and returns them as the addon reads them; for callers that take
+ * these options and decode later, so a mistake is reported at their call.
+ * @internal
+ */
+export function nativeReadOptions(options: Omit<ReadVideoOptions, 'signal'>): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...DECODE_KEYS]);
   const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024), ...nativeLimits(options) };
@@ -192,8 +222,11 @@ export async function probeVideo(source: VideoSource, options: VideoLimits = {})
 export async function readVideo(source: VideoSource, options: ReadVideoOptions = {}): Promise<DecodedVideo> {
   const callSite = new Error();
   const src = checkSource(source);
-  const opts = nativeReadOptions(options);
-  const v: NativeDecodedVideo = await callNative(callSite, () => binding().video.read(src, opts));
+  if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+  const { signal: signalOption, ...rest } = options;
+  const opts = nativeReadOptions(rest);
+  const signal = optionalSignal(signalOption);
+  const v: NativeDecodedVideo = await cancellableNative(callSite, signal, (cancel) => binding().video.read(src, { ...opts, cancel }));
   const out: DecodedVideo = {
     frames: splitFrames(v.frames),
     indices: v.indices,
@@ -216,12 +249,13 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
  */
 export async function* readVideoClips(
   source: VideoSource,
-  options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits & DecoderOptions,
+  options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits & DecoderOptions & Cancellable,
 ): AsyncGenerator<VideoClip> {
   const callSite = new Error();
   const src = checkSource(source);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', ...DECODE_KEYS]);
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', 'signal', ...DECODE_KEYS]);
+  const signal = optionalSignal(options.signal);
   const numFrames = checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024);
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {
@@ -231,8 +265,9 @@ export async function* readVideoClips(
     throw rangeError('clipSeconds', 'positive number', clipSeconds);
   }
   if (numClips !== undefined) checkInt(numClips, 'numClips', 1, 100000);
-  const r = await callNative(callSite, () =>
-    binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...nativeLimits(options) }),
+  const limits = nativeLimits(options);
+  const r = await cancellableNative(callSite, signal, (cancel) =>
+    binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...limits, cancel }),
   );
   for (const c of r.clips) {
     yield { frames: splitFrames(c.frames), indices: c.indices, timestamps: c.timestamps, startSeconds: c.startSeconds, endSeconds: c.endSeconds };

@@ -28,6 +28,7 @@ import { embeddingsRoutes } from './routes/embeddings';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { modelsRoutes } from './routes/models';
+import { scoreRoutes } from './routes/score';
 import { MAX_VIDEOS_PER_REQUEST, videoRefSchema } from './videoInputs';
 import { RequestWork } from './work';
 
@@ -79,15 +80,19 @@ const OPTION_KEYS = [
 ] as const;
 
 /**
- * Admission defaults for a classifier's batching. Requests beyond what keeps the decoders and the model busy only
- * wait, so the defaults admit that many and queue as many again: `maxActive` = decoders + one batch, `maxQueue` =
- * `maxActive`. On a CPU, where batching adds little (bench: batch 8 is ~1.1x batch 1), keep them small so the
- * latency of admitted requests stays near the unloaded one; with a GPU, raise `--batch` and they follow.
+ * Admission defaults for a classifier's batching and device. A request admitted beyond what keeps the decoders and
+ * the model busy adds latency, not throughput. On a CPU a batch of 8 runs only ~10% faster per video than a batch
+ * of 1 (see Performance), so the server admits the decoders' videos plus one in the model, and queues as many again:
+ * an admitted request then waits for a few others at most, while everything past that is refused at once. On a GPU
+ * batching is where the throughput is: two batches plus the decoders are admitted, and one batch may queue.
  * @example
- * const { maxActive, maxQueue } = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 });
+ * const { maxActive, maxQueue } = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 }, 'cpu'); // 3, 3
  */
-export function defaultAdmission(batching: { maxBatch: number; decodeConcurrency: number }): { maxActive: number; maxQueue: number } {
-  const maxActive = batching.decodeConcurrency + batching.maxBatch;
+export function defaultAdmission(batching: { maxBatch: number; decodeConcurrency: number }, device: string): { maxActive: number; maxQueue: number } {
+  if (device.startsWith('cuda') || device === 'auto') {
+    return { maxActive: batching.decodeConcurrency + 2 * batching.maxBatch, maxQueue: batching.maxBatch };
+  }
+  const maxActive = batching.decodeConcurrency + 1;
   return { maxActive, maxQueue: maxActive };
 }
 
@@ -110,7 +115,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const maxInlineBytes = integerInRange('maxInlineBytes', o.maxInlineBytes ?? SERVER_DEFAULTS.maxInlineMb * MIB, 1, 1024 * MIB);
   const requestTimeoutMs = integerInRange('requestTimeoutMs', o.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs, 0, 2 ** 31 - 1);
   const shutdownTimeoutMs = integerInRange('shutdownTimeoutMs', o.shutdownTimeoutMs ?? SERVER_DEFAULTS.shutdownTimeoutMs, 0, 2 ** 31 - 1);
-  const fallback = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 });
+  const fallback = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 }, 'cpu');
   const admission = new Admission({ maxActive: o.maxActive ?? fallback.maxActive, maxQueue: o.maxQueue ?? fallback.maxQueue });
   const checkKey = o.apiKey === undefined ? undefined : apiKeyChecker(o.apiKey);
 
@@ -218,7 +223,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // 'close' comes after the response ends or when the client goes away first; either way the request is over
     // for the client, and what it started is released once settled.
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) work.abort(new HttpError('CANCELLED', 'the client closed the connection'));
+      if (!reply.raw.writableFinished) {
+        work.abort(new HttpError('CANCELLED', 'the client closed the connection'));
+        // No response, so no onResponse: counted here, as nginx's 499.
+        countRequest(request.method, request.routeOptions.url, 499, reply.elapsedTime);
+        request.log.info('the client closed the connection: its work is cancelled');
+      }
       void work.finish().then(() => works.delete(work));
     });
     // An aborted request's body may never come (a stalled upload): once its answer is out, the connection is
@@ -233,12 +243,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     work.holdSlot(await admission.acquire(work.signal));
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const labels = { method: request.method, route, status: String(reply.statusCode) };
+  const countRequest = (method: string, route: string | undefined, status: number, elapsedMs: number): void => {
+    const labels = { method, route: route ?? 'unmatched', status: String(status) };
     metrics.requests.inc(labels);
-    metrics.latency.observe(labels, reply.elapsedTime / 1000);
-  });
+    metrics.latency.observe(labels, elapsedMs / 1000);
+  };
+  app.addHook('onResponse', async (request, reply) => countRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime));
 
   app.setErrorHandler((err, request, reply) => {
     const failure = toHttpFailure(err);
@@ -281,5 +291,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(metricsRoutes);
   await app.register(classifyRoutes);
   await app.register(embeddingsRoutes);
+  await app.register(scoreRoutes);
   return app;
 }

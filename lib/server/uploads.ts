@@ -108,3 +108,11 @@ export function oneField(body: MultipartBody, name: string): string | undefined 
   if (v && v.length > 1) throw new HttpError('INVALID_INPUT', `field "${name}" given ${v.length} times`);
   return v?.[0];
 }
+
+/** A field that may appear at most once and holds `true` or `false`. */
+export function booleanField(body: MultipartBody, name: string): boolean | undefined {
+  const v = oneField(body, name);
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') throw new HttpError('INVALID_INPUT', `${name} must be "true" or "false" but is ${JSON.stringify(v)}`);
+  return v === 'true';
+}

@@ -14,8 +14,8 @@ export const MAX_VIDEOS_PER_REQUEST = 64;
 
 /** One video of a request. */
 export interface VideoItem {
-  /** Reported as `file`: the part's filename, the path or URL as given, or the index for inline data. */
-  readonly name: string | number;
+  /** Reported as `file`: the part's filename, the path or URL as given, or the index ("0", "1", ...) for inline data. */
+  readonly name: string;
   /** Makes the video readable; released when the request's work has settled. */
   open(work: RequestWork): Promise<OpenedMedia>;
 }
@@ -23,7 +23,7 @@ export interface VideoItem {
 /** Uploaded files, named by their filename (or index when the part had none). */
 export function uploadedItems(files: readonly UploadedFile[]): VideoItem[] {
   return files.map((f, i) => ({
-    name: f.filename ?? i,
+    name: f.filename ?? String(i),
     // The temp file is the request's, deleted by the work's cleanup (uploads.ts).
     open: async () => ({ source: f.path, bytes: f.bytes, close: async () => undefined }),
   }));
@@ -32,7 +32,7 @@ export function uploadedItems(files: readonly UploadedFile[]): VideoItem[] {
 /** JSON references, checked against the media policy when opened. */
 export function referencedItems(refs: readonly MediaRef[], media: MediaSources): VideoItem[] {
   return refs.map((ref, i) => ({
-    name: 'path' in ref ? ref.path : 'url' in ref ? ref.url : i,
+    name: 'path' in ref ? ref.path : 'url' in ref ? ref.url : String(i),
     open: async (work) => {
       const opened = await media.open(ref, { signal: work.signal });
       work.onFinish(() => opened.close());
@@ -54,7 +54,7 @@ export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (sou
     return await use(media.source);
   } catch (err) {
     if (err instanceof XClipError && typeof media.source === 'string' && err.message.includes(media.source)) {
-      throw new XClipError(err.code, err.message.split(media.source).join(String(item.name)));
+      throw new XClipError(err.code, err.message.split(media.source).join(item.name));
     }
     throw err;
   }

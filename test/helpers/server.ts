@@ -16,10 +16,15 @@ export const videoPath = (f: string): string => path.join(VIDEOS, f);
 export const videoBytes = (f: string): Buffer => fs.readFileSync(videoPath(f));
 export const LABELS3 = ['playing sports', 'eating spaghetti', 'go shopping'];
 
-/** Recorded HF probabilities of a fixture case, by label (e2e/cases.json). */
-export function recordedProbs(video: string, labelSet = 'labels3'): Map<string, number> {
+/** A recorded HF case of the e2e fixture (e2e/cases.json): its labels, `logits_per_video` row and probabilities. */
+export function recordedCase(video: string, labelSet = 'labels3'): { labels: string[]; logits_per_video: number[]; probs: number[] } {
   const cases = JSON.parse(fs.readFileSync(path.join(fixturesDir(), 'e2e', 'cases.json'), 'utf8')).cases;
-  const c = cases[`${video}/${labelSet}`] as { labels: string[]; probs: number[] };
+  return cases[`${video}/${labelSet}`];
+}
+
+/** Recorded HF probabilities of a fixture case, by label. */
+export function recordedProbs(video: string, labelSet = 'labels3'): Map<string, number> {
+  const c = recordedCase(video, labelSet);
   return new Map(c.labels.map((l, i) => [l, c.probs[i]]));
 }
 

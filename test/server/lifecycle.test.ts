@@ -3,10 +3,11 @@
 // away, and a graceful shutdown with requests in flight. Requests are held "in flight" by uploads whose last bytes
 // the test sends when it wants, so nothing here depends on timing the model.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 
 import { pendingNativeCalls } from '../../lib/runtime';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
-import { E2E_MODEL, LABELS3, holdUpload, send, startServer, until, videoBytes, type Part, type Running } from '../helpers/server';
+import { E2E_MODEL, LABELS3, VIDEOS, holdUpload, send, startServer, until, videoBytes, type Part, type Running } from '../helpers/server';
 
 const upload = (file = 'short_5frames.mp4'): Part[] => [
   { name: 'labels', value: JSON.stringify(LABELS3) },
@@ -112,6 +113,22 @@ describe('xclip-node server lifecycle', () => {
     held.abort();
     await until(() => s.app.xclip.admission.state.active === 0 && s.app.xclip.works.size === 0);
     expect(fs.readdirSync(s.app.xclip.tempDir)).toEqual([]);
+  });
+
+  it('a client that disconnects cancels its work: its videos still queued or decoding are dropped (AbortSignal to the batcher)', async () => {
+    const s = await start({ classifier: clf, media: { mediaRoot: VIDEOS } });
+    const videos = Array.from({ length: 64 }, (_, i) => ({ path: ['h264_320x240_30fps.mp4', 'mjpeg_144x256_portrait.mov', 'mpeg4_160x120_24fps.avi'][i % 3] }));
+    const before = clf.stats.videos;
+    const req = http.request(`${s.url}/v1/classify`, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify({ videos, labels: LABELS3 }));
+    await until(() => clf.stats.videos > before); // the first batch ran: the request is in the middle of its work
+    req.destroy();
+    await until(() => s.app.xclip.works.size === 0 && s.app.xclip.admission.state.active === 0);
+    await until(() => pendingNativeCalls() === 0);
+    expect(clf.stats.videos - before).toBeLessThan(48);
+    const metrics = await send(`${s.url}/metrics`);
+    expect(metrics.text).toMatch(/^xclip_http_requests_total\{method="POST",route="\/v1\/classify",status="499"\} 1$/m);
   });
 
   it('shuts down gracefully: 503 for new work and /health at once, requests in flight finish, then the listener closes', async () => {

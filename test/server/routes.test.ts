@@ -8,6 +8,7 @@ import {
   LABELS3,
   VIDEOS,
   multipart,
+  recordedCase,
   recordedProbs,
   send,
   startServer,
@@ -54,6 +55,7 @@ describe('xclip-node server routes', () => {
     const r = await send(`${url}/v1/classify`, { headers: body.headers, body: body.body });
     expect(r.status).toBe(200);
     expect(r.json.model).toBe('xclip-e2e-a');
+    expect(r.json.demo).toBe(false);
     expect(r.json.results.map((x: { file: string }) => x.file)).toEqual(files);
     for (const [i, f] of files.entries()) {
       const expected = recordedProbs(f);
@@ -83,7 +85,7 @@ describe('xclip-node server routes', () => {
     const r = await send(`${url}/v1/classify`, { body: { videos: [{ data: b64 }, { data: `data:video/quicktime;base64,${b64}` }, { path: f }], labels: LABELS3 } });
     expect(r.status).toBe(200);
     const expected = await clf.classify(videoPath(f), LABELS3);
-    expect(r.json.results.map((x: { file: unknown }) => x.file)).toEqual([0, 1, f]);
+    expect(r.json.results.map((x: { file: unknown }) => x.file)).toEqual(['0', '1', f]);
     for (const res of r.json.results) {
       for (const [i, s] of (res.scores as { label: string; score: number }[]).entries()) {
         expect(s.label).toBe(expected[i].label);
@@ -232,6 +234,39 @@ describe('xclip-node server routes', () => {
     expect([broken.status, broken.json.error.code]).toEqual([422, 'VIDEO_OPEN_FAILED']);
   });
 
+  it('POST /v1/score returns X-CLIP\'s logits_per_video (HF\'s recorded values), with probs on request', async () => {
+    const files = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm'];
+    const r = await send(`${url}/v1/score`, { body: { videos: files.map((path) => ({ path })), texts: LABELS3, probs: true } });
+    expect(r.status).toBe(200);
+    expect(r.json.files).toEqual(files);
+    for (const [i, f] of files.entries()) {
+      const c = recordedCase(f);
+      (r.json.logits_per_video[i] as number[]).forEach((v, j) => expect(Math.abs(v - c.logits_per_video[j])).toBeLessThan(1e-4));
+      (r.json.probs[i] as number[]).forEach((v, j) => expect(Math.abs(v - c.probs[j])).toBeLessThan(SCORES));
+    }
+    const body = multipart([{ name: 'texts', value: 'go shopping' }, { name: 'file', filename: files[0], value: videoBytes(files[0]) }]);
+    const mp = await send(`${url}/v1/score`, { headers: body.headers, body: body.body });
+    expect(mp.status).toBe(200);
+    expect(mp.json.probs).toBeUndefined();
+    expect(Math.abs(mp.json.logits_per_video[0][0] - recordedCase(files[0]).logits_per_video[2])).toBeLessThan(1e-4);
+    const broken = await send(`${url}/v1/score`, { body: { videos: [{ path: files[0] }, { path: 'broken_empty.mp4' }], texts: ['a'] } });
+    expect([broken.status, broken.json.error.code]).toEqual([422, 'VIDEO_OPEN_FAILED']);
+    expect((await send(`${url}/v1/score`, { body: { videos: [{ path: files[0] }], texts: [] } })).status).toBe(400);
+  });
+
+  it('refuses texts over 77 tokens with 400 naming them, unless truncate is set', async () => {
+    const long = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
+    const refused = await send(`${url}/v1/classify`, { body: { videos: [{ path: 'one_frame.mp4' }], labels: ['a', long] } });
+    expect([refused.status, refused.json.error.code]).toEqual([400, 'INVALID_INPUT']);
+    expect(refused.json.error.message).toMatch(/tokens/);
+    const cut = await send(`${url}/v1/classify`, { body: { videos: [{ path: 'one_frame.mp4' }], labels: ['a', long], truncate: true } });
+    expect(cut.status).toBe(200);
+    expect((await send(`${url}/v1/embeddings`, { body: { input: long } })).status).toBe(400);
+    const emb = await send(`${url}/v1/embeddings`, { body: { input: long, truncate: true } });
+    expect([emb.status, emb.json.usage.prompt_tokens]).toEqual([200, 77]);
+    expect((await send(`${url}/v1/score`, { body: { videos: [{ path: 'one_frame.mp4' }], texts: [long], truncate: true } })).status).toBe(200);
+  });
+
   it('concurrent requests share model calls, and each gets its own scores', async () => {
     const files = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm', 'mpeg4_160x120_24fps.avi', 'short_5frames.mp4', 'one_frame.mp4', 'vfr_h264_192x108.mp4'];
     const expected = await clf.classify(files.map(videoPath), LABELS3);
@@ -265,8 +300,8 @@ describe('xclip-node server routes', () => {
     expect(value(/^xclip_http_request_duration_seconds_count\{method="POST",route="\/v1\/classify",status="200"\}/)).toBeGreaterThanOrEqual(5);
     expect(value(/^xclip_admission_queued /)).toBe(0);
     expect(value(/^xclip_admission_limit\{kind="active"\}/)).toBeGreaterThan(0);
-    expect(value(/^xclip_batch_size_count\{kind="classify"\}/)).toBeGreaterThan(0);
-    expect(value(/^xclip_batch_size_sum\{kind="classify"\}/)).toBeGreaterThan(value(/^xclip_batch_size_count\{kind="classify"\}/));
+    expect(value(/^xclip_batch_size_count\{kind="logits"\}/)).toBeGreaterThan(0);
+    expect(value(/^xclip_batch_size_sum\{kind="logits"\}/)).toBeGreaterThan(value(/^xclip_batch_size_count\{kind="logits"\}/));
     expect(value(/^xclip_model_seconds_count\{kind="embed"\}/)).toBeGreaterThan(0);
     expect(value(/^xclip_decode_seconds_count\{outcome="ok"\}/)).toBeGreaterThan(0);
     expect(value(/^xclip_decode_seconds_count\{outcome="error"\}/)).toBeGreaterThan(0);
@@ -290,7 +325,7 @@ describe('xclip-node server routes', () => {
     const spec = await send(`${url}/openapi.json`);
     expect(spec.status).toBe(200);
     expect(spec.json.openapi).toMatch(/^3\./);
-    for (const [p, m] of [['/v1/classify', 'post'], ['/v1/embeddings', 'post'], ['/v1/models', 'get'], ['/health', 'get'], ['/metrics', 'get']]) {
+    for (const [p, m] of [['/v1/classify', 'post'], ['/v1/embeddings', 'post'], ['/v1/score', 'post'], ['/v1/models', 'get'], ['/health', 'get'], ['/metrics', 'get']]) {
       expect(spec.json.paths[p]?.[m]).toBeDefined();
     }
     expect(Object.keys(spec.json.paths['/v1/classify'].post.requestBody.content).sort()).toEqual(['application/json', 'multipart/form-data']);

@@ -8,9 +8,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { MediaRef } from '../../mediaSource';
 import type { LabelScore } from '../../pipelines';
+import { isFailedRecord, type FailedRecord, type FileRecord } from '../../records';
 import type { ServerContext } from '../context';
-import { HttpError, toHttpFailure, type ErrorBody } from '../errors';
-import { oneField, receiveMultipart } from '../uploads';
+import { HttpError, toHttpFailure } from '../errors';
+import { booleanField, oneField, receiveMultipart } from '../uploads';
 import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
@@ -18,15 +19,23 @@ import { workHandler, type RequestWork } from '../work';
 export const MAX_LABELS = 256;
 const MAX_LABEL_CHARS = 1000;
 
-/** One video's answer: its scores, or why it failed. */
-export type ClassifyRecord = { file: string | number; scores: LabelScore[] } | { file: string | number; error: ErrorBody['error'] };
+/** One video's answer: its scores, or why it failed (the records the CLI prints with --json). */
+export type ClassifyRecord = FileRecord<{ scores: LabelScore[] }>;
 
 interface ClassifyInput {
   items: VideoItem[];
   labels: string[];
   topK?: number;
   template?: string;
+  truncate?: boolean;
 }
+
+/** Shared by the routes that take texts. */
+export const truncateSchema = {
+  type: 'boolean',
+  default: false,
+  description: 'Cut texts over the model\'s 77 tokens as transformers does (first 75, then the end token) instead of answering 400.',
+} as const;
 
 const labelsSchema = {
   type: 'array',
@@ -43,6 +52,7 @@ const jsonBody = {
     labels: labelsSchema,
     topK: { type: 'integer', minimum: 1, maximum: MAX_LABELS, description: 'Keep the best k labels per video (default: all).' },
     template: { type: 'string', minLength: 2, maxLength: MAX_LABEL_CHARS, pattern: '\\{\\}', description: "Hypothesis template, `{}` marks the label (default '{}')." },
+    truncate: truncateSchema,
   },
   required: ['videos', 'labels'],
   additionalProperties: false,
@@ -55,6 +65,7 @@ const multipartBody = {
     labels: { type: 'string', description: 'A JSON array of labels, or one label per repeated `labels` field.' },
     topK: { type: 'string', description: 'Integer: keep the best k labels per video.' },
     template: { type: 'string', description: "Hypothesis template, `{}` marks the label (default '{}')." },
+    truncate: { type: 'string', enum: ['true', 'false'] },
   },
   required: ['file', 'labels'],
 } as const;
@@ -64,7 +75,7 @@ const recordSchema = {
   type: 'object',
   description: 'One per video, in input order: `scores` best first, or `error` when that video failed.',
   properties: {
-    file: { type: ['string', 'integer'], description: "The part's filename, the path or URL as given, else the video's index." },
+    file: { type: 'string', description: 'The part\'s filename, the path or URL as given, else the video\'s index ("0", "1", ...).' },
     scores: { type: 'array', items: scoreSchema },
     error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] },
   },
@@ -73,8 +84,8 @@ const recordSchema = {
 
 const responseSchema = {
   type: 'object',
-  properties: { model: { type: 'string' }, results: { type: 'array', items: recordSchema } },
-  required: ['model', 'results'],
+  properties: { model: { type: 'string' }, demo: { type: 'boolean', description: 'The generated demo model: scores not meaningful.' }, results: { type: 'array', items: recordSchema } },
+  required: ['model', 'demo', 'results'],
 } as const;
 
 const failedSchema = {
@@ -105,13 +116,13 @@ function parseLabels(values: readonly string[] | undefined): string[] {
 }
 
 async function multipartInput(request: FastifyRequest, ctx: ServerContext, work: RequestWork): Promise<ClassifyInput> {
-  const body = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['labels', 'topK', 'template'] });
+  const body = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['labels', 'topK', 'template', 'truncate'] });
   if (body.files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
   const topK = oneField(body, 'topK');
   if (topK !== undefined && !/^\d{1,4}$/.test(topK)) throw new HttpError('INVALID_INPUT', `topK must be a positive integer but is ${JSON.stringify(topK)}`);
   const template = oneField(body, 'template');
   if (template !== undefined && !template.includes('{}')) throw new HttpError('INVALID_INPUT', "template must contain '{}' where the label goes");
-  return { items: uploadedItems(body.files), labels: parseLabels(body.fields.get('labels')), topK: topK === undefined ? undefined : Number(topK), template };
+  return { items: uploadedItems(body.files), labels: parseLabels(body.fields.get('labels')), topK: topK === undefined ? undefined : Number(topK), template, truncate: booleanField(body, 'truncate') };
 }
 
 /** Classifies every item concurrently; each settles to a record. */
@@ -121,7 +132,8 @@ async function classifyAll(ctx: ServerContext, work: RequestWork, input: Classif
   }
   const clf = ctx.classifier();
   const statuses: number[] = [];
-  const options = { topK: input.topK, hypothesisTemplate: input.template };
+  // The request's signal cancels the videos still queued or decoding when the client leaves or time runs out.
+  const options = { topK: input.topK, hypothesisTemplate: input.template, truncation: input.truncate, signal: work.signal };
   // The handler awaits every video, and workHandler tracks the handler: the request holds its slot until all settle.
   const records = await Promise.all(
     input.items.map(async (item, i): Promise<ClassifyRecord> => {
@@ -165,17 +177,14 @@ export async function classifyRoutes(app: FastifyInstance): Promise<void> {
       const input: ClassifyInput = request.isMultipart()
         ? await multipartInput(request, ctx, work)
         : (() => {
-            const body = request.body as { videos: MediaRef[]; labels: string[]; topK?: number; template?: string };
-            return { items: referencedItems(body.videos, ctx.media), labels: body.labels, topK: body.topK, template: body.template };
+            const body = request.body as { videos: MediaRef[]; labels: string[]; topK?: number; template?: string; truncate: boolean };
+            return { items: referencedItems(body.videos, ctx.media), labels: body.labels, topK: body.topK, template: body.template, truncate: body.truncate };
           })();
       const { records, statuses } = await classifyAll(ctx, work, input);
-      const failed = records.filter((r) => 'error' in r).length;
+      const failed = records.filter(isFailedRecord).length;
       ctx.metrics.countVideos(records.length - failed, failed);
-      if (failed === records.length) {
-        const first = records[0] as { error: ErrorBody['error'] };
-        return reply.code(statuses[0]).send({ error: first.error, results: records });
-      }
-      return { model: ctx.modelId, results: records };
+      if (failed === records.length) return reply.code(statuses[0]).send({ error: (records[0] as FailedRecord).error, results: records });
+      return { model: ctx.modelId, demo: ctx.demo, results: records };
     }),
   );
 }

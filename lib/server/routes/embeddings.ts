@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { ServerContext } from '../context';
 import { HttpError } from '../errors';
-import { oneField, receiveMultipart } from '../uploads';
+import { truncateSchema } from './classify';
+import { booleanField, oneField, receiveMultipart } from '../uploads';
 import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
@@ -23,6 +24,7 @@ interface EmbeddingsInput {
   videos?: VideoItem[];
   encodingFormat: EncodingFormat;
   normalize: boolean;
+  truncate?: boolean;
 }
 
 const jsonBody = {
@@ -39,6 +41,7 @@ const jsonBody = {
     modality: { type: 'string', enum: ['text', 'video'], default: 'text' },
     encoding_format: { type: 'string', enum: ['float', 'base64'], default: 'float', description: 'base64: little-endian float32 bytes, as OpenAI.' },
     normalize: { type: 'boolean', default: true, description: 'L2-normalize (default); false returns get_text_features / get_video_features as they are.' },
+    truncate: truncateSchema,
     user: { type: 'string', description: 'Accepted for OpenAI compatibility; ignored.' },
   },
   required: ['input'],
@@ -104,16 +107,14 @@ async function multipartInput(request: FastifyRequest, ctx: ServerContext, work:
   checkModel(ctx, oneField(body, 'model'));
   const format = oneField(body, 'encoding_format') ?? 'float';
   if (format !== 'float' && format !== 'base64') throw new HttpError('INVALID_INPUT', `encoding_format must be "float" or "base64" but is ${JSON.stringify(format)}`);
-  const normalize = oneField(body, 'normalize') ?? 'true';
-  if (normalize !== 'true' && normalize !== 'false') throw new HttpError('INVALID_INPUT', `normalize must be "true" or "false" but is ${JSON.stringify(normalize)}`);
-  return { videos: uploadedItems(body.files), encodingFormat: format, normalize: normalize === 'true' };
+  return { videos: uploadedItems(body.files), encodingFormat: format, normalize: booleanField(body, 'normalize') ?? true };
 }
 
 function jsonInput(request: FastifyRequest, ctx: ServerContext): EmbeddingsInput {
-  const body = request.body as { input: string | string[]; model?: string; modality: 'text' | 'video'; encoding_format: EncodingFormat; normalize: boolean };
+  const body = request.body as { input: string | string[]; model?: string; modality: 'text' | 'video'; encoding_format: EncodingFormat; normalize: boolean; truncate: boolean };
   checkModel(ctx, body.model);
   const inputs = typeof body.input === 'string' ? [body.input] : body.input;
-  const base = { encodingFormat: body.encoding_format, normalize: body.normalize };
+  const base = { encodingFormat: body.encoding_format, normalize: body.normalize, truncate: body.truncate };
   if (body.modality === 'video') {
     if (inputs.length > MAX_VIDEOS_PER_REQUEST) throw new HttpError('INVALID_INPUT', `at most ${MAX_VIDEOS_PER_REQUEST} videos per request, not ${inputs.length}`);
     return { ...base, videos: referencedItems(inputs.map((data) => ({ data })), ctx.media) };
@@ -128,7 +129,7 @@ function jsonInput(request: FastifyRequest, ctx: ServerContext): EmbeddingsInput
  */
 async function videoFeatures(ctx: ServerContext, work: RequestWork, items: readonly VideoItem[]): Promise<Float32Array[]> {
   const clf = ctx.classifier();
-  const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, async (source) => (await clf.embedVideos([source]))[0])));
+  const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, async (source) => (await clf.embedVideos([source], { signal: work.signal }))[0])));
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) {
     ctx.metrics.countVideos(0, items.length);
@@ -166,8 +167,9 @@ export async function embeddingsRoutes(app: FastifyInstance): Promise<void> {
       let tokens = 0;
       if (input.texts) {
         const clf = ctx.classifier();
-        for (const t of input.texts) tokens += clf.processor.tokenizer.encode(t).length;
-        vectors = await clf.embedTexts(input.texts);
+        const max = clf.model.config.textConfig.maxPositionEmbeddings;
+        for (const t of input.texts) tokens += Math.min(clf.processor.tokenizer.encode(t).length, input.truncate ? max : Infinity);
+        vectors = await clf.embedTexts(input.texts, { truncation: input.truncate });
       } else {
         vectors = await videoFeatures(ctx, work, input.videos!);
         ctx.metrics.countVideos(vectors.length, 0);

@@ -1,0 +1,15 @@
+/**
+ * The CLI's commands, in the order `xclip-node --help` lists them. A new command is a module exporting a
+ * {@link Command} plus one line here.
+ * @module
+ * @internal
+ */
+import { classify } from './classify';
+import type { Command } from './command';
+import { embed } from './embed';
+import { embedText } from './embedText';
+import { info } from './info';
+import { score } from './score';
+import { serve } from './serve';
+
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, serve, info];
