@@ -55,8 +55,6 @@ function settings(args: ParsedArgs) {
   const spec = stringOption(args, 'model') ?? DEFAULT_MODEL_ID;
   // A directory is served under its folder name: answers should not reveal the server's paths.
   const isDir = spec !== DEMO_MODEL_ID && fs.existsSync(spec) && fs.statSync(spec).isDirectory();
-  const threads = intOption(args, 'threads', 1, 1024);
-  if (threads !== undefined) setNumThreads(threads);
   let admission: ReturnType<typeof defaultAdmission>;
   try {
     const effective = device === 'auto' ? (cudaAvailable() ? 'cuda' : 'cpu') : (device ?? 'cpu');
@@ -69,6 +67,7 @@ function settings(args: ParsedArgs) {
     modelId: isDir ? path.basename(path.resolve(spec)) : spec,
     host: stringOption(args, 'host') ?? '127.0.0.1',
     port: intOption(args, 'port', 0, 65535) ?? 8080,
+    threads: intOption(args, 'threads', 1, 1024),
     device,
     dtype: oneOf(args, 'dtype', DTYPES),
     batching,
@@ -117,6 +116,7 @@ export const serve: Command = {
   ],
   async run({ args, io }) {
     const s = settings(args);
+    if (s.threads !== undefined) setNumThreads(s.threads);
     const loading = (async () => {
       const resolved = await resolveModelSpec(s.spec);
       return ZeroShotVideoClassifier.fromPretrained(resolved.dir, { device: s.device, dtype: s.dtype, ...s.batching });
