@@ -4,8 +4,9 @@
 // JSON line. On a shared machine run it niced: `nice -n 10 npm run bench:serve` (BENCH_QUICK=1: short phases;
 // BENCH_SERVE_ARGS="--max-active 4": extra serve options).
 //
-//  1. in-process: one video at a time (latency), then 8/32/128 concurrent callers (videos/s);
-//  2. the server (a child process, default settings): the same, over HTTP, clients honouring Retry-After;
+//  1. one video at a time (latency), in-process and over HTTP in turns;
+//  2. 8/32/128 concurrent callers in-process, then as many HTTP clients of the server (a child process with its
+//     default settings; clients wait as Retry-After says), for each count;
 //  3. overload: 4x the server's admission capacity (active + queued) for 30 s, clients retrying at once on 503.
 import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
@@ -175,33 +176,13 @@ async function main(): Promise<void> {
     const uploads = clips.map(uploadBody);
     console.log(`clips: ${clips.length}, ${(uploads.reduce((n, u) => n + u.body.length, 0) / clips.length / 1e6).toFixed(2)} MB per upload on average; ${LABELS.length} labels`);
 
-    // ---- in-process ----
+    // In-process and server figures are taken in turns (the in-process model idles while the server runs, and the
+    // other way round), so that a load drifting on a shared machine hits both sides of each ratio alike.
     const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
     await clf.classify(clips.slice(0, 2), LABELS); // label features cached, allocator warm: as in a serving process
-    const single: number[] = [];
-    for (let i = 0; i < SINGLE_N; i++) {
-      const t = now();
-      await clf.classify(clips[0], LABELS);
-      single.push(now() - t);
-    }
-    single.sort((a, b) => a - b);
-    const inproc = new Map<number, LoadResult>();
-    for (const n of CLIENTS) {
-      inproc.set(n, await closedLoop(n, PHASE_S, async (k, signal) => (await clf.classify(clips[k % clips.length], LABELS, { signal }), { status: 200 })));
-      console.log(`in-process ${n} callers: ${inproc.get(n)!.videosPerSecond.toFixed(2)} videos/s`);
-    }
-    await clf.dispose();
-    releaseCachedMemory();
-
-    // ---- the server ----
     const server = await startServer(modelDir, path.join(dir, 'serve.log'));
-    const rss: number[] = [];
     let phaseRss = 0;
-    const sampler = setInterval(() => {
-      const r = rssOf(server.pid);
-      rss.push(r);
-      phaseRss = Math.max(phaseRss, r);
-    }, 200);
+    const sampler = setInterval(() => (phaseRss = Math.max(phaseRss, rssOf(server.pid))), 200);
     const url = `${server.url}/v1/classify`;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
     const once = async (k: number, honourRetryAfter: boolean): Promise<{ status: number; pause?: number }> => {
@@ -210,21 +191,30 @@ async function main(): Promise<void> {
     };
     await post(agent, url, uploads[0]);
     await post(agent, url, uploads[1]);
+    const single: number[] = [];
     const httpSingle: number[] = [];
     for (let i = 0; i < SINGLE_N; i++) {
-      const t = now();
+      let t = now();
+      await clf.classify(clips[0], LABELS);
+      single.push(now() - t);
+      t = now();
       const r = await post(agent, url, uploads[0]);
       if (r.status !== 200) throw new Error(`single request answered ${r.status}`);
       httpSingle.push(now() - t);
     }
+    single.sort((a, b) => a - b);
     httpSingle.sort((a, b) => a - b);
+    const inproc = new Map<number, LoadResult>();
     const served = new Map<number, LoadResult & { rss: number }>();
     for (const n of CLIENTS) {
+      inproc.set(n, await closedLoop(n, PHASE_S, async (k, signal) => (await clf.classify(clips[k % clips.length], LABELS, { signal }), { status: 200 })));
       phaseRss = 0;
       const r = await closedLoop(n, PHASE_S, (k) => once(k, true));
       served.set(n, { ...r, rss: phaseRss });
-      console.log(`server ${n} clients: ${r.videosPerSecond.toFixed(2)} videos/s, ${r.refused} refused`);
+      console.log(`${n} clients: in-process ${inproc.get(n)!.videosPerSecond.toFixed(2)} videos/s, server ${r.videosPerSecond.toFixed(2)} videos/s (${r.refused} refused)`);
     }
+    await clf.dispose();
+    releaseCachedMemory();
     const maxActive = await metric(server.url, /^xclip_admission_limit\{kind="active"\}/);
     const maxQueue = await metric(server.url, /^xclip_admission_limit\{kind="queue"\}/);
     const capacity = maxActive + maxQueue;
