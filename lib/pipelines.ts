@@ -196,7 +196,12 @@ function checkTexts(name: string, texts: unknown): asserts texts is readonly str
   });
 }
 
-function softmax(row: Float32Array): Float32Array {
+/**
+ * Softmax of one row of logits, as transformers' pipeline takes it over `logits_per_video`.
+ * @example
+ * softmax(Float32Array.of(0, Math.log(3))); // [0.25, 0.75]
+ */
+export function softmax(row: Float32Array): Float32Array {
   const max = Math.max(...row);
   const exp = row.map((v) => Math.exp(v - max));
   const sum = exp.reduce((a, b) => a + b, 0);

@@ -116,3 +116,24 @@ export function booleanField(body: MultipartBody, name: string): boolean | undef
   if (v !== 'true' && v !== 'false') throw new HttpError('INVALID_INPUT', `${name} must be "true" or "false" but is ${JSON.stringify(v)}`);
   return v === 'true';
 }
+
+/**
+ * A list of texts sent as one field holding a JSON array, or as the field repeated once per text (a single value
+ * that starts with "[" is read as JSON).
+ */
+export function textListField(body: MultipartBody, name: string, maxItems: number, maxChars: number): string[] {
+  const given = body.fields.get(name) ?? [];
+  if (given.length === 0) throw new HttpError('INVALID_INPUT', `${name} are required: a JSON array in one "${name}" field, or one "${name}" field each`);
+  let list: unknown = given;
+  if (given.length === 1 && given[0].trimStart().startsWith('[')) {
+    try {
+      list = JSON.parse(given[0]);
+    } catch {
+      throw new HttpError('INVALID_INPUT', `the "${name}" field starts with "[" but is not a JSON array`);
+    }
+  }
+  if (!Array.isArray(list) || list.length === 0 || list.length > maxItems || list.some((t) => typeof t !== 'string' || t.length === 0 || t.length > maxChars)) {
+    throw new HttpError('INVALID_INPUT', `${name} must be 1 to ${maxItems} strings of 1 to ${maxChars} characters`);
+  }
+  return list as string[];
+}

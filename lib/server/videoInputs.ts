@@ -6,6 +6,7 @@
 import { XClipError } from '../errors';
 import type { MediaRef, MediaSources, OpenedMedia } from '../mediaSource';
 import type { VideoSource } from '../video';
+import type { ServerMetrics } from './metrics';
 import type { UploadedFile } from './uploads';
 import type { RequestWork } from './work';
 
@@ -58,6 +59,24 @@ export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (sou
     }
     throw err;
   }
+}
+
+/**
+ * `use` on every video, for routes that answer all or nothing: resolves with every result in order, or rejects
+ * with the first failure once every video has settled (until then the request's files and slot are still in use).
+ * Counts the videos in the metrics either way.
+ * @example
+ * const rows = await withEveryVideo(items, work, metrics, async (source) => (await clf.score([source], texts))[0]);
+ */
+export async function withEveryVideo<T>(items: readonly VideoItem[], work: RequestWork, metrics: ServerMetrics, use: (source: VideoSource) => Promise<T>): Promise<T[]> {
+  const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, use)));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) {
+    metrics.countVideos(0, items.length);
+    throw failed.reason;
+  }
+  metrics.countVideos(items.length, 0);
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** JSON schema of one video reference, for the routes' validation and the OpenAPI document. */

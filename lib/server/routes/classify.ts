@@ -11,7 +11,7 @@ import type { LabelScore } from '../../pipelines';
 import { isFailedRecord, type FailedRecord, type FileRecord } from '../../records';
 import type { ServerContext } from '../context';
 import { HttpError, toHttpFailure } from '../errors';
-import { booleanField, oneField, receiveMultipart } from '../uploads';
+import { booleanField, oneField, receiveMultipart, textListField } from '../uploads';
 import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
@@ -98,23 +98,6 @@ const failedSchema = {
   required: ['error'],
 } as const;
 
-function parseLabels(values: readonly string[] | undefined): string[] {
-  if (!values || values.length === 0) throw new HttpError('INVALID_INPUT', 'labels are required: a JSON array in one "labels" field, or one "labels" field per label');
-  let labels: unknown = values;
-  if (values.length === 1 && values[0].trimStart().startsWith('[')) {
-    try {
-      labels = JSON.parse(values[0]);
-    } catch {
-      throw new HttpError('INVALID_INPUT', 'the "labels" field starts with "[" but is not a JSON array');
-    }
-  }
-  if (!Array.isArray(labels) || labels.length === 0 || labels.length > MAX_LABELS) throw new HttpError('INVALID_INPUT', `labels must be 1 to ${MAX_LABELS} strings`);
-  for (const l of labels) {
-    if (typeof l !== 'string' || l.length === 0 || l.length > MAX_LABEL_CHARS) throw new HttpError('INVALID_INPUT', `each label must be a string of 1 to ${MAX_LABEL_CHARS} characters`);
-  }
-  return labels as string[];
-}
-
 async function multipartInput(request: FastifyRequest, ctx: ServerContext, work: RequestWork): Promise<ClassifyInput> {
   const body = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['labels', 'topK', 'template', 'truncate'] });
   if (body.files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
@@ -122,7 +105,7 @@ async function multipartInput(request: FastifyRequest, ctx: ServerContext, work:
   if (topK !== undefined && !/^\d{1,4}$/.test(topK)) throw new HttpError('INVALID_INPUT', `topK must be a positive integer but is ${JSON.stringify(topK)}`);
   const template = oneField(body, 'template');
   if (template !== undefined && !template.includes('{}')) throw new HttpError('INVALID_INPUT', "template must contain '{}' where the label goes");
-  return { items: uploadedItems(body.files), labels: parseLabels(body.fields.get('labels')), topK: topK === undefined ? undefined : Number(topK), template, truncate: booleanField(body, 'truncate') };
+  return { items: uploadedItems(body.files), labels: textListField(body, 'labels', MAX_LABELS, MAX_LABEL_CHARS), topK: topK === undefined ? undefined : Number(topK), template, truncate: booleanField(body, 'truncate') };
 }
 
 /** Classifies every item concurrently; each settles to a record. */

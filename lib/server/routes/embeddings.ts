@@ -10,7 +10,7 @@ import type { ServerContext } from '../context';
 import { HttpError } from '../errors';
 import { truncateSchema } from './classify';
 import { booleanField, oneField, receiveMultipart } from '../uploads';
-import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
+import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withEveryVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
 /** Most texts per request (one text-tower call). */
@@ -124,21 +124,6 @@ function jsonInput(request: FastifyRequest, ctx: ServerContext): EmbeddingsInput
 }
 
 /**
- * Video features of every item; the first failure fails the request (OpenAI's embeddings are all or nothing), once
- * every video has settled: until then the request's files and slot are still in use.
- */
-async function videoFeatures(ctx: ServerContext, work: RequestWork, items: readonly VideoItem[]): Promise<Float32Array[]> {
-  const clf = ctx.classifier();
-  const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, async (source) => (await clf.embedVideos([source], { signal: work.signal }))[0])));
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (failed) {
-    ctx.metrics.countVideos(0, items.length);
-    throw failed.reason;
-  }
-  return settled.map((r) => (r as PromiseFulfilledResult<Float32Array>).value);
-}
-
-/**
  * @example
  * await app.register(embeddingsRoutes);
  */
@@ -171,8 +156,9 @@ export async function embeddingsRoutes(app: FastifyInstance): Promise<void> {
         for (const t of input.texts) tokens += Math.min(clf.processor.tokenizer.encode(t).length, input.truncate ? max : Infinity);
         vectors = await clf.embedTexts(input.texts, { truncation: input.truncate });
       } else {
-        vectors = await videoFeatures(ctx, work, input.videos!);
-        ctx.metrics.countVideos(vectors.length, 0);
+        // All or nothing, as OpenAI's embeddings.
+        const clf = ctx.classifier();
+        vectors = await withEveryVideo(input.videos!, work, ctx.metrics, async (source) => (await clf.embedVideos([source], { signal: work.signal }))[0]);
       }
       return {
         object: 'list',

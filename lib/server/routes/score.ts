@@ -9,8 +9,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { MediaRef } from '../../mediaSource';
 import type { ServerContext } from '../context';
 import { HttpError } from '../errors';
-import { booleanField, receiveMultipart } from '../uploads';
-import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
+import { softmax } from '../../pipelines';
+import { booleanField, receiveMultipart, textListField } from '../uploads';
+import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withEveryVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 import { MAX_LABELS, truncateSchema } from './classify';
 
@@ -59,29 +60,10 @@ const responseSchema = {
   required: ['model', 'files', 'logits_per_video'],
 } as const;
 
-function softmax(row: readonly number[]): number[] {
-  const max = Math.max(...row);
-  const exp = row.map((v) => Math.exp(v - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp.map((v) => v / sum);
-}
-
 async function multipartInput(request: FastifyRequest, ctx: ServerContext, work: RequestWork): Promise<ScoreInput> {
   const body = await receiveMultipart(request, work, ctx.tempDir, ctx.multipartLimits, { fileField: 'file', fieldNames: ['texts', 'probs', 'truncate'] });
   if (body.files.length === 0) throw new HttpError('INVALID_INPUT', 'no "file" parts: send each video as a "file" part');
-  const given = body.fields.get('texts') ?? [];
-  let texts: unknown = given;
-  if (given.length === 1 && given[0].trimStart().startsWith('[')) {
-    try {
-      texts = JSON.parse(given[0]);
-    } catch {
-      throw new HttpError('INVALID_INPUT', 'the "texts" field starts with "[" but is not a JSON array');
-    }
-  }
-  if (!Array.isArray(texts) || texts.length === 0 || texts.length > MAX_LABELS || texts.some((t) => typeof t !== 'string' || t.length === 0 || t.length > MAX_TEXT_CHARS)) {
-    throw new HttpError('INVALID_INPUT', `texts must be 1 to ${MAX_LABELS} strings of 1 to ${MAX_TEXT_CHARS} characters`);
-  }
-  return { items: uploadedItems(body.files), texts: texts as string[], probs: booleanField(body, 'probs') ?? false, truncate: booleanField(body, 'truncate') };
+  return { items: uploadedItems(body.files), texts: textListField(body, 'texts', MAX_LABELS, MAX_TEXT_CHARS), probs: booleanField(body, 'probs') ?? false, truncate: booleanField(body, 'truncate') };
 }
 
 /**
@@ -116,16 +98,13 @@ export async function scoreRoutes(app: FastifyInstance): Promise<void> {
           })();
       const clf = ctx.classifier();
       const options = { truncation: input.truncate, signal: work.signal };
-      // Every video settles before the answer: until then the request's files and slot are in use.
-      const settled = await Promise.allSettled(input.items.map((item) => withVideo(item, work, async (source) => Array.from((await clf.score([source], input.texts, options))[0]))));
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed) {
-        ctx.metrics.countVideos(0, input.items.length);
-        throw failed.reason;
-      }
-      const rows = settled.map((r) => (r as PromiseFulfilledResult<number[]>).value);
-      ctx.metrics.countVideos(rows.length, 0);
-      return { model: ctx.modelId, files: input.items.map((i) => i.name), logits_per_video: rows, ...(input.probs ? { probs: rows.map(softmax) } : {}) };
+      const rows = await withEveryVideo(input.items, work, ctx.metrics, async (source) => (await clf.score([source], input.texts, options))[0]);
+      return {
+        model: ctx.modelId,
+        files: input.items.map((i) => i.name),
+        logits_per_video: rows.map((row) => Array.from(row)),
+        ...(input.probs ? { probs: rows.map((row) => Array.from(softmax(row))) } : {}),
+      };
     }),
   );
 }
