@@ -104,14 +104,30 @@ function uploadBody(file: string): { body: Buffer; type: string } {
   return { body: Buffer.concat([Buffer.from(head), fs.readFileSync(file), Buffer.from(`\r\n--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
 }
 
+/**
+ * One upload, announced with "Expect: 100-continue" as curl does above 1 MB: the body goes out only after the
+ * server's 100 Continue, so a refusal costs no upload (the server then closes that connection).
+ */
 function post(agent: http.Agent, url: string, upload: { body: Buffer; type: string }): Promise<{ status: number; retryAfter: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': upload.type, 'content-length': String(upload.body.length) } }, (res) => {
+    const headers = { 'content-type': upload.type, 'content-length': String(upload.body.length), expect: '100-continue' };
+    let sent = false;
+    let answered = false;
+    const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
+      answered = true;
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after'] ?? 0) }));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, retryAfter: Number(res.headers['retry-after'] ?? 0) });
+        if (!sent) req.destroy();
+      });
     });
-    req.on('error', reject);
-    req.end(upload.body);
+    req.on('continue', () => {
+      sent = true;
+      req.end(upload.body);
+    });
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
   });
 }
 

@@ -57,7 +57,7 @@ function settings(args: ParsedArgs) {
   const isDir = spec !== DEMO_MODEL_ID && fs.existsSync(spec) && fs.statSync(spec).isDirectory();
   let admission: ReturnType<typeof defaultAdmission>;
   try {
-    const effective = device === 'auto' ? (cudaAvailable() ? 'cuda' : 'cpu') : (device ?? 'cpu');
+    const effective = device?.startsWith('cuda') || (device === 'auto' && cudaAvailable()) ? 'cuda' : 'cpu';
     admission = defaultAdmission(checkBatchingOptions(batching), effective);
   } catch (err) {
     throw new UsageError((err as Error).message);

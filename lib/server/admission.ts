@@ -78,14 +78,8 @@ export class Admission {
     if (this.#closed) return Promise.reject(new HttpError('UNAVAILABLE', 'the server is shutting down', { 'retry-after': '5' }));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#active < this.maxActive && this.#waiters.length === 0) return Promise.resolve(this.#grant());
-    if (this.#waiters.length >= this.maxQueue) {
-      this.#rejected++;
-      return Promise.reject(
-        new HttpError('OVERLOADED', `the server is at capacity (${this.maxActive} requests in progress, ${this.#waiters.length} queued); retry later`, {
-          'retry-after': String(this.retryAfterSeconds()),
-        }),
-      );
-    }
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         const i = this.#waiters.indexOf(waiter);
@@ -95,6 +89,18 @@ export class Admission {
       const waiter: Waiter = { resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiters.push(waiter);
+    });
+  }
+
+  /**
+   * The `OVERLOADED` error (counted as a refusal) if a request arriving now would be refused, else undefined: for
+   * refusing an upload before its body is sent (`Expect: 100-continue`).
+   */
+  refusal(): HttpError | undefined {
+    if (this.#active < this.maxActive || this.#waiters.length < this.maxQueue) return undefined;
+    this.#rejected++;
+    return new HttpError('OVERLOADED', `the server is at capacity (${this.maxActive} requests in progress, ${this.#waiters.length} queued); retry later`, {
+      'retry-after': String(this.retryAfterSeconds()),
     });
   }
 

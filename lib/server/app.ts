@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -81,19 +82,17 @@ const OPTION_KEYS = [
 
 /**
  * Admission defaults for a classifier's batching and device. A request admitted beyond what keeps the decoders and
- * the model busy adds latency, not throughput. On a CPU a batch of 8 runs only ~10% faster per video than a batch
- * of 1 (see Performance), so the server admits the decoders' videos plus one in the model, and queues as many again:
- * an admitted request then waits for a few others at most, while everything past that is refused at once. On a GPU
- * batching is where the throughput is: two batches plus the decoders are admitted, and one batch may queue.
+ * the model busy adds latency, not throughput, and an admitted request waits for about as many as are in the
+ * server. On a CPU a batch of 8 runs only ~10% faster per video than a batch of 1 (see Performance), so the server
+ * works on the decoders' videos plus one in the model and lets one more wait: admitted requests then take at most
+ * ~3 times the time of a request alone, and everything past that is refused at once. On a GPU batching is where the
+ * throughput is: two batches plus the decoders are worked on, and one batch may wait.
  * @example
- * const { maxActive, maxQueue } = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 }, 'cpu'); // 3, 3
+ * const { maxActive, maxQueue } = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 }, 'cpu'); // 3, 1
  */
-export function defaultAdmission(batching: { maxBatch: number; decodeConcurrency: number }, device: string): { maxActive: number; maxQueue: number } {
-  if (device.startsWith('cuda') || device === 'auto') {
-    return { maxActive: batching.decodeConcurrency + 2 * batching.maxBatch, maxQueue: batching.maxBatch };
-  }
-  const maxActive = batching.decodeConcurrency + 1;
-  return { maxActive, maxQueue: maxActive };
+export function defaultAdmission(batching: { maxBatch: number; decodeConcurrency: number }, device: 'cpu' | 'cuda'): { maxActive: number; maxQueue: number } {
+  if (device === 'cuda') return { maxActive: batching.decodeConcurrency + 2 * batching.maxBatch, maxQueue: batching.maxBatch };
+  return { maxActive: batching.decodeConcurrency + 1, maxQueue: 1 };
 }
 
 /** Request ids: the client's `X-Request-Id` when it is short and plain, else a fresh UUID. */
@@ -209,6 +208,23 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       app.log.error({ err }, 'loading the model failed');
     },
   );
+
+  // An upload announced with "Expect: 100-continue" (curl sends it above 1 MB) is refused before its body is sent
+  // when it would be refused anyway, so an overload does not cost the upload of every refused video. The
+  // connection closes after the answer: the body the request announced will not come.
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const refusal = req.method !== 'POST' ? undefined : state !== 'ready' ? unavailable() : admission.refusal();
+    if (!refusal) {
+      res.writeContinue();
+      app.server.emit('request', req, res);
+      return;
+    }
+    const body = JSON.stringify({ error: { code: refusal.code, message: refusal.message } });
+    res.writeHead(refusal.statusCode, { ...refusal.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+    const url = req.url?.split('?')[0] ?? '';
+    countRequest('POST', app.hasRoute({ method: 'POST', url }) ? url : undefined, refusal.statusCode, 0);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -146,3 +146,26 @@ export async function until(cond: () => boolean, ms = 10000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * A multipart upload announced with "Expect: 100-continue", as curl sends large ones: the body goes out only if the
+ * server says 100 Continue. Resolves with the answer and whether the body was sent.
+ */
+export function sendExpectingContinue(url: string, parts: readonly Part[]): Promise<Reply & { bodySent: boolean }> {
+  const { body, headers } = multipart(parts);
+  return new Promise((resolve, reject) => {
+    let bodySent = false;
+    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(body.length), expect: '100-continue' }, agent: false });
+    req.on('continue', () => {
+      bodySent = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      collect(res).then((r) => {
+        resolve({ ...r, bodySent });
+        if (!bodySent) req.destroy();
+      }, reject);
+    });
+    req.on('error', reject);
+  });
+}

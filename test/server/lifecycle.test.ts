@@ -7,7 +7,7 @@ import * as http from 'node:http';
 
 import { pendingNativeCalls } from '../../lib/runtime';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
-import { E2E_MODEL, LABELS3, VIDEOS, holdUpload, send, startServer, until, videoBytes, type Part, type Running } from '../helpers/server';
+import { E2E_MODEL, LABELS3, VIDEOS, holdUpload, send, sendExpectingContinue, startServer, until, videoBytes, type Part, type Running } from '../helpers/server';
 
 const upload = (file = 'short_5frames.mp4'): Part[] => [
   { name: 'labels', value: JSON.stringify(LABELS3) },
@@ -74,6 +74,22 @@ describe('xclip-node server lifecycle', () => {
     await until(() => s.app.xclip.admission.state.active === 0);
     const metrics = await send(`${s.url}/metrics`);
     expect(metrics.text).toMatch(/^xclip_admission_rejected_total 1$/m);
+    expect(metrics.text).toMatch(/^xclip_http_requests_total\{method="POST",route="\/v1\/classify",status="503"\} 1$/m);
+  });
+
+  it('refuses an upload announced with Expect: 100-continue before its body is sent, and takes it when there is room', async () => {
+    const s = await start({ classifier: clf, maxActive: 1, maxQueue: 0 });
+    const held = holdUpload(`${s.url}/v1/classify`, upload());
+    await until(() => s.app.xclip.admission.state.active === 1);
+    const refused = await sendExpectingContinue(`${s.url}/v1/classify`, upload());
+    expect([refused.status, refused.json.error.code, refused.bodySent]).toEqual([503, 'OVERLOADED', false]);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    held.finish();
+    expect((await held.response).status).toBe(200);
+    await until(() => s.app.xclip.admission.state.active === 0);
+    const taken = await sendExpectingContinue(`${s.url}/v1/classify`, upload());
+    expect([taken.status, taken.bodySent]).toEqual([200, true]);
+    const metrics = await send(`${s.url}/metrics`);
     expect(metrics.text).toMatch(/^xclip_http_requests_total\{method="POST",route="\/v1\/classify",status="503"\} 1$/m);
   });
 

@@ -27,7 +27,8 @@ describe('xclip-node server routes', () => {
 
   beforeAll(async () => {
     clf = await ZeroShotVideoClassifier.fromPretrained(E2E_MODEL, { maxBatch: 4 });
-    server = await startServer({ classifier: clf, media: { mediaRoot: VIDEOS }, maxUploadBytes: 256 * 1024, maxInlineBytes: 128 * 1024 });
+    // Room for the concurrency test's 6 requests at once (the CPU default admits 4).
+    server = await startServer({ classifier: clf, media: { mediaRoot: VIDEOS }, maxUploadBytes: 256 * 1024, maxInlineBytes: 128 * 1024, maxActive: 8, maxQueue: 8 });
     url = server.url;
   });
 
