@@ -2,7 +2,7 @@
  * `xclip-node serve`: the HTTP server (lib/server) on one model. It listens at once (so `/health` answers 503 while
  * the model loads), loads the model, then prints exactly one line to stdout, `listening on http://HOST:PORT`; logs
  * are JSON lines on stderr. SIGTERM/SIGINT drain it: no new work, requests in flight finish (until
- * `--shutdown-timeout-ms`), native calls settle, exit 0. A second signal exits at once with 1.
+ * `--shutdown-timeout-ms`), native calls settle, exit 0. A second signal exits at once with 1. Needs Node.js 20.
  * @module
  * @internal
  */
@@ -13,10 +13,10 @@ import type { ModelDtype } from '../models';
 import { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from '../modelSpec';
 import { ZeroShotVideoClassifier, checkBatchingOptions } from '../pipelines';
 import { cudaAvailable, pendingNativeCalls, setNumThreads } from '../runtime';
-import { SERVER_DEFAULTS, buildServer, defaultAdmission } from '../server/app';
+import { SERVER_DEFAULTS, defaultAdmission } from '../server/defaults';
 import { type ParsedArgs, UsageError, intOption, stringOption } from './args';
 import type { Command } from './command';
-import { EXIT_FAILED, EXIT_OK } from './io';
+import { CliError, EXIT_FAILED, EXIT_OK } from './io';
 import { MODEL_OPTIONS, modelSettings } from './model';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -116,6 +116,10 @@ export const serve: Command = {
   ],
   async run({ args, io }) {
     const s = settings(args);
+    // Fastify 5 runs on Node.js 20 or later; the rest of the package on 18. Loaded here, so other commands never load it.
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major < 20) throw new CliError(`serve needs Node.js 20 or later (Fastify 5); this is Node.js ${process.versions.node}`, EXIT_FAILED);
+    const { buildServer } = await import('../server/app.js');
     if (s.threads !== undefined) setNumThreads(s.threads);
     const loading = (async () => {
       const resolved = await resolveModelSpec(s.spec);

@@ -31,18 +31,12 @@ import { metricsRoutes } from './routes/metrics';
 import { modelsRoutes } from './routes/models';
 import { scoreRoutes } from './routes/score';
 import { MAX_VIDEOS_PER_REQUEST, videoRefSchema } from './videoInputs';
+import { SERVER_DEFAULTS, defaultAdmission } from './defaults';
 import { RequestWork } from './work';
 
-const MIB = 1024 * 1024;
+export { SERVER_DEFAULTS, defaultAdmission } from './defaults';
 
-/** Defaults of {@link ServerOptions}, also the CLI's. */
-export const SERVER_DEFAULTS = {
-  maxUploadMb: 512,
-  maxInlineMb: 64,
-  requestTimeoutMs: 300_000,
-  shutdownTimeoutMs: 30_000,
-  urlTimeoutMs: 60_000,
-} as const;
+const MIB = 1024 * 1024;
 
 /**
  * @example
@@ -79,21 +73,6 @@ export interface ServerOptions {
 const OPTION_KEYS = [
   'classifier', 'modelId', 'demo', 'apiKey', 'maxUploadBytes', 'maxInlineBytes', 'maxActive', 'maxQueue', 'requestTimeoutMs', 'media', 'shutdownTimeoutMs', 'logger',
 ] as const;
-
-/**
- * Admission defaults for a classifier's batching and device. A request admitted beyond what keeps the decoders and
- * the model busy adds latency, not throughput, and an admitted request waits for about as many as are in the
- * server. On a CPU a batch of 8 runs only ~10% faster per video than a batch of 1 (see Performance), so the server
- * works on the decoders' videos plus one in the model and lets one more wait: admitted requests then take at most
- * ~3 times the time of a request alone, and everything past that is refused at once. On a GPU batching is where the
- * throughput is: two batches plus the decoders are worked on, and one batch may wait.
- * @example
- * const { maxActive, maxQueue } = defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 }, 'cpu'); // 3, 1
- */
-export function defaultAdmission(batching: { maxBatch: number; decodeConcurrency: number }, device: 'cpu' | 'cuda'): { maxActive: number; maxQueue: number } {
-  if (device === 'cuda') return { maxActive: batching.decodeConcurrency + 2 * batching.maxBatch, maxQueue: batching.maxBatch };
-  return { maxActive: batching.decodeConcurrency + 1, maxQueue: 1 };
-}
 
 /** Request ids: the client's `X-Request-Id` when it is short and plain, else a fresh UUID. */
 function requestId(header: string | string[] | undefined): string {
