@@ -182,7 +182,7 @@ const ms = (s: number): string => (Number.isFinite(s) ? `${(s * 1000).toFixed(0)
 const pct = (r: number): string => `${(100 * r).toFixed(0)}%`;
 
 async function main(): Promise<void> {
-  const env = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads: getNumThreads(), nice: os.getPriority(), libtorch: binding().versions().libtorch };
+  const env = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, threads: getNumThreads(), nice: os.getPriority(), libtorch: binding().versions().libtorch, loadStart: os.loadavg()[0] };
   console.log(`${env.cpu}, ${env.cores} CPUs, ${env.threads} threads, nice ${env.nice}, libtorch ${env.libtorch}${QUICK ? ', QUICK' : ''}${EXTRA_ARGS.length ? `, serve ${EXTRA_ARGS.join(' ')}` : ''}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-bench-serve-'));
   try {
@@ -262,7 +262,9 @@ async function main(): Promise<void> {
       `| overload: ${4 * capacity} clients (4 × ${maxActive} active + ${maxQueue} queued) for ${OVERLOAD_S} s, retrying at once | | ${overload.videosPerSecond.toFixed(2)} videos/s; ${overload.ok} × 200, ${overload.refused} × 503; ${statuses}; admitted p99 ${ms(overload.p99)} = ${(overload.p99 / unloadedP50).toFixed(2)}× the unloaded p50 (goal ≤ 3×) | |`,
       `| server RSS, peak | | ${(normalRss / 2 ** 20).toFixed(0)} MiB under 8–128 clients, ${(overloadRss / 2 ** 20).toFixed(0)} MiB under overload (${((overloadRss / normalRss - 1) * 100).toFixed(1)}%) | |`,
     );
-    console.log(`\n${env.cpu}, ${env.cores} CPUs, ${env.threads} threads, nice ${env.nice}; base-size model (random weights), ${LABELS.length} labels, clips of 6 s 640x360 H.264; server exit code after SIGTERM: ${exitCode}\n`);
+    // How busy the machine was: on a shared box the other load is part of every figure.
+    const load = `load average ${env.loadStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`;
+    console.log(`\n${env.cpu}, ${env.cores} CPUs, ${env.threads} threads, nice ${env.nice}, ${load}; base-size model (random weights), ${LABELS.length} labels, clips of 6 s 640x360 H.264; server exit code after SIGTERM: ${exitCode}\n`);
     console.log(rows.join('\n'));
     console.log(JSON.stringify({ env, quick: QUICK, extraArgs: EXTRA_ARGS, single, httpSingle, inproc: Object.fromEntries(inproc), served: Object.fromEntries(served), capacity: { maxActive, maxQueue }, overload, rss: { normal: normalRss, overload: overloadRss }, exitCode }));
   } finally {
