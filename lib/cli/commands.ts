@@ -8,8 +8,10 @@ import { classify } from './classify';
 import type { Command } from './command';
 import { embed } from './embed';
 import { embedText } from './embedText';
+import { indexCommand } from './indexCommand';
 import { info } from './info';
 import { score } from './score';
+import { search } from './search';
 import { serve } from './serve';
 
-export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, serve, info];
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, indexCommand, search, serve, info];

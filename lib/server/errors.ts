@@ -20,7 +20,10 @@ export type HttpOnlyCode =
 /** Every code a response of the server may carry. */
 export type ServerErrorCode = XClipErrorCode | HttpOnlyCode;
 
-/** HTTP status of each code; the package's input codes are the client's fault, failures of the server's own setup are 503. */
+/**
+ * HTTP status of each code; the package's input codes are the client's fault, failures of the server's own setup
+ * are 503. A Record over every code: a code added to the package does not compile until it has a status here.
+ */
 const STATUS: Record<ServerErrorCode, number> = {
   INVALID_INPUT: 400,
   NON_FINITE_INPUT: 400,
@@ -55,6 +58,8 @@ const STATUS: Record<ServerErrorCode, number> = {
   HUB_OFFLINE: 503,
   HUB_DOWNLOAD_FAILED: 503,
   HUB_INTEGRITY: 503,
+  INDEX_MODEL_MISMATCH: 503,
+  INDEX_CORRUPT: 503,
   TIMEOUT: 504,
   SOURCE_TIMEOUT: 504,
 };
