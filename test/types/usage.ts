@@ -1,6 +1,8 @@
 // Compiled with `tsc --noEmit` by test/types.test.ts: typed usage of the public API must type-check, and each
 // line marked as an expected error must stay an error.
 import {
+  MediaSources,
+  type OpenedMedia,
   type BaseModelOutputWithPooling,
   type BatchStats,
   Tensor,
@@ -13,6 +15,7 @@ import {
   XCLIPVisionModel,
   ZeroShotVideoClassifier,
 } from '../../lib';
+import { buildServer } from '../../lib/server/app';
 
 export async function usage(): Promise<void> {
   const config: XCLIPConfig = XCLIPConfig.fromPretrained('./model');
@@ -59,6 +62,19 @@ export async function usage(): Promise<void> {
   clf.stats.batches = 0;
   // @ts-expect-error misspelled batching option
   new ZeroShotVideoClassifier(model, clf.processor, '', { maxBach: 4 });
+
+  const sources = new MediaSources({ mediaRoot: '/srv/videos', allowUrlHosts: ['videos.example.com'], maxInlineBytes: 1 << 20 });
+  const media: OpenedMedia = await sources.open({ path: 'a.mp4' }, { signal: AbortSignal.timeout(1000) });
+  await clf.classify(media.source, ['x']);
+  await media.close();
+  // @ts-expect-error a reference names exactly one of path, url, data
+  await sources.open({ file: 'a.mp4' });
+  // @ts-expect-error misspelled policy key
+  new MediaSources({ mediaRooot: '/srv' });
+  const app = await buildServer({ classifier: clf, modelId: 'm', maxActive: 4, media: { mediaRoot: '/srv' } });
+  await app.xclip.shutdown(1000);
+  // @ts-expect-error modelId is required
+  await buildServer({ classifier: clf });
 
   // @ts-expect-error device must be one of the listed strings
   await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
