@@ -13,6 +13,8 @@ import { resolveModelDir, type DownloadProgress } from './hub';
 import { packageRoot, binding } from './native';
 import { type LabelScore, ZeroShotVideoClassifier } from './pipelines';
 import { getNumThreads } from './runtime';
+import { parseArgs } from 'node:util';
+import { runWorker } from './jobs/workerProcess';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -252,8 +254,32 @@ function info(): number {
   return EXIT_OK;
 }
 
+// TODO(merge): interim glue until the per-command CLI (issue 14) lands; then lib/cli/worker.ts.
+async function interimWorker(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      redis: { type: 'string' }, queue: { type: 'string' }, model: { type: 'string' }, concurrency: { type: 'string' },
+      'max-batch': { type: 'string' }, 'media-root': { type: 'string' }, 'lock-duration-ms': { type: 'string' },
+      'stalled-interval-ms': { type: 'string' }, 'max-stalled-count': { type: 'string' }, 'metrics-port': { type: 'string' },
+      threads: { type: 'string' }, name: { type: 'string' },
+    },
+  });
+  const n = (k: string): number | undefined => (values[k as keyof typeof values] === undefined ? undefined : Number(values[k as keyof typeof values]));
+  return runWorker(
+    {
+      redis: values.redis as string, queue: values.queue as string | undefined, model: values.model as string | undefined,
+      concurrency: n('concurrency'), maxBatch: n('max-batch'), mediaRoot: values['media-root'] as string | undefined,
+      lockDurationMs: n('lock-duration-ms'), stalledIntervalMs: n('stalled-interval-ms'), maxStalledCount: n('max-stalled-count'),
+      metricsPort: n('metrics-port'), threads: n('threads'), name: values.name as string | undefined,
+    },
+    { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) },
+  );
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'worker') return interimWorker(argv.slice(1));
   let parsed: Parsed | undefined;
   try {
     parsed = parse(argv);
