@@ -3,7 +3,7 @@
 // another figure of the same run: absolute times on shared machines are noise. FLOPs are counted analytically
 // from the config (multiply-add = 2). Prints a table and, last, one JSON line.
 //   npm run bench            (BENCH_QUICK=1 for fewer iterations)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

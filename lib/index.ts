@@ -49,9 +49,11 @@ export type { ProcessorEncodeOptions, ProcessorOutput, VideoDecodeOptions, Video
 export { probeVideo, readVideo, readVideoClips } from './video';
 export type { Cancellable, DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
-export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, VideoCallOptions } from './pipelines';
+export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, TextOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';
 export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
 export type { ResolvedModel } from './modelSpec';
+export { fileRecord, isFailedRecord, recordError } from './records';
+export type { FailedRecord, FileRecord, RecordError } from './records';

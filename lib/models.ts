@@ -137,7 +137,8 @@ export interface XCLIPOutput {
 }
 
 const LOAD_KEYS = ['device', 'dtype'] as const;
-const DEVICE_RE = /^(cpu|cuda|auto|cuda:\d+)$/;
+/** What a {@link Device} string looks like. */
+export const DEVICE_PATTERN = /^(cpu|cuda|auto|cuda:\d+)$/;
 const DTYPES: readonly ModelDtype[] = ['float32', 'float16', 'bfloat16'];
 const INDEX_TYPES = ['int64', 'int32'] as const;
 const MASK_TYPES: readonly MaskTensorType[] = ['int64', 'int32', 'uint8', 'bool', 'float32'];
@@ -172,7 +173,7 @@ function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): 
   const o = optionalObject('options', options, [...LOAD_KEYS, ...extraKeys]);
   if (o.device !== undefined) {
     if (!is.string(o.device)) throw typeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
-    if (!DEVICE_RE.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
+    if (!DEVICE_PATTERN.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
   }
   if (o.dtype !== undefined) {
     if (!is.string(o.dtype)) throw typeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);

@@ -13,7 +13,7 @@ import { VIDEO_DECODE_KEYS, XCLIPProcessor, type VideoDecodeOptions, type VideoI
 import { getNumThreads } from './runtime';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
-import { checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
+import { checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
 import { nativeReadOptions } from './video';
 
 /**
@@ -68,12 +68,25 @@ export interface ClassifyOptions extends VideoCallOptions {
 }
 
 /**
- * Per-call options of {@link ZeroShotVideoClassifier.score} and {@link ZeroShotVideoClassifier.embedVideos}: how
- * each video is decoded, `signal` to cancel the call, and `onPrepared` to hear when each video is ready for the model.
+ * How texts (labels) are tokenized. The text tower takes at most `max_position_embeddings` tokens (77 for X-CLIP),
+ * start and end tokens included; a longer text is refused, naming it, unless `truncation` cuts it as transformers'
+ * tokenizer does (`truncation=True, max_length=77`: its first 75 tokens, then the end token).
  * @example
- * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, onPrepared: (i) => console.log(`video ${i} decoded`) });
+ * const [q] = await clf.embedTexts([longDescription], { truncation: true });
  */
-export interface VideoCallOptions extends VideoDecodeOptions {
+export interface TextOptions {
+  /** Cut texts longer than the model takes instead of refusing them. Default false. */
+  truncation?: boolean;
+}
+
+/**
+ * Per-call options of {@link ZeroShotVideoClassifier.score} (and, without `truncation`, of
+ * {@link ZeroShotVideoClassifier.embedVideos}): how each video is decoded, `signal` to cancel the call, how the
+ * texts are tokenized, and `onPrepared` to hear when each video is ready for the model.
+ * @example
+ * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true, onPrepared: (i) => console.log(`video ${i} decoded`) });
+ */
+export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {
   /**
    * Called once per video when it is decoded and preprocessed and joins the queue for a model call, with its index in
    * the call's videos: a job worker reports progress with it. It runs on the JS thread, so keep it short; what it
@@ -82,7 +95,7 @@ export interface VideoCallOptions extends VideoDecodeOptions {
   onPrepared?: (index: number) => void;
 }
 
-/** The per-call option keys of score and embedVideos (classify adds its own). */
+/** The per-call option keys of every video call, besides the texts' (`truncation`) and classify's own. */
 const CALL_KEYS = [...VIDEO_DECODE_KEYS, 'onPrepared'] as const;
 
 export interface LabelScore {
@@ -128,6 +141,14 @@ function checkBatchingOptions(options: BatchingOptions): Required<BatchingOption
       decodeThreads === undefined ? Math.min(64, Math.max(1, Math.floor(getNumThreads() / concurrency))) : integerInRange('decodeThreads', decodeThreads, 0, 64),
   };
 }
+
+/** Texts to encode, and whether too long ones are cut. */
+interface TextSet {
+  texts: readonly string[];
+  truncation: boolean;
+}
+
+const textKey = (set: TextSet): string => `${set.truncation ? 'truncated ' : ''}${JSON.stringify(set.texts)}`;
 
 /** A call's decode options, checked, its signal and its progress hook. */
 interface CallSettings {
@@ -250,17 +271,39 @@ export class ZeroShotVideoClassifier {
     return { ...this.#stats };
   }
 
-  #encodeLabels(texts: readonly string[]): BatchEncoding {
-    return this.processor.tokenizer.batchEncode(texts, { padding: 'longest' });
+  #encodeTexts({ texts, truncation }: TextSet): BatchEncoding {
+    const maxLength = truncation ? this.model.config.textConfig.maxPositionEmbeddings : undefined;
+    return this.processor.tokenizer.batchEncode(texts, { padding: 'longest', truncation, maxLength });
   }
 
-  #labelFeatures(texts: readonly string[]): Promise<Tensor> {
-    const key = JSON.stringify(texts);
+  /**
+   * Refuses, before any work, a text longer than the text tower takes, naming it (as the caller wrote it, before
+   * the hypothesis template) with its token count. Texts already in the feature cache were checked before.
+   */
+  #textSet(name: string, texts: readonly string[], truncation: unknown, shown: readonly string[] = texts): TextSet {
+    const set = { texts, truncation: optionalBool('truncation', truncation) ?? false };
+    if (set.truncation || this.#labelCache.has(textKey(set))) return set;
+    const max = this.model.config.textConfig.maxPositionEmbeddings;
+    texts.forEach((text, i) => {
+      const n = this.processor.tokenizer.encode(text).length;
+      if (n > max) {
+        throw new RangeError(
+          `Expected at most ${max} tokens (the model's max_position_embeddings, start and end tokens included) for ${name}[${i}] ` +
+            `but received ${n} tokens in ${JSON.stringify(shown[i])}; shorten it, or pass truncation: true to keep its first ${max - 2} ` +
+            'tokens and the end token, as transformers\' tokenizer does',
+        );
+      }
+    });
+    return set;
+  }
+
+  #labelFeatures(set: TextSet): Promise<Tensor> {
+    const key = textKey(set);
     let features = this.#labelCache.get(key);
     if (features) {
       this.#labelCache.delete(key);
     } else {
-      features = this.model.getTextFeatures(this.#encodeLabels(texts));
+      features = this.model.getTextFeatures(this.#encodeTexts(set));
       // A failed encoding is not cached: the next call tries again.
       features.catch(() => this.#labelCache.delete(key));
       if (this.#labelCache.size >= LABEL_CACHE_SIZE) this.#labelCache.delete(this.#labelCache.keys().next().value as string);
@@ -276,9 +319,9 @@ export class ZeroShotVideoClassifier {
   }
 
   /** Videos that may share a forward pass (classify and score alike): same texts, same frame geometry. */
-  #logitsGroup(texts: readonly string[], shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
+  #logitsGroup(texts: TextSet, shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
     return {
-      key: `logits ${shape} ${JSON.stringify(texts)}`,
+      key: `logits ${shape} ${textKey(texts)}`,
       run: async (videos) => {
         this.#recordBatch(videos.length);
         // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
@@ -302,7 +345,7 @@ export class ZeroShotVideoClassifier {
    * Checks a call's decode options up front (a mistake is reported at the call, not per video) and splits off its
    * signal. `numFrames` may only restate the model's `num_frames`: the vision tower and the MIT are built for it.
    */
-  #callSettings(options: VideoCallOptions): CallSettings {
+  #callSettings(options: Omit<VideoCallOptions, 'truncation'>): CallSettings {
     const { signal, onPrepared, ...decode } = options;
     if (onPrepared !== undefined && typeof onPrepared !== 'function') throw typeError('onPrepared', 'a function', onPrepared);
     const numFrames = this.model.config.visionConfig.numFrames;
@@ -389,8 +432,8 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     checkTexts('labels', labels);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', ...CALL_KEYS]);
-    const { topK = labels.length, hypothesisTemplate = '{}', ...decodeOptions } = options;
+    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', 'truncation', ...CALL_KEYS]);
+    const { topK = labels.length, hypothesisTemplate = '{}', truncation, ...decodeOptions } = options;
     if (!is.integer(topK)) throw typeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.inRange(topK, 1, labels.length)) throw rangeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.string(hypothesisTemplate) || !hypothesisTemplate.includes('{}')) {
@@ -400,7 +443,7 @@ export class ZeroShotVideoClassifier {
     const list = (single ? [videos] : videos) as readonly VideoInput[];
     if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
     const settings = this.#callSettings(decodeOptions);
-    const texts = labels.map((l) => hypothesisTemplate.split('{}').join(l));
+    const texts = this.#textSet('labels', labels.map((l) => hypothesisTemplate.split('{}').join(l)), truncation, labels);
     const logits = await this.#eachVideo(list, callSite, (shape) => this.#logitsGroup(texts, shape), settings);
     const results = logits.map((row) =>
       Array.from(softmax(row), (score, i) => ({ label: labels[i], score }))
@@ -425,8 +468,10 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
     checkTexts('texts', texts);
-    const settings = this.#callSettings(optionalObject('options', options, CALL_KEYS));
-    return this.#eachVideo(videos, callSite, (shape) => this.#logitsGroup(texts, shape), settings);
+    const { truncation, ...decodeOptions } = optionalObject('options', options, [...CALL_KEYS, 'truncation']);
+    const settings = this.#callSettings(decodeOptions);
+    const set = this.#textSet('texts', texts, truncation);
+    return this.#eachVideo(videos, callSite, (shape) => this.#logitsGroup(set, shape), settings);
   }
 
   /**
@@ -436,7 +481,7 @@ export class ZeroShotVideoClassifier {
    * @example
    * const [e] = await clf.embedVideos(['clip.mp4'], { timeoutMs: 30000 });
    */
-  async embedVideos(videos: readonly VideoInput[], options: VideoCallOptions = {}): Promise<Float32Array[]> {
+  async embedVideos(videos: readonly VideoInput[], options: Omit<VideoCallOptions, 'truncation'> = {}): Promise<Float32Array[]> {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
     const settings = this.#callSettings(optionalObject('options', options, CALL_KEYS));
@@ -444,14 +489,17 @@ export class ZeroShotVideoClassifier {
   }
 
   /**
-   * Text embeddings (`get_text_features`), one Float32Array per text.
+   * Text embeddings (`get_text_features`: projected, not normalised), one Float32Array per text. Their cosine with
+   * {@link embedVideos}' embeddings is a CLIP-like retrieval score; X-CLIP's own score conditions each text on the
+   * video (see {@link score}).
    * @example
    * const [q] = await clf.embedTexts(['a person cooking']);
    */
-  async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
+  async embedTexts(texts: readonly string[], options: TextOptions = {}): Promise<Float32Array[]> {
     const callSite = new Error();
-    if (!Array.isArray(texts) || texts.length === 0) throw typeError('texts', 'a non-empty array of strings', texts);
-    const encoding = this.#encodeLabels(texts);
+    checkTexts('texts', texts);
+    const { truncation } = optionalObject('options', options, ['truncation']);
+    const encoding = this.#encodeTexts(this.#textSet('texts', texts, truncation));
     try {
       // Queued with the video batches: one model call at a time.
       return rowsOf(await this.#batcher.exclusive(() => this.model.getTextFeatures(encoding)));
@@ -482,15 +530,15 @@ export class ZeroShotVideoClassifier {
  * @example
  * const embeds = await embedVideos(model, processor, ['a.mp4', 'b.mp4'], { timeoutMs: 30000 });
  */
-export async function embedVideos(model: XCLIPModel, processor: XCLIPProcessor, videos: readonly VideoInput[], options?: VideoCallOptions): Promise<Float32Array[]> {
+export async function embedVideos(model: XCLIPModel, processor: XCLIPProcessor, videos: readonly VideoInput[], options?: VideoDecodeOptions): Promise<Float32Array[]> {
   return new ZeroShotVideoClassifier(model, processor).embedVideos(videos, options);
 }
 
 /**
- * `get_text_features` for each text, as Float32Arrays.
+ * `get_text_features` for each text, as Float32Arrays (see {@link ZeroShotVideoClassifier.embedTexts}).
  * @example
  * const embeds = await embedTexts(model, processor, ['a dog', 'a cat']);
  */
-export async function embedTexts(model: XCLIPModel, processor: XCLIPProcessor, texts: readonly string[]): Promise<Float32Array[]> {
-  return new ZeroShotVideoClassifier(model, processor).embedTexts(texts);
+export async function embedTexts(model: XCLIPModel, processor: XCLIPProcessor, texts: readonly string[], options?: TextOptions): Promise<Float32Array[]> {
+  return new ZeroShotVideoClassifier(model, processor).embedTexts(texts, options);
 }

@@ -4,9 +4,9 @@
  * entries. Producers and workers check job data with the same function, so a bad job is refused where it is made.
  * @module
  */
-import { XClipError } from '../errors';
 import { type LabelScore, checkTexts } from '../pipelines';
-import { checkKeys, integerInRange, is, rangeError, typeError } from '../validate';
+import { type RecordError, recordError } from '../records';
+import { checkKeys, integerInRange, is, optionalBool, rangeError, typeError } from '../validate';
 
 /**
  * A video as a job names it: a path the worker resolves under its `--media-root`, a URL from a host the worker
@@ -44,6 +44,8 @@ export interface ClassifyJobData extends VideoJob {
   labels: string[];
   topK?: number;
   hypothesisTemplate?: string;
+  /** Cut labels longer than the model takes (77 tokens) instead of failing. */
+  truncation?: boolean;
 }
 
 /**
@@ -60,6 +62,8 @@ export type EmbedJobData = VideoJob;
  */
 export interface EmbedTextJobData {
   texts: string[];
+  /** Cut texts longer than the model takes (77 tokens) instead of failing. */
+  truncation?: boolean;
 }
 
 /** Job data by kind. */
@@ -111,15 +115,13 @@ export interface JobProgress {
 }
 
 /**
- * Why a job failed: an {@link XClipError} code (`VIDEO_OPEN_FAILED`, `SOURCE_FORBIDDEN`, ...), `INVALID_INPUT`
- * for job data that is not what its kind takes, `STALLED` for a job whose workers kept dying under it.
+ * Why a job failed, as the CLI's per-file records say it: an `XClipError` code (`VIDEO_OPEN_FAILED`,
+ * `SOURCE_FORBIDDEN`, ...), `INVALID_INPUT` for job data that is not what its kind takes, `STALLED` for a job whose
+ * workers kept dying under it.
  * @example
  * const e: JobError = { code: 'VIDEO_NO_STREAM', message: 'no video stream in song.mp4' };
  */
-export interface JobError {
-  code: string;
-  message: string;
-}
+export type JobError = RecordError;
 
 /**
  * A job that failed for good, as the dead-letter queue (`<queue>-dead`, entry id `dead-<job id>`) keeps it.
@@ -169,20 +171,8 @@ export const PERMANENT_CODES: ReadonlySet<string> = new Set([
  * jobError(new XClipError('VIDEO_OPEN_FAILED', 'cannot open video x.mp4')); // { code: 'VIDEO_OPEN_FAILED', message: ..., permanent: true }
  */
 export function jobError(err: unknown): JobError & { permanent: boolean } {
-  let code: string;
-  let message: string;
-  if (err instanceof XClipError) {
-    ({ code, message } = err);
-  } else if (err instanceof TypeError || err instanceof RangeError) {
-    code = 'INVALID_INPUT';
-    message = err.message;
-  } else {
-    const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
-    const own = typeof e === 'object' && e !== null ? (typeof e.code === 'string' ? e.code : e.name) : undefined;
-    code = typeof own === 'string' && /^[A-Za-z][A-Za-z0-9_]*$/.test(own) ? own : 'INTERNAL';
-    message = typeof e === 'object' && e !== null && typeof e.message === 'string' ? e.message : String(err);
-  }
-  return { code, message, permanent: PERMANENT_CODES.has(code) };
+  const e = err instanceof TypeError || err instanceof RangeError ? { code: 'INVALID_INPUT', message: err.message } : recordError(err);
+  return { ...e, permanent: PERMANENT_CODES.has(e.code) };
 }
 
 /**
@@ -243,16 +233,18 @@ export function checkJobData<K extends JobKind>(kind: K, data: unknown, maxInlin
   if (!is.inArray(kind, JOB_KINDS)) throw typeError('kind', `one of ${JOB_KINDS.join(', ')}`, kind);
   if (!is.object(data)) throw typeError('data', 'an object', data);
   if (kind === 'embed-text') {
-    checkKeys('data', data, ['texts']);
+    checkKeys('data', data, ['texts', 'truncation']);
     checkTexts('texts', data.texts);
+    optionalBool('truncation', data.truncation);
     return data as unknown as JobDataMap[K];
   }
-  checkKeys('data', data, kind === 'classify' ? ['video', 'name', 'labels', 'topK', 'hypothesisTemplate'] : ['video', 'name']);
+  checkKeys('data', data, kind === 'classify' ? ['video', 'name', 'labels', 'topK', 'hypothesisTemplate', 'truncation'] : ['video', 'name']);
   checkVideoRef(data.video, maxInlineBytes);
   if (data.name !== undefined && !is.string(data.name)) throw typeError('name', 'string', data.name);
   if (kind === 'classify') {
     checkTexts('labels', data.labels);
     if (data.topK !== undefined) integerInRange('topK', data.topK, 1, data.labels.length);
+    optionalBool('truncation', data.truncation);
     if (data.hypothesisTemplate !== undefined && !(is.string(data.hypothesisTemplate) && data.hypothesisTemplate.includes('{}'))) {
       throw typeError('hypothesisTemplate', "a string containing '{}'", data.hypothesisTemplate);
     }

@@ -23,6 +23,7 @@ import {
   type MediaRef,
   checkJobData,
   checkQueueName,
+  deadLetterId,
   deadLetterQueueName,
   parseFailedReason,
 } from './jobTypes';
@@ -149,6 +150,8 @@ export class VideoJobQueue {
   readonly #jobDefaults: { attempts: number; backoff: { type: 'exponential'; delay: number }; removeOnComplete: { age: number }; removeOnFail: { age: number } };
   #events: Promise<QueueEvents> | undefined;
   #closed = false;
+  /** Aborted by close(): waits still running reject. */
+  readonly #closing = new AbortController();
 
   constructor(options: VideoJobQueueOptions) {
     const o = optionalObject('options', options, QUEUE_KEYS) as unknown as VideoJobQueueOptions;
@@ -251,6 +254,7 @@ export class VideoJobQueue {
         events.off('completed', onCompleted);
         events.off('failed', onFailed);
         signal?.removeEventListener('abort', onAbort);
+        this.#closing.signal.removeEventListener('abort', onClose);
       };
       const settle = (id: string, outcome: JobEnding): void => {
         const indexes = pending.get(id);
@@ -277,6 +281,10 @@ export class VideoJobQueue {
         cleanup();
         reject(signal!.reason);
       };
+      const onClose = (): void => {
+        cleanup();
+        reject(new Error('the VideoJobQueue was closed while waiting'));
+      };
       // Events cover what happens from now on; the first check covers what ended before, later checks what a
       // trimmed event stream or a Redis restart lost.
       const poll = async (): Promise<void> => {
@@ -294,6 +302,7 @@ export class VideoJobQueue {
       events.on('completed', onCompleted);
       events.on('failed', onFailed);
       signal?.addEventListener('abort', onAbort, { once: true });
+      this.#closing.signal.addEventListener('abort', onClose, { once: true });
       void poll();
     });
   }
@@ -326,10 +335,22 @@ export class VideoJobQueue {
     return jobs.map((j) => j.data);
   }
 
-  /** Closes the Redis connections; jobs go on in the workers. Idempotent. */
+  /**
+   * The dead-letter entry of a job that failed for good, `undefined` if it has none.
+   * @example
+   * const d = await queue.deadLetter(id);
+   */
+  async deadLetter(id: string): Promise<DeadLetter | undefined> {
+    this.#check();
+    const job = (await this.#dead.getJob(deadLetterId(id))) as Job<DeadLetter> | undefined;
+    return job?.data;
+  }
+
+  /** Closes the Redis connections; waits still running reject; jobs go on in the workers. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     const events = await this.#events?.catch(() => undefined);
     await Promise.all([this.#queue.close(), this.#dead.close(), events?.close()]);
   }

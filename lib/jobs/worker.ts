@@ -311,7 +311,8 @@ export class VideoJobWorker {
   async #run(job: Job, data: JobDataMap[JobKind], signal: AbortSignal | undefined): Promise<AnyResult> {
     const clf = this.classifier;
     if (job.name === 'embed-text') {
-      const embeddings = await clf.embedTexts((data as JobDataMap['embed-text']).texts);
+      const { texts, truncation } = data as JobDataMap['embed-text'];
+      const embeddings = await clf.embedTexts(texts, { truncation });
       this.#progress(job, 'done');
       return { ...this.#model, embeddings: embeddings.map((e) => Array.from(e)) };
     }
@@ -321,8 +322,8 @@ export class VideoJobWorker {
     try {
       let result: AnyResult;
       if (job.name === 'classify') {
-        const { labels, topK, hypothesisTemplate } = video as JobDataMap['classify'];
-        result = { ...this.#model, scores: await clf.classify(media.source, labels, { topK, hypothesisTemplate, signal, onPrepared }) };
+        const { labels, topK, hypothesisTemplate, truncation } = video as JobDataMap['classify'];
+        result = { ...this.#model, scores: await clf.classify(media.source, labels, { topK, hypothesisTemplate, truncation, signal, onPrepared }) };
       } else {
         const [embedding] = await clf.embedVideos([media.source], { signal, onPrepared });
         result = { ...this.#model, embedding: Array.from(embedding) };

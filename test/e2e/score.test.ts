@@ -112,6 +112,24 @@ describe('ZeroShotVideoClassifier.score', () => {
     expect(differ).toBeGreaterThan(0);
   });
 
+  it('a text over 77 tokens is refused naming it and its token count; truncation: true cuts it as transformers does', async () => {
+    const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ');
+    const n = clf.processor.tokenizer.encode(long).length;
+    expect(n).toBeGreaterThan(77);
+    const message = `Expected at most 77 tokens (the model's max_position_embeddings, start and end tokens included) for labels[1] but received ${n} tokens in "${long}"`;
+    await expect(clf.classify(video('short_5frames.mp4'), ['short', long])).rejects.toThrow(RangeError);
+    await expect(clf.classify(video('short_5frames.mp4'), ['short', long])).rejects.toThrow(message);
+    // The label is named as written, before the hypothesis template.
+    await expect(clf.classify(video('short_5frames.mp4'), ['short', long], { hypothesisTemplate: 'a video of {}' })).rejects.toThrow(`labels[1] but received ${n + 3} tokens in "${long}"`);
+    await expect(clf.score([video('short_5frames.mp4')], [long])).rejects.toThrow(/for texts\[0\]/);
+    await expect(clf.embedTexts([long])).rejects.toThrow(/for texts\[0\]/);
+    const [cut] = await clf.embedTexts([long], { truncation: true });
+    const direct = await clf.model.getTextFeatures(clf.processor.tokenizer.batchEncode([long], { truncation: true, maxLength: 77 }));
+    expect(Array.from(cut)).toEqual(Array.from(direct.toFloat32Array()));
+    expect(await clf.classify(video('short_5frames.mp4'), ['short', long], { truncation: true })).toHaveLength(2);
+    await expect(clf.embedTexts([long], { truncation: 1 as never })).rejects.toThrow(new TypeError('Expected boolean for truncation but received 1'));
+  });
+
   it('checks its arguments before any work', async () => {
     const file = video('short_5frames.mp4');
     await expect(clf.score([], ['a'])).rejects.toThrow(new TypeError('Expected a non-empty array of videos for videos but received []'));
