@@ -8,7 +8,9 @@ import { classify } from './classify';
 import type { Command } from './command';
 import { embed } from './embed';
 import { embedText } from './embedText';
+import { enqueue } from './enqueue';
 import { info } from './info';
 import { score } from './score';
+import { worker } from './worker';
 
-export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, info];
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, enqueue, worker, info];
