@@ -9,7 +9,8 @@
 import type * as http from 'node:http';
 import * as path from 'node:path';
 
-import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE, type MediaRef } from '../jobs/jobTypes';
+import { redisConnection } from '../jobs/connection';
+import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE, type MediaRef, checkQueueName } from '../jobs/jobTypes';
 import { WorkerMetrics, metricsUrl, serveMetrics } from '../jobs/metrics';
 import { VideoJobWorker, type VideoSources, type WorkerLog } from '../jobs/worker';
 import { pendingNativeCalls, setNumThreads } from '../runtime';
@@ -92,19 +93,20 @@ export const worker: Command = {
       maxStalledCount: intOption(args, 'max-stalled-count', 0, 1000),
       name: stringOption(args, 'name'),
     };
+    try {
+      // Checked again by the worker; here so that a mistake costs no model load.
+      redisConnection(redis);
+      checkQueueName(settings.queue ?? DEFAULT_QUEUE);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
     const log = jsonLog(io);
     if (threads !== undefined) setNumThreads(threads);
     const sources = interimSources(stringOption(args, 'media-root'), maxInlineBytes);
     const { clf, model } = await openModel(args, io);
     let jobs: VideoJobWorker;
     try {
-      try {
-        jobs = new VideoJobWorker(clf, { ...settings, sources, model: { model: model.id, demo: model.demo }, log });
-      } catch (err) {
-        // The worker's own checks (Redis URL, queue name) are about the command line.
-        if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(err.message);
-        throw err;
-      }
+      jobs = new VideoJobWorker(clf, { ...settings, sources, model: { model: model.id, demo: model.demo }, log });
     } catch (err) {
       await clf.dispose();
       throw err;

@@ -109,11 +109,14 @@ export async function queueCounts(main: Queue, dead: Queue): Promise<QueueCounts
  * `JOB_NOT_FOUND` (removed, or kept for less time than the wait took).
  */
 async function outcomeOf(queue: Queue, id: string): Promise<JobEnding | undefined> {
+  // State first: a job read before it ended would show no result yet; once ended, its record no longer changes.
+  const state = await queue.getJobState(id);
+  if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return undefined;
   const job = (await queue.getJob(id)) as Job | undefined;
   if (!job) return { status: 'failed', error: { code: 'JOB_NOT_FOUND', message: `job ${id} is not in the queue (removed, or expired after it ended)` } };
-  const state = await job.getState();
   if (state === 'completed') return { status: 'completed', result: job.returnvalue as JobResultMap[JobKind] };
   if (state === 'failed') return { status: 'failed', error: parseFailedReason(job.failedReason) };
+  // 'unknown' with a job: it was added between the two reads; not ended.
   return undefined;
 }
 
