@@ -57,3 +57,25 @@ export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
 export type { ResolvedModel } from './modelSpec';
 export { fileRecord, isFailedRecord, recordError } from './records';
 export type { FailedRecord, FileRecord, RecordError } from './records';
+export { VideoJobQueue, videoRef } from './jobs/queue';
+export type { AddJobOptions, JobOutcome, QueueCounts, VideoJobQueueOptions, WaitOptions } from './jobs/queue';
+export { VideoJobWorker } from './jobs/worker';
+export type { OpenedVideo, VideoJobWorkerOptions, VideoSources, WorkerLog, WorkerStats } from './jobs/worker';
+export { WorkerMetrics, serveMetrics } from './jobs/metrics';
+export { DEFAULT_MAX_INLINE_BYTES, JOB_KINDS, PERMANENT_CODES } from './jobs/jobTypes';
+export type {
+  ClassifyJobData,
+  ClassifyJobResult,
+  DeadLetter,
+  EmbedJobData,
+  EmbedJobResult,
+  EmbedTextJobData,
+  EmbedTextJobResult,
+  JobDataMap,
+  JobError,
+  JobKind,
+  JobProgress,
+  JobResultMap,
+  MediaRef,
+  ResultModel,
+} from './jobs/jobTypes';
