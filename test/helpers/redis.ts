@@ -10,6 +10,8 @@ export interface RedisServer {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
+  /** The server's process id (for CPU accounting in the bench); changes on restart. */
+  readonly pid: number | undefined;
   /** Kills it (SIGKILL) and starts it again on the same port and dir; with `persist`, the data survive. */
   restart(downMs?: number): Promise<void>;
   /** SIGKILL, no restart. */
@@ -118,6 +120,9 @@ export async function startRedis(options: RedisStartOptions = {}): Promise<Redis
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,
+    get pid() {
+      return child?.pid;
+    },
     kill,
     async restart(downMs = 0) {
       await kill();

@@ -1,12 +1,14 @@
-// `xclip-node worker` processes for the queue tests, spawned from the compiled dist/ as a user runs them. Each is
-// killed when the test process exits, so a failed test never leaves one running.
+// `xclip-node worker` processes for the queue tests and bench, spawned from the compiled dist/ as a user runs them.
+// Each is killed when the spawning process exits, so a failed test never leaves one running.
 import { type ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { ROOT, fixturesDir } from './fixtures';
+import { packageRoot } from '../../lib/native';
+import { fixturesDir } from './fixtures';
 
-export const CLI = path.join(ROOT, 'dist', 'cli.js');
+// From the package root, wherever this file was compiled to (jest, or the bench's dist-bench/).
+export const CLI = path.join(packageRoot(), 'dist', 'cli.js');
 export const E2E_MODEL = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
 export const VIDEOS = path.join(fixturesDir(), 'videos');
 
@@ -38,17 +40,27 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
+export interface SpawnOptions {
+  /** Default: the e2e fixture model. */
+  model?: string;
+  /** Default: the fixture videos. */
+  mediaRoot?: string;
+  /** Inference threads; default 1: several workers share this machine's cores, as on a real box. */
+  threads?: number;
+  readyMs?: number;
+}
+
 /**
- * Starts `xclip-node worker --redis URL --name NAME --model <e2e fixture> --media-root <fixture videos> ...extra`.
+ * Starts `xclip-node worker --redis URL --name NAME --model MODEL --media-root DIR --threads N ...extra`.
  * @example
  * const w = spawnWorker(redis.url, 'w1', ['--concurrency', '8']);
  * await w.ready;
  */
-export function spawnWorker(redisUrl: string, name: string, extra: string[] = [], readyMs = 60000): WorkerProcess {
+export function spawnWorker(redisUrl: string, name: string, extra: string[] = [], options: SpawnOptions = {}): WorkerProcess {
+  const { model = E2E_MODEL, mediaRoot = VIDEOS, threads = 1, readyMs = 60000 } = options;
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build:ts" first`);
-  const args = [CLI, 'worker', '--redis', redisUrl, '--name', name, '--model', E2E_MODEL, '--media-root', VIDEOS, ...extra];
-  // One inference thread each: several workers share this machine's cores, as on a real box.
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XCLIP_NUM_THREADS: process.env.XCLIP_NUM_THREADS ?? '1' } });
+  const args = [CLI, 'worker', '--redis', redisUrl, '--name', name, '--model', model, '--media-root', mediaRoot, '--threads', String(threads), ...extra];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const stdout: string[] = [];
   const logs: LogLine[] = [];

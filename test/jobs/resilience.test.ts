@@ -75,22 +75,31 @@ function countCompletions(queueName: string, port: number): { events: QueueEvent
 
 async function stopAll(workers: WorkerProcess[]): Promise<void> {
   for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.kill('SIGTERM');
-  const codes = await Promise.all(workers.map((w) => w.exited));
-  return void codes;
+  await Promise.all(workers.map((w) => w.exited));
 }
 
-describe('chaos: workers killed with SIGKILL mid-run', () => {
-  let redis: RedisServer;
+/**
+ * A redis-server for the tests of one describe block and a list of its worker processes; both are stopped after
+ * the block, whatever happened.
+ */
+function redisWithWorkers(options: Parameters<typeof startRedis>[0] = {}): { redis: () => RedisServer; workers: WorkerProcess[] } {
+  let redis: RedisServer | undefined;
   const workers: WorkerProcess[] = [];
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await startRedis(options);
   });
   afterAll(async () => {
     await stopAll(workers);
     await redis?.stop();
   });
+  return { redis: () => redis!, workers };
+}
+
+describe('chaos: workers killed with SIGKILL mid-run', () => {
+  const { redis: server, workers } = redisWithWorkers();
 
   it('200 jobs on 2 workers, 3 kills: every job ends, results equal in-process, none completed twice, only corrupt videos dead-lettered', async () => {
+    const redis = server();
     const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100000);
     const rand = random(seed);
     const files = Array.from({ length: 200 }, (_, i) => (i % 20 === 7 ? Object.keys(CORRUPT)[Math.floor(i / 20) % 3] : GOOD[i % GOOD.length]));
@@ -161,18 +170,11 @@ describe('chaos: workers killed with SIGKILL mid-run', () => {
 });
 
 describe('Redis killed and restarted mid-run', () => {
-  let redis: RedisServer;
-  const workers: WorkerProcess[] = [];
-  beforeAll(async () => {
-    // Append-only file fsynced on every write: a SIGKILL loses nothing that Redis acknowledged.
-    redis = await startRedis({ persist: true });
-  });
-  afterAll(async () => {
-    await stopAll(workers);
-    await redis?.stop();
-  });
+  // Append-only file fsynced on every write: a SIGKILL loses nothing that Redis acknowledged.
+  const { redis: server, workers } = redisWithWorkers({ persist: true });
 
   it('workers reconnect and finish; every job completes once with the in-process result', async () => {
+    const redis = server();
     workers.push(spawnWorker(redis.url, 'r1', ['--queue', 'restart', '--concurrency', '8', '--max-batch', '4', ...FAST_RECOVERY]));
     workers.push(spawnWorker(redis.url, 'r2', ['--queue', 'restart', '--concurrency', '8', '--max-batch', '4', ...FAST_RECOVERY]));
     await Promise.all(workers.map((w) => w.ready));
@@ -216,17 +218,10 @@ describe('Redis killed and restarted mid-run', () => {
 });
 
 describe('SIGTERM during a batch', () => {
-  let redis: RedisServer;
-  const workers: WorkerProcess[] = [];
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await stopAll(workers);
-    await redis?.stop();
-  });
+  const { redis: server, workers } = redisWithWorkers();
 
   it('the jobs in hand finish on the worker that took them, it exits 0, and nothing runs twice', async () => {
+    const redis = server();
     const first = spawnWorker(redis.url, 't1', ['--queue', 'term', '--concurrency', '8', '--max-batch', '8']);
     workers.push(first);
     await first.ready;
