@@ -7,8 +7,9 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
 
+import { promClient } from './connection';
 import type { QueueCounts } from './queue';
 import type { VideoJobWorker, WorkerStats } from './worker';
 
@@ -17,7 +18,7 @@ const RATE_WINDOW_S = 10;
 
 /** A counter whose value is read from the worker's own count when scraped. */
 function countFrom(registry: Registry, name: string, help: string, read: () => number): void {
-  new Counter({
+  new (promClient().Counter)({
     name,
     help,
     registers: [registry],
@@ -34,12 +35,14 @@ function countFrom(registry: Registry, name: string, help: string, read: () => n
  * const server = await serveMetrics(metrics, { host: '127.0.0.1', port: 9464 });
  */
 export class WorkerMetrics {
-  readonly registry = new Registry();
+  readonly #registry: Registry;
 
   constructor(worker: VideoJobWorker) {
-    const registers = [this.registry];
+    const { Counter, Gauge, Registry: PromRegistry, collectDefaultMetrics } = promClient();
+    this.#registry = new PromRegistry();
+    const registers = [this.#registry];
     const queue = worker.queueName;
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.#registry });
     new Gauge({
       name: 'xclip_queue_jobs',
       help: 'Jobs in the queue by state, as Redis has them (all workers); the last values stay while Redis is unreachable',
@@ -77,13 +80,13 @@ export class WorkerMetrics {
         for (const [code, n] of Object.entries(stats().failed)) this.inc({ code }, n);
       },
     });
-    countFrom(this.registry, 'xclip_worker_job_retries_total', 'Attempts that failed transiently and were put back for a retry with backoff', () => stats().retried);
-    countFrom(this.registry, 'xclip_worker_stalled_jobs_total', "Jobs this worker's stalled check put back in the queue (their worker died or lost its lock)", () => stats().stalled);
-    countFrom(this.registry, 'xclip_worker_lock_renewals_total', 'Job locks renewed while their jobs ran', () => stats().locksRenewed);
-    countFrom(this.registry, 'xclip_worker_lock_renewal_failures_total', 'Lock renewals that failed (the lock had expired: the job may run twice)', () => stats().lockRenewalFailures);
-    countFrom(this.registry, 'xclip_worker_videos_total', 'Videos in jobs this worker completed', () => stats().videos);
-    countFrom(this.registry, 'xclip_worker_batches_total', 'Model calls on videos', () => worker.classifier.stats.batches);
-    countFrom(this.registry, 'xclip_worker_batch_videos_total', 'Videos in those model calls (divide by batches for the mean batch size)', () => worker.classifier.stats.videos);
+    countFrom(this.#registry, 'xclip_worker_job_retries_total', 'Attempts that failed transiently and were put back for a retry with backoff', () => stats().retried);
+    countFrom(this.#registry, 'xclip_worker_stalled_jobs_total', "Jobs this worker's stalled check put back in the queue (their worker died or lost its lock)", () => stats().stalled);
+    countFrom(this.#registry, 'xclip_worker_lock_renewals_total', 'Job locks renewed while their jobs ran', () => stats().locksRenewed);
+    countFrom(this.#registry, 'xclip_worker_lock_renewal_failures_total', 'Lock renewals that failed (the lock had expired: the job may run twice)', () => stats().lockRenewalFailures);
+    countFrom(this.#registry, 'xclip_worker_videos_total', 'Videos in jobs this worker completed', () => stats().videos);
+    countFrom(this.#registry, 'xclip_worker_batches_total', 'Model calls on videos', () => worker.classifier.stats.batches);
+    countFrom(this.#registry, 'xclip_worker_batch_videos_total', 'Videos in those model calls (divide by batches for the mean batch size)', () => worker.classifier.stats.videos);
     new Gauge({
       name: 'xclip_worker_videos_per_second',
       help: `Videos this worker completed per second over the last ${RATE_WINDOW_S} s`,
@@ -110,12 +113,14 @@ export class WorkerMetrics {
     });
   }
 
+  /** The exposition format's content type. */
   get contentType(): string {
-    return this.registry.contentType;
+    return this.#registry.contentType;
   }
 
+  /** The metrics in Prometheus' text format, read now. */
   render(): Promise<string> {
-    return this.registry.metrics();
+    return this.#registry.metrics();
   }
 }
 
