@@ -4,13 +4,17 @@
 // machine's load hits all three alike:
 //   - in process: ZeroShotVideoClassifier.classify on N files at once, 1 inference thread, batch 8 (the baseline);
 //   - 1 worker process, 1 thread, batch 8, the same N files as N jobs: the queue's overhead per job;
-//   - 2 worker processes, 1 thread each, N jobs: scaling on a 2-core box.
+//   - 2 worker processes, 1 thread each, N jobs: scaling on a 2-core box;
+//   - the same two set-ups with each worker pinned to a core of its own (taskset), where taskset exists.
 // Besides wall time it counts CPU time (this process, the workers, redis-server): the queue's cost in CPU per job
-// does not depend on what else the machine runs; the wall-time ratios need the cores to be free. Then Redis memory
-// per waiting job (video by path, and inline bytes). Prints a markdown table for the README and one JSON line.
+// does not depend on what else the machine runs; the wall-time ratios need the cores to be free. A one-thread
+// worker that is not pinned also decodes the next videos on another core while its model thread runs, so on two
+// cores two such workers cannot reach 2x one of them: the bench measures decoding's CPU per video (d) and the
+// model's (m) and prints that ceiling, 2m / (m + d). Then Redis memory per waiting job (video by path, inline
+// bytes). Prints a markdown table for the README and one JSON line.
 // The machine may be shared: run it niced (and quiet, for the scaling figure),
 //   nice -n 10 npm run bench:jobs            (BENCH_JOBS=N jobs per timed run, default 16; BENCH_ROUNDS, default 3)
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -122,36 +126,39 @@ async function main(): Promise<void> {
   try {
     const clips = makeVideos(videos, 8);
     const files = Array.from({ length: JOBS }, (_, i) => clips[i % clips.length]);
-    const spawn = (queue: string, i: number): WorkerProcess => {
-      const w = spawnWorker(redis.url, `${queue}-${i}`, ['--queue', queue, '--max-batch', String(MAX_BATCH), '--metrics-port', '0'], { model, mediaRoot: videos, threads: 1, readyMs: 600000 });
+    const spawn = (queue: string, i: number, cpus?: string): WorkerProcess => {
+      const w = spawnWorker(redis.url, `${queue}-${i}`, ['--queue', queue, '--max-batch', String(MAX_BATCH), '--metrics-port', '0'], { model, mediaRoot: videos, threads: 1, cpus, readyMs: 600000 });
       workers.push(w);
       return w;
     };
+    const pinning = os.cpus().length >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
     // All loaded before anything is timed; idle workers block on Redis and use no CPU.
-    const one = [spawn('one', 0)];
-    const two = [spawn('two', 0), spawn('two', 1)];
+    const sets: Record<string, WorkerProcess[]> = { one: [spawn('one', 0)], two: [spawn('two', 0), spawn('two', 1)] };
+    if (pinning) Object.assign(sets, { pinnedOne: [spawn('pinnedOne', 0, '0')], pinnedTwo: [spawn('pinnedTwo', 0, '0'), spawn('pinnedTwo', 1, '1')] });
     setNumThreads(1);
     const clf = await ZeroShotVideoClassifier.fromPretrained(model, { maxBatch: MAX_BATCH });
-    const queues = { one: new VideoJobQueue({ redis: redis.url, queue: 'one' }), two: new VideoJobQueue({ redis: redis.url, queue: 'two' }) };
-    const results = { inProcess: [] as Timed[], one: [] as Timed[], two: [] as Timed[] };
+    const queues = Object.fromEntries(Object.keys(sets).map((name) => [name, new VideoJobQueue({ redis: redis.url, queue: name })]));
+    const results: Record<string, Timed[]> = { inProcess: [], ...Object.fromEntries(Object.keys(sets).map((name) => [name, []])) };
+    let decodeCpu: number;
     try {
       await Promise.all(workers.map((w) => w.ready));
       // Warm-up: each set-up sees every clip and the labels once.
       await Promise.all(clips.map((f) => clf.classify(f, LABELS)));
-      await runJobs(queues.one, clips);
-      await runJobs(queues.two, [...clips, ...clips]);
+      for (const [name, ws] of Object.entries(sets)) await runJobs(queues[name], clips.concat(ws.length > 1 ? clips : []));
+      // Decoding and preprocessing alone, as the classifier does it (one decoder thread per video), CPU per video.
+      decodeCpu = (await timed([], async () => void (await Promise.all(clips.map((f) => clf.processor.encode({ videos: [f], decodeThreads: 1 })))))).cpu / clips.length;
       const pidsOf = (ws: WorkerProcess[]): number[] => [...ws.map((w) => w.child.pid!), redis.pid!];
       for (let r = 0; r < ROUNDS; r++) {
         results.inProcess.push(await timed([], async () => void (await Promise.all(files.map((f) => clf.classify(f, LABELS))))));
-        results.one.push(await timed(pidsOf(one), () => runJobs(queues.one, files)));
-        results.two.push(await timed(pidsOf(two), () => runJobs(queues.two, files)));
-        process.stderr.write(`round ${r + 1}/${ROUNDS}: in process ${results.inProcess[r].wall.toFixed(1)} s, 1 worker ${results.one[r].wall.toFixed(1)} s, 2 workers ${results.two[r].wall.toFixed(1)} s\n`);
+        for (const [name, ws] of Object.entries(sets)) results[name].push(await timed(pidsOf(ws), () => runJobs(queues[name], files)));
+        process.stderr.write(`round ${r + 1}/${ROUNDS}: ${Object.entries(results).map(([k, v]) => `${k} ${v[r].wall.toFixed(1)} s`).join(', ')}\n`);
       }
     } finally {
       await clf.dispose();
       await Promise.all(Object.values(queues).map((q) => q.close()));
     }
-    const scraped = { one: await Promise.all(one.map(scrape)), two: await Promise.all(two.map(scrape)) };
+    const scraped: Record<string, { batches: number; videos: number; lagMaxS: number }[]> = {};
+    for (const [name, ws] of Object.entries(sets)) scraped[name] = await Promise.all(ws.map(scrape));
     const bigClip = clips.reduce((a, b) => (fs.statSync(a).size >= fs.statSync(b).size ? a : b));
     const pathBytes = await memoryPerJob(redis, 'mem-path', 1000, { path: 'clip0.mp4' });
     const inlineBytes = await memoryPerJob(redis, 'mem-inline', 20, { data: fs.readFileSync(bigClip).toString('base64') });
@@ -161,6 +168,10 @@ async function main(): Promise<void> {
     const overheadWall = perRound((r) => results.one[r].wall / results.inProcess[r].wall - 1);
     const overheadCpu = perRound((r) => results.one[r].cpu / results.inProcess[r].cpu - 1);
     const scaling = perRound((r) => results.one[r].wall / results.two[r].wall);
+    const pinnedScaling = pinning ? perRound((r) => results.pinnedOne[r].wall / results.pinnedTwo[r].wall) : Number.NaN;
+    // The model's CPU per video: what in-process classification costs beyond decoding.
+    const modelCpu = perRound((r) => results.inProcess[r].cpu / JOBS) - decodeCpu;
+    const ceiling = Math.min(2, (2 * modelCpu) / (modelCpu + decodeCpu));
     const cores = (t: Timed[]): number => perRound((r) => t[r].cpu / t[r].wall);
     const meanBatch = (s: { batches: number; videos: number }[]): number => s.reduce((a, x) => a + x.videos, 0) / s.reduce((a, x) => a + x.batches, 0);
     const lag = (s: { lagMaxS: number }[]): string => `${(1000 * Math.max(...s.map((x) => x.lagMaxS))).toFixed(0)} ms`;
@@ -175,16 +186,22 @@ async function main(): Promise<void> {
     console.log(row('in process: classify, 1 thread, batch 8 (baseline)', results.inProcess, ''));
     console.log(row('1 worker × 1 thread, batch 8', results.one, `mean batch ${meanBatch(scraped.one).toFixed(1)}; event-loop lag max ${lag(scraped.one)}; CPU includes redis-server`));
     console.log(row('2 workers × 1 thread', results.two, `mean batch ${meanBatch(scraped.two).toFixed(1)}; event-loop lag max ${lag(scraped.two)}`));
+    if (pinning) {
+      console.log(row('1 worker × 1 thread, pinned to 1 core', results.pinnedOne, `mean batch ${meanBatch(scraped.pinnedOne).toFixed(1)}`));
+      console.log(row('2 workers × 1 thread, 1 core each', results.pinnedTwo, `mean batch ${meanBatch(scraped.pinnedTwo).toFixed(1)}`));
+    }
     console.log('\n| ratio (same run, median round) | value | goal |\n|---|---|---|');
     console.log(`| queue overhead per job, CPU: 1 worker + Redis + producer vs in process, batch 8 | ${(100 * overheadCpu).toFixed(1)}% | ≤ 5% |`);
     console.log(`| queue overhead per job, wall time | ${(100 * overheadWall).toFixed(1)}% | ≤ 5% |`);
     console.log(`| scaling: 2 workers × 1 thread vs 1 worker × 1 thread, jobs/s | ${scaling.toFixed(2)}× | ≥ 1.8× |`);
+    console.log(`| ↳ its CPU-bound ceiling on 2 cores, 2m/(m+d): model ${modelCpu.toFixed(3)} CPU s per video, decoding ${decodeCpu.toFixed(3)} | ${ceiling.toFixed(2)}× | |`);
+    if (pinning) console.log(`| scaling with one core per worker: 2 pinned workers vs 1 pinned worker | ${pinnedScaling.toFixed(2)}× | (ceiling 2×) |`);
     console.log(`| Redis memory per waiting job, video by path (8 labels) | ${(pathBytes / 1024).toFixed(1)} KiB | |`);
     console.log(`| Redis memory per waiting job, ${(fs.statSync(bigClip).size / 1048576).toFixed(2)} MiB video inline | ${(inlineBytes / 1048576).toFixed(2)} MiB (${(inlineBytes / fs.statSync(bigClip).size).toFixed(2)}× the video) | |`);
     if (Math.max(load0, load1) > 1.5) {
       console.log(`\nnote: the load average was ${Math.max(load0, load1).toFixed(1)} on ${os.cpus().length} CPUs: other work took cores, so the wall-time figures (scaling above all) say little; the CPU figures hold. Rerun on a quiet machine.`);
     }
-    console.log(JSON.stringify({ jobs: JOBS, rounds: ROUNDS, load: [load0, load1], results, overheadCpu, overheadWall, scaling, meanBatch: { one: meanBatch(scraped.one), two: meanBatch(scraped.two) }, pathBytes, inlineBytes, inlineVideoBytes: fs.statSync(bigClip).size }));
+    console.log(JSON.stringify({ jobs: JOBS, rounds: ROUNDS, load: [load0, load1], results, overheadCpu, overheadWall, scaling, pinnedScaling, modelCpu, decodeCpu, ceiling, meanBatch: Object.fromEntries(Object.entries(scraped).map(([k, v]) => [k, meanBatch(v)])), pathBytes, inlineBytes, inlineVideoBytes: fs.statSync(bigClip).size }));
   } finally {
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));

@@ -91,8 +91,14 @@ export interface QueueCounts {
 const QUEUE_KEYS = ['redis', 'queue', 'attempts', 'backoffMs', 'keepCompletedSeconds', 'keepFailedSeconds', 'maxInlineBytes'] as const;
 const DAY_S = 86400;
 
+/** The part of a BullMQ Queue that counts jobs (typed here: the public types must not need bullmq's). */
+interface Counting {
+  getJobCounts(...types: string[]): Promise<Record<string, number>>;
+  count(): Promise<number>;
+}
+
 /** Job counts of `main` and the size of its dead-letter queue `dead`; waiting includes paused and prioritised jobs. */
-export async function queueCounts(main: Queue, dead: Queue): Promise<QueueCounts> {
+export async function queueCounts(main: Counting, dead: Counting): Promise<QueueCounts> {
   const [c, deadCount] = await Promise.all([main.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'paused', 'prioritized'), dead.count()]);
   return {
     waiting: (c.waiting ?? 0) + (c.paused ?? 0) + (c.prioritized ?? 0),
@@ -324,7 +330,7 @@ export class VideoJobQueue {
   /** Job counts of the queue and of its dead-letter queue. */
   counts(): Promise<QueueCounts> {
     this.#check();
-    return queueCounts(this.#queue as unknown as Queue, this.#dead);
+    return queueCounts(this.#queue, this.#dead);
   }
 
   /**

@@ -47,6 +47,8 @@ export interface SpawnOptions {
   mediaRoot?: string;
   /** Inference threads; default 1: several workers share this machine's cores, as on a real box. */
   threads?: number;
+  /** Pins the process to these CPUs (`taskset -c`, e.g. '0' or '0,1'); default: not pinned. */
+  cpus?: string;
   readyMs?: number;
 }
 
@@ -57,10 +59,11 @@ export interface SpawnOptions {
  * await w.ready;
  */
 export function spawnWorker(redisUrl: string, name: string, extra: string[] = [], options: SpawnOptions = {}): WorkerProcess {
-  const { model = E2E_MODEL, mediaRoot = VIDEOS, threads = 1, readyMs = 60000 } = options;
+  const { model = E2E_MODEL, mediaRoot = VIDEOS, threads = 1, cpus, readyMs = 60000 } = options;
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build:ts" first`);
   const args = [CLI, 'worker', '--redis', redisUrl, '--name', name, '--model', model, '--media-root', mediaRoot, '--threads', String(threads), ...extra];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // taskset execs node in its own process, so the child's pid stays the worker's.
+  const child = cpus === undefined ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const stdout: string[] = [];
   const logs: LogLine[] = [];
