@@ -6,6 +6,7 @@ import * as path from 'path';
 
 import { Queue, QueueEvents } from 'bullmq';
 
+import { XClipError } from '../../lib/errors';
 import { WorkerMetrics, metricsUrl, serveMetrics } from '../../lib/jobs/metrics';
 import { type JobProgress, type MediaRef } from '../../lib/jobs/jobTypes';
 import { VideoJobQueue, videoRef } from '../../lib/jobs/queue';
@@ -130,6 +131,45 @@ describe('VideoJobQueue + VideoJobWorker', () => {
       expect(worker.stats.failed).toEqual({ VIDEO_OPEN_FAILED: 1, VIDEO_NO_STREAM: 1 });
       expect(await queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 1, failed: 2, dead: 2 });
     } finally {
+      await close();
+    }
+  });
+
+  it('a transient failure is retried with exponential backoff; one that persists is dead-lettered after the last attempt', async () => {
+    // Storage that fails twice for one video and always for another (IO_ERROR: transient), then serves it.
+    const failures = new Map<string, number>([['flaky.mp4', 2], ['down.mp4', Infinity]]);
+    const flaky: VideoSources = {
+      maxInlineBytes: sources.maxInlineBytes,
+      async open(ref) {
+        const name = (ref as { path: string }).path;
+        const left = failures.get(name) ?? 0;
+        if (left > 0) {
+          failures.set(name, left - 1);
+          throw new XClipError('IO_ERROR', `reading ${name} failed: storage unavailable`);
+        }
+        return sources.open({ path: GOOD[0] });
+      },
+    };
+    const { queue, worker, close } = await setup('transient', { sources: flaky });
+    const raw = new Queue('transient', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const retrying = new VideoJobQueue({ redis: redis.url, queue: 'transient', attempts: 3, backoffMs: 150 });
+      const ids = await retrying.addBulk('classify', ['flaky.mp4', 'down.mp4'].map((f) => ({ video: { path: f }, labels: LABELS })));
+      await retrying.close();
+      const outcomes = await queue.wait(ids, { signal: AbortSignal.timeout(60000), pollMs: 100 });
+      expect(outcomes.map((o) => (o.status === 'failed' ? o.error.code : o.status))).toEqual(['completed', 'IO_ERROR']);
+      expectScores((outcomes[0] as { result: { scores: LabelScore[] } }).result.scores, await reference.classify(path.join(VIDEOS, GOOD[0]), LABELS));
+      const [ok, down] = (await Promise.all(ids.map((id) => raw.getJob(id))))!;
+      // Two failed attempts, then the completing one; waits of 150 and 300 ms between them.
+      expect(ok!.attemptsMade).toBe(3);
+      expect(ok!.finishedOn! - ok!.timestamp).toBeGreaterThanOrEqual(450);
+      expect(down!.attemptsMade).toBe(3);
+      expect(down!.failedReason).toBe('IO_ERROR: reading down.mp4 failed: storage unavailable');
+      expect((await queue.deadLetters()).map((d) => [d.id, d.error.code, d.attempts])).toEqual([[ids[1], 'IO_ERROR', 3]]);
+      expect(worker.stats.retried).toBe(4);
+      expect(worker.stats.failed).toEqual({ IO_ERROR: 1 });
+    } finally {
+      await raw.close();
       await close();
     }
   });
