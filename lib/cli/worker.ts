@@ -6,8 +6,11 @@
  * @module
  * @internal
  */
+import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import * as path from 'node:path';
+
+import { XClipError } from '../errors';
 
 import { redisConnection } from '../jobs/connection';
 import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE, type MediaRef, checkQueueName } from '../jobs/jobTypes';
@@ -40,15 +43,32 @@ function ms(args: ParsedArgs, name: string): number | undefined {
   return intOption(args, name, 100, 2 ** 31 - 1);
 }
 
-// TODO(merge): the media-source policy (lib/mediaSource.ts, issue 17) replaces this until it lands on main.
+// TODO(merge): the media-source policy (lib/mediaSource.ts, issue 17: MediaSources, with URLs and descriptor-safe
+// paths, SOURCE_* codes) replaces this until it lands on main. Meanwhile: paths only inside the media root once symlinks are
+// resolved, inline bytes, no URLs.
 function interimSources(mediaRoot: string | undefined, maxInlineBytes: number): VideoSources {
+  const refuse = (why: string): XClipError => new XClipError('INVALID_INPUT', why);
   return {
     maxInlineBytes,
     async open(ref: MediaRef) {
       let source: VideoSource;
-      if ('path' in ref && mediaRoot !== undefined) source = path.resolve(mediaRoot, ref.path);
-      else if ('data' in ref) source = Buffer.from(ref.data, 'base64');
-      else throw new Error('not accepted');
+      if ('path' in ref) {
+        if (mediaRoot === undefined) throw refuse('paths are not accepted: no media root is set');
+        const root = await fs.promises.realpath(mediaRoot);
+        let real: string;
+        try {
+          real = await fs.promises.realpath(path.resolve(root, ref.path));
+        } catch {
+          throw new XClipError('FILE_NOT_FOUND', `video not found: ${JSON.stringify(ref.path)}`);
+        }
+        const rel = path.relative(root, real);
+        if (rel.startsWith('..') || path.isAbsolute(rel)) throw refuse(`path ${JSON.stringify(ref.path)} is outside the media root`);
+        source = real;
+      } else if ('data' in ref) {
+        source = Buffer.from(ref.data, 'base64');
+      } else {
+        throw refuse('URLs are not accepted by this worker yet');
+      }
       return { source, close: async () => undefined };
     },
   };

@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { VideoJobQueue } from '../../lib/jobs/queue';
 import { type RedisServer, startRedis } from '../helpers/redis';
 import { CLI, E2E_MODEL, VIDEOS, type WorkerProcess, spawnWorker } from '../helpers/workers';
 
@@ -96,6 +97,32 @@ describe('xclip-node enqueue --wait', () => {
     expect([inline.code, relative.code]).toEqual([0, 0]);
     expect(rounded(inline.stdout)).toEqual(rounded(relative.stdout));
     expect((JSON.parse(inline.stdout) as { results: { file: string }[] }).results[0].file).toBe(FILES[0]);
+  });
+});
+
+describe('the worker reads videos only inside its --media-root', () => {
+  it('a path outside it, given as absolute or through .., fails for good without being opened', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-outside-'));
+    try {
+      const outside = path.join(dir, 'copy.mp4');
+      fs.copyFileSync(FILES[0], outside);
+      const queue = new VideoJobQueue({ redis: redis.url, queue: 'cli' });
+      try {
+        const ids = await queue.addBulk('classify', [{ path: outside }, { path: path.relative(VIDEOS, outside) }].map((video) => ({ video, labels: LABELS.split(',') })));
+        expect(ids).toHaveLength(2);
+        for (const o of await queue.wait(ids, { signal: AbortSignal.timeout(60000) })) {
+          if (o.status !== 'failed') throw new Error(`${o.id} completed`);
+          // The interim policy says INVALID_INPUT; the media-source policy of the HTTP server, SOURCE_FORBIDDEN.
+          expect(['INVALID_INPUT', 'SOURCE_FORBIDDEN']).toContain(o.error.code);
+          expect(o.error.message).toContain('outside the media root');
+        }
+        expect((await queue.deadLetters()).filter((d) => ids.includes(d.id)).map((d) => d.attempts)).toEqual([1, 1]);
+      } finally {
+        await queue.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
