@@ -86,7 +86,8 @@ export const worker: Command = {
     { name: 'concurrency', value: 'n', help: 'jobs taken at once, 1-1024 (default 2 x batch: the next batch decodes while one runs)' },
     { name: 'threads', value: 'n', help: 'inference threads (default: physical cores, or XCLIP_NUM_THREADS)' },
     { name: 'media-root', value: 'dir', help: 'accept jobs whose video is a path, only inside this directory (symlinks resolved)' },
-    { name: 'allow-url-fetch', value: 'hosts', help: 'accept jobs whose video is a URL on these comma-separated hosts (names, IPs, CIDRs, :port)' },
+    // TODO(merge): passed to MediaSources once lib/mediaSource.ts lands; until then URL jobs are refused.
+    { name: 'allow-url-fetch', value: 'hosts', help: 'accept jobs whose video is a URL on these comma-separated hosts (names, IPs, CIDRs, :port);\nnot yet: URL jobs are refused until the media-source policy is merged' },
     { name: 'max-inline-mb', value: 'n', help: `most MiB of a video carried in a job as bytes (default ${DEFAULT_MAX_INLINE_BYTES / MIB})` },
     { name: 'lock-duration-ms', value: 'n', help: "a job's lock, renewed every half of it while the job runs; a dead worker's jobs\nreturn to the queue once it expires (default 30000)" },
     { name: 'stalled-interval-ms', value: 'n', help: 'how often to look for jobs whose lock expired (default 30000)' },
