@@ -9,8 +9,10 @@ import type { Command } from './command';
 import { embed } from './embed';
 import { embedText } from './embedText';
 import { enqueue } from './enqueue';
+import { indexCommand } from './indexCommand';
 import { info } from './info';
 import { score } from './score';
+import { search } from './search';
 import { worker } from './worker';
 
-export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, enqueue, worker, info];
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, indexCommand, search, enqueue, worker, info];
