@@ -103,9 +103,12 @@ describe('chaos: workers killed with SIGKILL mid-run', () => {
     const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100000);
     const rand = random(seed);
     const files = Array.from({ length: 200 }, (_, i) => (i % 20 === 7 ? Object.keys(CORRUPT)[Math.floor(i / 20) % 3] : GOOD[i % GOOD.length]));
+    // Workers taking jobs: a victim is picked among them, so that a kill hits a worker with jobs in hand.
+    const taking = new Set<WorkerProcess>();
     const start = (name: string): WorkerProcess => {
       const w = spawnWorker(redis.url, name, ['--queue', 'chaos', '--concurrency', '8', '--max-batch', '4', ...FAST_RECOVERY]);
       workers.push(w);
+      void w.ready.then(() => taking.add(w), () => undefined);
       return w;
     };
     const live = [start('w1'), start('w2')];
@@ -128,15 +131,17 @@ describe('chaos: workers killed with SIGKILL mid-run', () => {
           settled++;
           if (thresholds.length > 0 && settled >= thresholds[0]) {
             thresholds.shift();
-            const victim = live.splice(Math.floor(rand() * live.length), 1)[0];
+            const candidates = live.filter((w) => taking.has(w));
+            const victim = (candidates.length > 0 ? candidates : live)[Math.floor(rand() * (candidates.length || live.length))];
+            live.splice(live.indexOf(victim), 1);
+            const at = settled;
+            // Killed now, restarted at once; the next kill does not wait for the restart to be ready.
             chaos = chaos.then(async () => {
               const active = (await raw.getActive()).filter((j) => j.processedBy === victim.name).length;
               victim.kill('SIGKILL');
               await victim.exited;
-              kills.push(`${victim.name} at ${settled} ended, ${active} jobs in hand`);
-              const next = start(`${victim.name}.${kills.length}`);
-              live.push(next);
-              await next.ready;
+              kills.push(`${victim.name} at ${at} of ${files.length} ended, ${active} jobs in hand`);
+              live.push(start(`${victim.name}.${kills.length}`));
             });
           }
         },
@@ -144,6 +149,7 @@ describe('chaos: workers killed with SIGKILL mid-run', () => {
       await chaos;
       console.log(`chaos seed ${seed}: killed ${kills.join('; ')}`);
       expect(kills).toHaveLength(3);
+      await Promise.all(live.map((w) => w.ready));
       expectOutcomes(outcomes, files);
 
       const jobs = (await Promise.all(ids.map((id) => raw.getJob(id)))) as Job[];
