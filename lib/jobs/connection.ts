@@ -1,31 +1,15 @@
 /**
  * What the job queue needs from outside: the `bullmq` and `prom-client` packages, loaded on first use, and a Redis
- * URL turned into connection options. Both packages are optional peer dependencies: an application that runs jobs
- * has bullmq already (and must share one copy of it with xclip-node), and one that only classifies does not pay for
- * either.
+ * URL turned into connection options. bullmq is an optional peer dependency: an application that runs jobs has it
+ * already (and must share one copy of it with xclip-node), and one that only classifies does not pay for it.
  * @module
  * @internal
  */
 import type * as BullMQ from 'bullmq';
 import type * as PromClient from 'prom-client';
 
+import { peer } from '../peer';
 import { integerInRange, is, rangeError, typeError } from '../validate';
-
-const loaded = new Map<string, unknown>();
-
-/** An optional peer dependency, or an error that says how to install it. */
-function peer<T>(name: string, range: string, what: string): T {
-  if (!loaded.has(name)) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      loaded.set(name, require(name));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || !(err as Error).message.includes(`'${name}'`)) throw err;
-      throw new Error(`${what} needs the ${name} package (an optional peer dependency of xclip-node): npm install ${name}@${range}`, { cause: err });
-    }
-  }
-  return loaded.get(name) as T;
-}
 
 /**
  * The bullmq module.

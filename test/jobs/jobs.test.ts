@@ -220,19 +220,21 @@ describe('VideoJobQueue + VideoJobWorker', () => {
   });
 
   it('locks are renewed while jobs wait for their batch and run: with a 400 ms lock, no job stalls', async () => {
-    // One video per model call and 24 jobs taken at once: the last ones stay active for several lock durations.
+    // One video per model call and 96 jobs taken at once: the last ones stay active for several lock durations. (A
+    // fast machine runs a call of the tiny e2e model in ~35 ms, so 24 jobs were not enough to outlive 3 locks.)
+    const JOBS = 96;
     const serial = await ZeroShotVideoClassifier.fromPretrained(E2E_MODEL, { maxBatch: 1 });
-    const { queue, worker, close } = await setup('locks', { concurrency: 24, lockDurationMs: 400, stalledIntervalMs: 200, maxStalledCount: 0 }, serial);
+    const { queue, worker, close } = await setup('locks', { concurrency: JOBS, lockDurationMs: 400, stalledIntervalMs: 200, maxStalledCount: 0 }, serial);
     const raw = new Queue('locks', { connection: { host: '127.0.0.1', port: redis.port } });
     try {
-      const ids = await queue.addBulk('classify', Array.from({ length: 24 }, (_, i) => ({ video: { path: GOOD[i % GOOD.length] }, labels: LABELS })));
+      const ids = await queue.addBulk('classify', Array.from({ length: JOBS }, (_, i) => ({ video: { path: GOOD[i % GOOD.length] }, labels: LABELS })));
       const outcomes = await queue.wait(ids, { signal: AbortSignal.timeout(90000) });
       expect(outcomes.every((o) => o.status === 'completed')).toBe(true);
       const jobs = await Promise.all(ids.map((id) => raw.getJob(id)));
       const longest = Math.max(...jobs.map((j) => j!.finishedOn! - j!.processedOn!));
       // The test means something only if jobs outlived their lock several times over.
       expect(longest).toBeGreaterThan(3 * 400);
-      expect(jobs.map((j) => [j!.attemptsStarted, j!.stalledCounter])).toEqual(Array(24).fill([1, 0]));
+      expect(jobs.map((j) => [j!.attemptsStarted, j!.stalledCounter])).toEqual(Array(JOBS).fill([1, 0]));
       expect(worker.stats.stalled).toBe(0);
       expect(worker.stats.lockRenewalFailures).toBe(0);
       expect(worker.stats.locksRenewed).toBeGreaterThan(0);
