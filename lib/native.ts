@@ -4,6 +4,7 @@
  * @module
  * @internal
  */
+import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { TensorDataMap, TensorType } from './tensor';
@@ -129,7 +130,8 @@ export interface NativeVideoLimits {
 }
 
 export interface NativeDecodedVideo {
-  frames: NativeTensor<'uint8'>;
+  /** [n, H, W, 3] in consecutive parts of whole frames (one unless the frames exceed 2 GiB: Node's buffer limit). */
+  frames: NativeTensor<'uint8'>[];
   indices: number[];
   timestamps: number[];
   info: NativeVideoInfo;
@@ -139,7 +141,7 @@ export interface NativeDecodedVideo {
 }
 
 export interface NativeVideoClip {
-  frames: NativeTensor<'uint8'>;
+  frames: NativeTensor<'uint8'>[];
   indices: number[];
   timestamps: number[];
   startSeconds: number;
@@ -201,7 +203,10 @@ export interface NativeDebugCounters {
   outputsExternal: number;
   outputsCopied: number;
   outputsLive: number;
+  /** Inputs read by calls: pinned (the addon's own output memory) plus copied (memory JavaScript allocated). */
   inputsBorrowed: number;
+  inputsPinned: number;
+  inputsCopied: number;
 }
 
 export interface NativeDebug {
@@ -209,7 +214,8 @@ export interface NativeDebug {
   forceCopyOutputs(on: boolean): void;
   addressOf(array: ArrayBufferView): bigint;
   inspect(tensor: NativeTensor, delayMs: number): Promise<{ address: bigint; values: number[] }>;
-  makeOutput(n: number): { tensor: NativeTensor<'float32'>; address: bigint };
+  makeOutput(n: number, type?: 'float32' | 'uint8'): { tensor: NativeTensor; address: bigint };
+  fill(array: ArrayBufferView, value: number, delayMs: number): Promise<void>;
 }
 
 export interface NativeBinding {
@@ -262,6 +268,10 @@ export interface NativeBinding {
   releaseCachedMemory(): void;
   pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
+  setMaxBufferLength(bytes: number): void;
+  /** Zeroed native memory as a typed array: calls read it in place, where memory JavaScript made is copied. */
+  allocate(type: 'float32', length: number): Float32Array;
+  allocate(type: 'uint8', length: number): Uint8Array;
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;
@@ -270,7 +280,7 @@ export interface NativeBinding {
 
 /**
  * The package root (the folder holding our package.json). Compiled code runs from dist/, tests from lib/, so
- * `__dirname/..` is not reliable (TOOLCHAIN pitfall 5): walk up instead.
+ * `__dirname/..` is not reliable: walk up instead.
  */
 export function packageRoot(start: string = __dirname): string {
   let dir = start;
@@ -328,6 +338,8 @@ export function binding(): NativeBinding {
     } catch (err) {
       throw explainLoadFailure(err, root);
     }
+    // Outputs above this are copied rather than handed over as external buffers, which Node refuses past it.
+    cached.setMaxBufferLength(bufferConstants.MAX_LENGTH);
   }
   return cached;
 }
