@@ -1,6 +1,11 @@
 // Base for every asynchronous operation: a promise, Execute on a libuv pool thread under InferenceMode, and the
 // error mapping of errors.h. The JS values a call borrows are referenced in refs_ until the worker is deleted on
 // the main thread, after the promise settles.
+//
+// The completion also runs while its environment is torn down (a worker_thread terminated, or exiting, while the
+// call runs: Node drains pending work before it runs the environment's cleanup hooks). Then no JavaScript can
+// run, every N-API call fails, and the result is dropped; nothing may escape the completion, since an exception
+// there would reach libuv and abort the whole process.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -46,10 +51,11 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  private:
   void Execute() override;
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
+  void OnWorkComplete(Napi::Env env, napi_status status) override;
+  void Settle(Napi::Env env);
 
   Napi::Promise::Deferred deferred_;
+  bool failed_ = false;
   ErrorInfo error_;
   static std::atomic<int> pending_;
 };
