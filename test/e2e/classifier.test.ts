@@ -192,6 +192,17 @@ describe('ZeroShotVideoClassifier', () => {
     await expect(clf.classify(file, ['a'], { hypothesisTemplate: 'no slot' })).rejects.toThrow(TypeError);
   });
 
+  it('refuses misspelled options of fromPretrained and the constructor instead of ignoring them', async () => {
+    await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { devcie: 'cuda' } as never)).rejects.toThrow(
+      /^Expected one of device, dtype, revision, .*maxBatch.* for options key but received "devcie" of type string$/,
+    );
+    await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { maxbatch: 4 } as never)).rejects.toThrow(TypeError);
+    await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { device: 'gpu' as never })).rejects.toThrow(RangeError);
+    expect(() => new ZeroShotVideoClassifier(clf.model, clf.processor, modelDir, { maxbatch: 4 } as never)).toThrow(
+      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxbatch" of type string'),
+    );
+  });
+
   it('a corrupt video rejects with a code and the classifier keeps working', async () => {
     await expect(clf.classify(path.join(fixturesDir(), 'videos', 'broken_random_bytes.mp4'), ['a', 'b'])).rejects.toMatchObject({ code: 'VIDEO_OPEN_FAILED' });
     const ok = await clf.classify(path.join(fixturesDir(), 'videos', 'short_5frames.mp4'), ['a', 'b']);
