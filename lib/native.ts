@@ -284,12 +284,38 @@ export function bindingLoaded(): boolean {
   return cached !== undefined;
 }
 
+/**
+ * Says what to install when the addon cannot load because a system library is missing: the dynamic loader's
+ * message alone ("libtorch.so.1.13: cannot open shared object file") does not name the Debian packages.
+ */
+function explainLoadFailure(err: unknown, root: string): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!/cannot open shared object file/.test(message)) return err;
+  let runtime: string[] = [];
+  try {
+    runtime = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { debian?: { runtime?: string[] } }).debian?.runtime ?? [];
+  } catch {
+    // the hint is a courtesy; the loader's message below still says what is missing
+  }
+  return new Error(
+    `xclip-node: the native addon needs system libraries that are missing: ${message}\n` +
+      `On Debian 12: sudo apt-get install --no-install-recommends ${runtime.join(' ')}\n` +
+      'Elsewhere, build from source (see the README, "Building from source").',
+    { cause: err },
+  );
+}
+
 /** Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). */
 export function binding(): NativeBinding {
   if (!cached) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-    cached = load(packageRoot()) as NativeBinding;
+    const root = packageRoot();
+    try {
+      cached = load(root) as NativeBinding;
+    } catch (err) {
+      throw explainLoadFailure(err, root);
+    }
   }
   return cached;
 }
