@@ -3,7 +3,10 @@
  * @module
  */
 
-/** Every code the native core reports (the names of `xclip::ErrorCode`), plus `DISPOSED` from this layer. */
+/**
+ * Every code the native core reports (the names of `xclip::ErrorCode`), plus those of this layer: `DISPOSED`, the
+ * hub's `HUB_*`, and `ADDON_LOAD_FAILED` when the addon itself cannot load.
+ */
 export type XClipErrorCode =
   | 'CONFIG_INVALID'
   | 'FILE_NOT_FOUND'
@@ -27,7 +30,8 @@ export type XClipErrorCode =
   | 'HUB_UNAUTHORIZED'
   | 'HUB_OFFLINE'
   | 'HUB_DOWNLOAD_FAILED'
-  | 'HUB_INTEGRITY';
+  | 'HUB_INTEGRITY'
+  | 'ADDON_LOAD_FAILED';
 
 /**
  * A failure reported by the native core (bad checkpoint, bad config, invalid input, ...) or a call on a disposed
