@@ -238,7 +238,8 @@ export interface NativeBinding {
     options: NativeForwardOptions,
   ): Promise<NativeOutputWithPooling>;
   dispose(handle: ModelHandle): Promise<void>;
-  versions(): { libtorch: string; ffmpeg: string; blas: string; mkldnn: boolean; onednnKernels: boolean };
+  /** `blas`: libtorch's build-time BLAS_INFO; `blasLoaded`: the BLAS library actually mapped in this process. */
+  versions(): { libtorch: string; ffmpeg: string; blas: string; blasLoaded: string; mkldnn: boolean; onednnKernels: boolean };
   flops(configJson: string, videos: number, texts: number, seqLen: number): {
     visionTower: number;
     videoFeatures: number;
