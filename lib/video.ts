@@ -3,13 +3,18 @@
  * file, sampling only the frames X-CLIP needs. Frames come back as RGB24, as PyAV's `to_ndarray(format="rgb24")`.
  * @module
  */
+import { fileURLToPath } from 'node:url';
+
 import { abortable, optionalSignal } from './abort';
 import { callNative } from './errors';
 import { binding, type CancelHandle, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
 import { checkKeys, is, rangeError, typeError } from './validate';
 
-/** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
-export type VideoSource = string | Uint8Array;
+/**
+ * A file path, a `file:` URL (e.g. `new URL('./clip.mp4', import.meta.url)`), or the bytes of a whole video file
+ * (read through a custom AVIO reader, never a temp file).
+ */
+export type VideoSource = string | URL | Uint8Array;
 
 /** One RGB24 frame: `data` is row-major HWC, `width * height * 3` bytes. */
 export interface Frame {
@@ -113,13 +118,20 @@ export interface VideoClip {
   endSeconds: number;
 }
 
-function checkSource(source: unknown, name = 'source'): VideoSource {
+/** The path or bytes the addon reads; a `file:` URL becomes its path. */
+function checkSource(source: unknown, name = 'source'): string | Uint8Array {
   if (is.string(source)) {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
     return source;
   }
   if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
-  throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
+  // By its tag, not instanceof: URLs made in another realm (vm contexts, jest) have another constructor.
+  if (Object.prototype.toString.call(source) === '[object URL]') {
+    const url = source as URL;
+    if (url.protocol !== 'file:') throw rangeError(name, 'a file: URL', url.href);
+    return fileURLToPath(url.href);
+  }
+  throw typeError(name, 'a file path, a file: URL or a Uint8Array/Buffer', source);
 }
 
 function checkInt(value: unknown, name: string, min: number, max: number): number {

@@ -2,6 +2,7 @@
 // fixtures/e2e (transformers + PyAV on the same files).
 import * as fs from 'fs';
 import * as path from 'path';
+import { pathToFileURL } from 'url';
 
 import { XCLIPModel } from '../../lib/models';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
@@ -201,6 +202,13 @@ describe('ZeroShotVideoClassifier', () => {
     expect(() => new ZeroShotVideoClassifier(clf.model, clf.processor, modelDir, { maxbatch: 4 } as never)).toThrow(
       new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxbatch" of type string'),
     );
+  });
+
+  it('takes file: URLs like paths', async () => {
+    const file = path.join(fixturesDir(), 'videos', 'short_5frames.mp4');
+    expect(await clf.classify(pathToFileURL(file), ['a', 'b'])).toEqual(await clf.classify(file, ['a', 'b']));
+    const [fromUrl] = await clf.score([pathToFileURL(file)], ['a dog']);
+    expect(Array.from(fromUrl)).toEqual(Array.from((await clf.score([file], ['a dog']))[0]));
   });
 
   it('a corrupt video rejects with a code and the classifier keeps working', async () => {
