@@ -12,6 +12,10 @@ import {
   XCLIPTextModel,
   XCLIPVisionModel,
   ZeroShotVideoClassifier,
+  type FileRecord,
+  type LabelScore,
+  fileRecord,
+  isFailedRecord,
 } from '../../lib';
 
 export async function usage(): Promise<void> {
@@ -59,6 +63,19 @@ export async function usage(): Promise<void> {
   clf.stats.batches = 0;
   // @ts-expect-error misspelled batching option
   new ZeroShotVideoClassifier(model, clf.processor, '', { maxBach: 4 });
+
+  const ac = new AbortController();
+  const rows: Float32Array[] = await clf.score(['a.mp4', new URL('file:///v/b.mp4')], ['a dog'], { signal: ac.signal, timeoutMs: 1000, truncation: true });
+  const top: LabelScore[] = await clf.classify('a.mp4', ['x'], { topK: 1, maxPixels: 1 << 20, applyRotation: true, sampling: 'uniform', signal: ac.signal });
+  const embeds: Float32Array[] = await clf.embedVideos(['a.mp4'], { signal: ac.signal });
+  const texts: Float32Array[] = await clf.embedTexts(['a dog'], { truncation: true });
+  const record: FileRecord<{ scores: LabelScore[] }> = fileRecord('a.mp4', { status: 'fulfilled', value: top }, (scores) => ({ scores }));
+  if (isFailedRecord(record)) void record.error.code;
+  void [rows, embeds, texts];
+  // @ts-expect-error topK is classify's, not score's
+  await clf.score(['a.mp4'], ['x'], { topK: 1 });
+  // @ts-expect-error embedVideos does not tokenize
+  await clf.embedVideos(['a.mp4'], { truncation: true });
 
   // @ts-expect-error device must be one of the listed strings
   await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
