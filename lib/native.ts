@@ -155,7 +155,7 @@ export interface NativeVideo {
   read(source: string | Uint8Array, options: NativeReadOptions): Promise<NativeDecodedVideo>;
   readClips(
     source: string | Uint8Array,
-    options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
+    options: { numFrames?: number; clipSeconds?: number; strideSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
   /** A fresh token for one call's `cancel` option. */
   cancelToken(): CancelHandle;
@@ -173,6 +173,8 @@ export interface LoadedModel {
   config: string;
   device: string;
   dtype: TensorType;
+  /** XCLIPModel only: the `logit_scale` parameter (logits are cosines times its exp). */
+  logitScale?: number;
 }
 
 export interface NativeModelOptions {
@@ -228,6 +230,16 @@ export interface NativeBinding {
   ): Promise<Pick<NativeXCLIPOutput, 'logitsPerVideo' | 'logitsPerText' | 'textEmbeds' | 'videoEmbeds'>>;
   xclipGetTextFeatures(handle: ModelHandle, inputs: NativeTextInputs): Promise<NativeTensor>;
   xclipGetVideoFeatures(handle: ModelHandle, pixelValues: NativeTensor): Promise<NativeTensor>;
+  xclipGetVideoSearchFeatures(
+    handle: ModelHandle,
+    pixelValues: NativeTensor,
+    options: { featureDtype?: string },
+  ): Promise<{ videoEmbeds: NativeTensor; promptFeatures: NativeTensor }>;
+  xclipScoreVideoFeatures(
+    handle: ModelHandle,
+    inputs: { videoEmbeds: NativeTensor; promptFeatures: NativeTensor; textFeatures: NativeTensor },
+  ): Promise<NativeTensor>;
+  xclipPromptKeyValues(handle: ModelHandle, promptFeatures: NativeTensor): Promise<NativeTensor>;
   xclipSavePretrained(handle: ModelHandle, dir: string): Promise<void>;
   textModelFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   textModelForward(handle: ModelHandle, inputs: NativeTextInputs, options: NativeForwardOptions): Promise<NativeOutputWithPooling>;

@@ -133,6 +133,7 @@ class LoadWorker : public PromiseWorker {
         config_json_ = xclip::config_to_json(xclip_->config());
         device_ = xclip_->device().str();
         dtype_ = xclip_->dtype();
+        logit_scale_ = xclip_->state_dict().at("logit_scale").to(at::kDouble).item<double>();
         break;
       case Kind::kText:
         text_ = xclip::XCLIPTextModel::from_pretrained(arg_, opts_);
@@ -162,6 +163,7 @@ class LoadWorker : public PromiseWorker {
     r.Set("config", config_json_);
     r.Set("device", device_);
     r.Set("dtype", dtype_name(dtype_));
+    if (kind_ == Kind::kXClip) r.Set("logitScale", logit_scale_);
     return r;
   }
 
@@ -178,6 +180,7 @@ class LoadWorker : public PromiseWorker {
   std::string config_json_;
   std::string device_;
   at::ScalarType dtype_ = at::kFloat;
+  double logit_scale_ = 0;  // XCLIPModel: the parameter (log of the scale the logits carry)
 };
 
 // ---- XCLIPModel ---------------------------------------------------------------------------------------
@@ -289,6 +292,75 @@ class VideoFeaturesWorker : public PromiseWorker {
  private:
   std::shared_ptr<xclip::XCLIPModel> model_;
   BorrowedTensor pixel_values_;
+  at::Tensor out_;
+};
+
+// get_video_search_features, with the prompt features cast on the worker thread to the dtype an index stores.
+class SearchFeaturesWorker : public PromiseWorker {
+ public:
+  SearchFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Value& pixel_values, const Napi::Value& options)
+      : PromiseWorker(env), model_(h.xclip),
+        dtype_(string_field(options_arg(options, "options"), "featureDtype", "float32")) {
+    pixel_values_ = Borrow(pixel_values, "pixelValues");
+  }
+
+ protected:
+  void Run() override {
+    xclip::VideoSearchFeatures f = model_->get_video_search_features(pixel_values_.tensor());
+    out_.video_embeds = prepare_output(f.video_embeds);
+    out_.prompt_features = prepare_output(f.prompt_features.to(xclip::resolve_dtype(dtype_)));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    OutputBuilder b(env, inputs_);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("videoEmbeds", b.tensor(out_.video_embeds));
+    r.Set("promptFeatures", b.tensor(out_.prompt_features));
+    return r;
+  }
+
+ private:
+  std::shared_ptr<xclip::XCLIPModel> model_;
+  std::string dtype_;
+  BorrowedTensor pixel_values_;
+  xclip::VideoSearchFeatures out_;
+};
+
+// score_video_features: the search rerank, one call for every candidate.
+class ScoreFeaturesWorker : public PromiseWorker {
+ public:
+  ScoreFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs) : PromiseWorker(env), model_(h.xclip) {
+    video_embeds_ = Borrow(inputs.Get("videoEmbeds"), "videoEmbeds");
+    prompt_features_ = Borrow(inputs.Get("promptFeatures"), "promptFeatures");
+    text_features_ = Borrow(inputs.Get("textFeatures"), "textFeatures");
+  }
+
+ protected:
+  void Run() override {
+    out_ = prepare_output(
+        model_->score_video_features(video_embeds_.tensor(), prompt_features_.tensor(), text_features_.tensor()));
+  }
+  Napi::Value Result(Napi::Env env) override { return OutputBuilder(env, inputs_).tensor(out_); }
+
+ private:
+  std::shared_ptr<xclip::XCLIPModel> model_;
+  BorrowedTensor video_embeds_, prompt_features_, text_features_;
+  at::Tensor out_;
+};
+
+class PromptKeyValuesWorker : public PromiseWorker {
+ public:
+  PromptKeyValuesWorker(Napi::Env env, const Handle& h, const Napi::Value& prompt_features)
+      : PromiseWorker(env), model_(h.xclip) {
+    prompt_features_ = Borrow(prompt_features, "promptFeatures");
+  }
+
+ protected:
+  void Run() override { out_ = prepare_output(model_->prompt_key_values(prompt_features_.tensor())); }
+  Napi::Value Result(Napi::Env env) override { return OutputBuilder(env, inputs_).tensor(out_); }
+
+ private:
+  std::shared_ptr<xclip::XCLIPModel> model_;
+  BorrowedTensor prompt_features_;
   at::Tensor out_;
 };
 
@@ -429,6 +501,21 @@ Napi::Value XClipVideoFeatures(const Napi::CallbackInfo& info) {
   return (new VideoFeaturesWorker(info.Env(), h, info[1]))->Start();
 }
 
+Napi::Value XClipSearchFeatures(const Napi::CallbackInfo& info) {
+  Handle& h = get_handle(info[0], Kind::kXClip);
+  return (new SearchFeaturesWorker(info.Env(), h, info[1], info[2]))->Start();
+}
+
+Napi::Value XClipScoreFeatures(const Napi::CallbackInfo& info) {
+  Handle& h = get_handle(info[0], Kind::kXClip);
+  return (new ScoreFeaturesWorker(info.Env(), h, object_arg(info, 1, "inputs")))->Start();
+}
+
+Napi::Value XClipPromptKeyValues(const Napi::CallbackInfo& info) {
+  Handle& h = get_handle(info[0], Kind::kXClip);
+  return (new PromptKeyValuesWorker(info.Env(), h, info[1]))->Start();
+}
+
 Napi::Value XClipSavePretrained(const Napi::CallbackInfo& info) {
   Handle& h = get_handle(info[0], Kind::kXClip);
   return (new SaveWorker(info.Env(), h, string_arg(info, 1, "path")))->Start();
@@ -465,6 +552,9 @@ void init_models(Napi::Env env, Napi::Object exports) {
   fn("xclipForwardWithTextFeatures", XClipForwardWithTextFeatures);
   fn("xclipGetTextFeatures", XClipTextFeatures);
   fn("xclipGetVideoFeatures", XClipVideoFeatures);
+  fn("xclipGetVideoSearchFeatures", XClipSearchFeatures);
+  fn("xclipScoreVideoFeatures", XClipScoreFeatures);
+  fn("xclipPromptKeyValues", XClipPromptKeyValues);
   fn("xclipSavePretrained", XClipSavePretrained);
   fn("textModelFromPretrained", FromPretrained<Kind::kText>);
   fn("textModelForward", TextForward);
