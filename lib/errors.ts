@@ -5,7 +5,8 @@
 
 /**
  * Every code the native core reports (the names of `xclip::ErrorCode`), plus those of this layer: `DISPOSED`, the
- * hub's `HUB_*`, and `ADDON_LOAD_FAILED` when the addon itself cannot load.
+ * hub's `HUB_*`, the media-source codes (`SOURCE_*`, lib/mediaSource.ts), and `ADDON_LOAD_FAILED` when the addon
+ * itself cannot load.
  */
 export type XClipErrorCode =
   | 'CONFIG_INVALID'
@@ -33,7 +34,11 @@ export type XClipErrorCode =
   | 'HUB_OFFLINE'
   | 'HUB_DOWNLOAD_FAILED'
   | 'HUB_INTEGRITY'
-  | 'ADDON_LOAD_FAILED';
+  | 'ADDON_LOAD_FAILED'
+  | 'SOURCE_FORBIDDEN'
+  | 'SOURCE_TOO_LARGE'
+  | 'SOURCE_TIMEOUT'
+  | 'SOURCE_FAILED';
 
 /**
  * A failure reported by the native core (bad checkpoint, bad config, invalid input, ...) or a call on a disposed

@@ -56,6 +56,8 @@ export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';
 export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
+export { MediaSources } from './mediaSource';
+export type { MediaPolicy, MediaRef, OpenedMedia, OpenOptions } from './mediaSource';
 export type { ResolvedModel } from './modelSpec';
 export { VideoIndex } from './search/videoIndex';
 export type { AddOptions, AddProgress, AddResult, IndexInfo, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';

@@ -2,14 +2,16 @@
  * The main job: zero-shot video classification against free-text labels, and embedding helpers.
  * @module
  */
+import { channel } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 
 import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
 import { HUB_KEYS, XCLIPModel, checkLoadOptions, type Device, type ModelDtype } from './models';
-import { VIDEO_DECODE_KEYS, XCLIPProcessor, type VideoDecodeOptions, type VideoInput } from './processor';
+import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
@@ -120,6 +122,41 @@ export interface BatchStats {
   maxBatchSeen: number;
 }
 
+/**
+ * What a classifier's model calls on videos publish on {@link batchChannel}: `size` videos took `seconds`.
+ * @example
+ * const onBatch = ({ classifier, size, seconds }: BatchEvent) => console.log(size, seconds);
+ */
+export interface BatchEvent {
+  classifier: ZeroShotVideoClassifier;
+  /** `logits`: classify and score calls; `embed`: embedVideos. */
+  kind: 'logits' | 'embed';
+  size: number;
+  seconds: number;
+}
+
+/**
+ * What decoding and preprocessing one video publishes on {@link prepareChannel}: `seconds` from the start of
+ * decoding to the pixel values (or the failure), including waits for a libuv thread.
+ */
+export interface PrepareEvent {
+  classifier: ZeroShotVideoClassifier;
+  seconds: number;
+  ok: boolean;
+}
+
+/**
+ * node:diagnostics_channel channels for monitoring (the server's metrics subscribe): one message per model call on
+ * videos ({@link BatchEvent}) and per video prepared ({@link PrepareEvent}). Nothing is measured while no one
+ * subscribes.
+ * @example
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(batchChannel.name, (m) => console.log((m as BatchEvent).size));
+ */
+export const batchChannel = channel('xclip-node:batch');
+/** See {@link batchChannel}. */
+export const prepareChannel = channel('xclip-node:prepare');
+
 const LABEL_CACHE_SIZE = 32;
 const DEFAULT_MAX_BATCH = 8;
 const DEFAULT_MAX_WAIT_MS = 5;
@@ -132,7 +169,13 @@ function defaultDecodeConcurrency(): number {
   return Math.max(1, Math.floor((pool > 0 ? pool : 4) / 2));
 }
 
-function checkBatchingOptions(options: BatchingOptions): Required<BatchingOptions> {
+/**
+ * The batching settings a classifier would use for `options` (defaults filled in, ranges checked), without loading
+ * anything: for servers that size their admission from them.
+ * @example
+ * const { maxBatch, decodeConcurrency } = checkBatchingOptions({ maxBatch: 16 });
+ */
+export function checkBatchingOptions(options: BatchingOptions): Required<BatchingOptions> {
   const { maxBatch = DEFAULT_MAX_BATCH, maxWaitMs = DEFAULT_MAX_WAIT_MS, decodeConcurrency = defaultDecodeConcurrency(), decodeThreads } = options;
   const concurrency = integerInRange('decodeConcurrency', decodeConcurrency, 1, 64);
   return {
@@ -165,7 +208,12 @@ function checkTexts(name: string, texts: unknown): asserts texts is readonly str
   });
 }
 
-function softmax(row: Float32Array): Float32Array {
+/**
+ * Softmax of one row of logits, as transformers' pipeline takes it over `logits_per_video`.
+ * @example
+ * softmax(Float32Array.of(0, Math.log(3))); // [0.25, 0.75]
+ */
+export function softmax(row: Float32Array): Float32Array {
   const max = Math.max(...row);
   const exp = row.map((v) => Math.exp(v - max));
   const sum = exp.reduce((a, b) => a + b, 0);
@@ -320,15 +368,38 @@ export class ZeroShotVideoClassifier {
     this.#stats.maxBatchSeen = Math.max(this.#stats.maxBatchSeen, size);
   }
 
+  /** Runs one model call on `size` videos, publishing its duration when someone listens. */
+  async #timed<T>(kind: BatchEvent['kind'], size: number, run: () => Promise<T>): Promise<T> {
+    if (!batchChannel.hasSubscribers) return run();
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      batchChannel.publish({ classifier: this, kind, size, seconds: (performance.now() - t0) / 1000 } satisfies BatchEvent);
+    }
+  }
+
+  /** Decodes and preprocesses one video (`encode`), publishing its duration when someone listens. */
+  #prepare(encode: () => Promise<ProcessorOutput>): Promise<ProcessorOutput> {
+    const t0 = prepareChannel.hasSubscribers ? performance.now() : -1;
+    const encoded = encode();
+    if (t0 < 0) return encoded;
+    const publish = (ok: boolean): void => prepareChannel.publish({ classifier: this, seconds: (performance.now() - t0) / 1000, ok } satisfies PrepareEvent);
+    encoded.then(() => publish(true), () => publish(false));
+    return encoded;
+  }
+
   /** Videos that may share a forward pass (classify and score alike): same texts, same frame geometry. */
   #logitsGroup(texts: TextSet, shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
     return {
       key: `logits ${shape} ${textKey(texts)}`,
       run: async (videos) => {
         this.#recordBatch(videos.length);
-        // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
-        const textFeatures = await this.#labelFeatures(texts);
-        return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: this.#stacker.stack(videos) })).logitsPerVideo);
+        return this.#timed('logits', videos.length, async () => {
+          // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
+          const textFeatures = await this.#labelFeatures(texts);
+          return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: this.#stacker.stack(videos) })).logitsPerVideo);
+        });
       },
     };
   }
@@ -338,7 +409,7 @@ export class ZeroShotVideoClassifier {
       key: `embed ${shape}`,
       run: async (videos) => {
         this.#recordBatch(videos.length);
-        return rowsOf(await this.model.getVideoFeatures(this.#stacker.stack(videos)));
+        return this.#timed('embed', videos.length, async () => rowsOf(await this.model.getVideoFeatures(this.#stacker.stack(videos))));
       },
     };
   }
@@ -405,7 +476,7 @@ export class ZeroShotVideoClassifier {
     try {
       for (const video of videos) {
         const slot = await this.#batcher.reserve(abort.signal);
-        const result = this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal }).then(
+        const result = this.#prepare(() => this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal })).then(
           ({ pixelValues }) => slot.submit(groupOf(pixelValues!.dims.slice(1).join('x')), pixelValues!, abort.signal),
           (err: unknown) => {
             slot.release();

@@ -12,5 +12,6 @@ import { indexCommand } from './indexCommand';
 import { info } from './info';
 import { score } from './score';
 import { search } from './search';
+import { serve } from './serve';
 
-export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, indexCommand, search, info];
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, indexCommand, search, serve, info];

@@ -1,6 +1,8 @@
 // Compiled with `tsc --noEmit` by test/types.test.ts: typed usage of the public API must type-check, and each
 // line marked as an expected error must stay an error.
 import {
+  MediaSources,
+  type OpenedMedia,
   type BaseModelOutputWithPooling,
   type BatchStats,
   Tensor,
@@ -17,6 +19,7 @@ import {
   fileRecord,
   isFailedRecord,
 } from '../../lib';
+import { buildServer } from '../../lib/server/app';
 
 export async function usage(): Promise<void> {
   const config: XCLIPConfig = XCLIPConfig.fromPretrained('./model');
@@ -76,6 +79,18 @@ export async function usage(): Promise<void> {
   await clf.score(['a.mp4'], ['x'], { topK: 1 });
   // @ts-expect-error embedVideos does not tokenize
   await clf.embedVideos(['a.mp4'], { truncation: true });
+  const sources = new MediaSources({ mediaRoot: '/srv/videos', allowUrlHosts: ['videos.example.com'], maxInlineBytes: 1 << 20 });
+  const media: OpenedMedia = await sources.open({ path: 'a.mp4' }, { signal: AbortSignal.timeout(1000) });
+  await clf.classify(media.source, ['x']);
+  await media.close();
+  // @ts-expect-error a reference names exactly one of path, url, data
+  await sources.open({ file: 'a.mp4' });
+  // @ts-expect-error misspelled policy key
+  new MediaSources({ mediaRooot: '/srv' });
+  const app = await buildServer({ classifier: clf, modelId: 'm', maxActive: 4, media: { mediaRoot: '/srv' } });
+  await app.xclip.shutdown(1000);
+  // @ts-expect-error modelId is required
+  await buildServer({ classifier: clf });
 
   // @ts-expect-error device must be one of the listed strings
   await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
