@@ -83,12 +83,22 @@ export interface TextOptions {
 
 /**
  * Per-call options of {@link ZeroShotVideoClassifier.score} (and, without `truncation`, of
- * {@link ZeroShotVideoClassifier.embedVideos}): how each video is decoded, `signal` to cancel the call, and how the
- * texts are tokenized.
+ * {@link ZeroShotVideoClassifier.embedVideos}): how each video is decoded, `signal` to cancel the call, how the
+ * texts are tokenized, and `onPrepared` to hear when each video is ready for the model.
  * @example
- * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true });
+ * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true, onPrepared: (i) => console.log(`video ${i} decoded`) });
  */
-export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {}
+export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {
+  /**
+   * Called once per video when it is decoded and preprocessed and joins the queue for a model call, with its index in
+   * the call's videos: a job worker reports progress with it. It runs on the JS thread, so keep it short; what it
+   * throws rejects the call.
+   */
+  onPrepared?: (index: number) => void;
+}
+
+/** The per-call option keys of every video call, besides the texts' (`truncation`) and classify's own. */
+const CALL_KEYS = [...VIDEO_DECODE_KEYS, 'onPrepared'] as const;
 
 /**
  * What a search index stores for one video ({@link ZeroShotVideoClassifier.searchFeatures}).
@@ -195,13 +205,15 @@ interface TextSet {
 
 const textKey = (set: TextSet): string => `${set.truncation ? 'truncated ' : ''}${JSON.stringify(set.texts)}`;
 
-/** A call's decode options, checked, and its signal. */
+/** A call's decode options, checked, its signal and its progress hook. */
 interface CallSettings {
   decode: Omit<VideoDecodeOptions, 'signal'>;
   signal: AbortSignal | undefined;
+  onPrepared: ((index: number) => void) | undefined;
 }
 
-function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
+/** A non-empty array of strings (labels, texts); `TypeError` naming the argument otherwise. */
+export function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
   if (!Array.isArray(texts) || texts.length === 0) throw typeError(name, 'a non-empty array of strings', texts);
   texts.forEach((t, i) => {
     if (!is.string(t)) throw typeError(`${name}[${i}]`, 'string', t);
@@ -435,8 +447,9 @@ export class ZeroShotVideoClassifier {
    * Checks a call's decode options up front (a mistake is reported at the call, not per video) and splits off its
    * signal. `numFrames` may only restate the model's `num_frames`: the vision tower and the MIT are built for it.
    */
-  #callSettings(options: VideoDecodeOptions): CallSettings {
-    const { signal, ...decode } = options;
+  #callSettings(options: Omit<VideoCallOptions, 'truncation'>): CallSettings {
+    const { signal, onPrepared, ...decode } = options;
+    if (onPrepared !== undefined && typeof onPrepared !== 'function') throw typeError('onPrepared', 'a function', onPrepared);
     const numFrames = this.model.config.visionConfig.numFrames;
     if (decode.numFrames !== undefined && decode.numFrames !== numFrames) {
       throw rangeError('numFrames', `${numFrames} (the model's num_frames)`, decode.numFrames);
@@ -446,7 +459,7 @@ export class ZeroShotVideoClassifier {
       throw rangeError('sampling.indices', `${numFrames} frame indices (the model's num_frames)`, s.indices);
     }
     nativeReadOptions({ ...decode, numFrames });
-    return { decode: { ...decode, numFrames }, signal: optionalSignal(signal) };
+    return { decode: { ...decode, numFrames }, signal: optionalSignal(signal), onPrepared };
   }
 
   /**
@@ -460,7 +473,7 @@ export class ZeroShotVideoClassifier {
     videos: readonly VideoInput[],
     callSite: Error,
     groupOf: (shape: string) => BatchGroup<Tensor<'float32'>, O>,
-    { decode, signal }: CallSettings,
+    { decode, signal, onPrepared }: CallSettings,
   ): Promise<O[]> {
     if (signal?.aborted) throw signal.reason;
     const abort = new AbortController();
@@ -474,10 +487,19 @@ export class ZeroShotVideoClassifier {
     stopped.catch(() => undefined);
     const results: Promise<O>[] = [];
     try {
-      for (const video of videos) {
+      for (const [index, video] of videos.entries()) {
         const slot = await this.#batcher.reserve(abort.signal);
         const result = this.#prepare(() => this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal })).then(
-          ({ pixelValues }) => slot.submit(groupOf(pixelValues!.dims.slice(1).join('x')), pixelValues!, abort.signal),
+          ({ pixelValues }) => {
+            try {
+              onPrepared?.(index);
+            } catch (err) {
+              // The hook's failure is the call's, and the slot must not be lost with it.
+              slot.release();
+              throw err;
+            }
+            return slot.submit(groupOf(pixelValues!.dims.slice(1).join('x')), pixelValues!, abort.signal);
+          },
           (err: unknown) => {
             slot.release();
             throw err;
@@ -512,7 +534,7 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     checkTexts('labels', labels);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', 'truncation', ...VIDEO_DECODE_KEYS]);
+    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', 'truncation', ...CALL_KEYS]);
     const { topK = labels.length, hypothesisTemplate = '{}', truncation, ...decodeOptions } = options;
     if (!is.integer(topK)) throw typeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.inRange(topK, 1, labels.length)) throw rangeError('topK', `integer between 1 and ${labels.length}`, topK);
@@ -548,7 +570,7 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
     checkTexts('texts', texts);
-    const { truncation, ...decodeOptions } = optionalObject('options', options, [...VIDEO_DECODE_KEYS, 'truncation']);
+    const { truncation, ...decodeOptions } = optionalObject('options', options, [...CALL_KEYS, 'truncation']);
     const settings = this.#callSettings(decodeOptions);
     const set = this.#textSet('texts', texts, truncation);
     return this.#eachVideo(videos, callSite, (shape) => this.#logitsGroup(set, shape), settings);
@@ -561,10 +583,10 @@ export class ZeroShotVideoClassifier {
    * @example
    * const [e] = await clf.embedVideos(['clip.mp4'], { timeoutMs: 30000 });
    */
-  async embedVideos(videos: readonly VideoInput[], options: VideoDecodeOptions = {}): Promise<Float32Array[]> {
+  async embedVideos(videos: readonly VideoInput[], options: Omit<VideoCallOptions, 'truncation'> = {}): Promise<Float32Array[]> {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
-    const settings = this.#callSettings(optionalObject('options', options, VIDEO_DECODE_KEYS));
+    const settings = this.#callSettings(optionalObject('options', options, CALL_KEYS));
     return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape), settings);
   }
 

@@ -5,6 +5,12 @@ import {
   type OpenedMedia,
   type BaseModelOutputWithPooling,
   type BatchStats,
+  type JobOutcome,
+  type QueueCounts,
+  VideoJobQueue,
+  VideoJobWorker,
+  type WorkerStats,
+  videoRef,
   Tensor,
   XCLIPConfig,
   XClipError,
@@ -108,4 +114,36 @@ export async function usage(): Promise<void> {
   video.dims.push(1);
   // @ts-expect-error the vision tower takes no text
   await towerVision.forward({ inputIds: [[1]] });
+}
+
+export async function queueUsage(clf: ZeroShotVideoClassifier): Promise<void> {
+  const queue = new VideoJobQueue({ redis: 'redis://127.0.0.1:6379', attempts: 3, backoffMs: 500 });
+  const id: string = await queue.add('classify', { video: videoRef('a.mp4'), labels: ['x', 'y'], topK: 1 }, { jobId: 'a-xy' });
+  const ids: string[] = await queue.addBulk('embed', [{ video: { url: 'https://videos.example.com/b.mp4' } }, { video: videoRef(Buffer.alloc(8)) }]);
+  const [o]: JobOutcome<'classify'>[] = await queue.wait<'classify'>([id], { signal: AbortSignal.timeout(1000) });
+  if (o.status === 'completed') {
+    const label: string = o.result.scores[0].label;
+    void label;
+  } else {
+    const code: string = o.error.code;
+    void code;
+  }
+  const counts: QueueCounts = await queue.counts();
+  const worker = new VideoJobWorker(clf, {
+    redis: 'redis://127.0.0.1:6379',
+    sources: { maxInlineBytes: 1 << 20, open: async () => ({ source: 'a.mp4', close: async () => undefined }) },
+    concurrency: 16,
+    lockDurationMs: 60000,
+  });
+  const stats: WorkerStats = worker.stats;
+  void [ids, counts, stats];
+  // @ts-expect-error embed jobs take no labels
+  await queue.add('embed', { video: { path: 'a.mp4' }, labels: ['x'] });
+  // @ts-expect-error a video is a path, a URL or bytes
+  await queue.add('embed', { video: { file: 'a.mp4' } });
+  // @ts-expect-error no such job kind
+  await queue.add('transcode', {});
+  const [e] = await queue.wait<'embed'>(ids);
+  // @ts-expect-error the result of an embed job has no scores
+  if (e.status === 'completed') void e.result.scores;
 }
