@@ -10,7 +10,7 @@ import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
-import { XCLIPModel, type Device, type ModelDtype } from './models';
+import { HUB_KEYS, XCLIPModel, checkLoadOptions, type Device, type ModelDtype } from './models';
 import { binding } from './native';
 import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
@@ -327,9 +327,11 @@ export class ZeroShotVideoClassifier {
   static async fromPretrained(idOrDir: string, options: PipelineOptions = {}): Promise<ZeroShotVideoClassifier> {
     if (!is.string(idOrDir)) throw typeError('idOrDir', 'string', idOrDir);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    const { device, dtype, maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...hub } = options;
-    // Checked before anything is loaded or downloaded.
+    const { maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...load } = options;
+    // Checked before anything is loaded or downloaded; a misspelled key is refused, not ignored.
     const batching = checkBatchingOptions({ maxBatch, maxWaitMs, decodeConcurrency, decodeThreads });
+    checkLoadOptions(load, [...HUB_KEYS, ...BATCHING_KEYS]);
+    const { device, dtype, ...hub } = load;
     const dir = await resolveModelDir(idOrDir, hub);
     const [model, processor] = await Promise.all([XCLIPModel.fromPretrained(dir, { device, dtype }), XCLIPProcessor.fromPretrained(dir)]);
     return new ZeroShotVideoClassifier(model, processor, dir, batching);
