@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { XClipError } from './errors';
+import type { CudaInfo } from './runtime';
 import type { TensorDataMap, TensorType } from './tensor';
 import type { VideoInfo } from './video';
 
@@ -226,6 +227,7 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;
+  cudaInfo(): CudaInfo;
   resolveDevice(spec: string): string;
   xclipFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   xclipFromConfig(configJson: string, options: NativeModelOptions & { seed?: number | bigint }): Promise<LoadedModel>;
@@ -273,8 +275,9 @@ export interface NativeBinding {
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
   setMaxBufferLength(bytes: number): void;
   /** Zeroed native memory as a typed array: calls read it in place, where memory JavaScript made is copied. */
-  allocate(type: 'float32', length: number): Float32Array;
-  allocate(type: 'uint8', length: number): Uint8Array;
+  /** `pinned`: page-locked (CUDA pinned) memory where libtorch sees a CUDA device, plain memory otherwise. */
+  allocate(type: 'float32', length: number, pinned?: boolean): Float32Array;
+  allocate(type: 'uint8', length: number, pinned?: boolean): Uint8Array;
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;

@@ -238,15 +238,42 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
     await expect(clf.embedTexts(['a'])).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 
+  it('maxBatch up to 256; with a latency budget a batch waits for the videos being decoded and runs them together', async () => {
+    // 20 concurrent calls, decoded two at a time: with a generous budget and nothing measured yet, the batch waits
+    // until no video is being decoded any more, so all 20 run in one model call, each scoring as it does alone.
+    const files = Array.from({ length: 20 }, (_, i) => GOOD[i % 5]);
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 256, maxLatencyMs: 600_000 });
+    try {
+      expect(clf.batching).toMatchObject({ maxBatch: 256, maxLatencyMs: 600_000, maxWaitMs: 60_000 });
+      const results = await Promise.all(files.map((f) => clf.classify(f, LABELS)));
+      expect(clf.stats).toEqual({ batches: 1, videos: 20, maxBatchSeen: 20 });
+      for (const [i, r] of results.entries()) expectSameScores(r, await referenceScores(files[i], LABELS), LABELS);
+    } finally {
+      await clf.dispose();
+    }
+    // Without a budget and with no wait, the first decoded video starts a batch at once: the same calls take
+    // several model calls.
+    const eager = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 256, maxWaitMs: 0 });
+    try {
+      await Promise.all(files.map((f) => eager.classify(f, LABELS)));
+      expect(eager.stats.batches).toBeGreaterThan(1);
+    } finally {
+      await eager.dispose();
+    }
+  });
+
   it('validates the batching options', async () => {
     const bad: [Record<string, unknown>, Error][] = [
-      [{ maxBatch: 0 }, new RangeError('Expected integer between 1 and 64 for maxBatch but received 0')],
-      [{ maxBatch: 65 }, new RangeError('Expected integer between 1 and 64 for maxBatch but received 65')],
-      [{ maxBatch: 2.5 }, new TypeError('Expected integer between 1 and 64 for maxBatch but received 2.5')],
-      [{ maxBatch: '8' }, new TypeError('Expected integer between 1 and 64 for maxBatch but received "8" of type string')],
-      [{ maxWaitMs: -1 }, new RangeError('Expected integer between 0 and 1000 for maxWaitMs but received -1')],
-      [{ maxWaitMs: 1001 }, new RangeError('Expected integer between 0 and 1000 for maxWaitMs but received 1001')],
-      [{ maxWaitMs: NaN }, new TypeError('Expected integer between 0 and 1000 for maxWaitMs but received NaN')],
+      [{ maxBatch: 0 }, new RangeError('Expected integer between 1 and 256 for maxBatch but received 0')],
+      [{ maxBatch: 257 }, new RangeError('Expected integer between 1 and 256 for maxBatch but received 257')],
+      [{ maxBatch: 2.5 }, new TypeError('Expected integer between 1 and 256 for maxBatch but received 2.5')],
+      [{ maxBatch: '8' }, new TypeError('Expected integer between 1 and 256 for maxBatch but received "8" of type string')],
+      [{ maxWaitMs: -1 }, new RangeError('Expected integer between 0 and 60000 for maxWaitMs but received -1')],
+      [{ maxWaitMs: 60001 }, new RangeError('Expected integer between 0 and 60000 for maxWaitMs but received 60001')],
+      [{ maxWaitMs: NaN }, new TypeError('Expected integer between 0 and 60000 for maxWaitMs but received NaN')],
+      [{ maxLatencyMs: 0 }, new RangeError('Expected integer between 1 and 600000 for maxLatencyMs but received 0')],
+      [{ maxLatencyMs: 600001 }, new RangeError('Expected integer between 1 and 600000 for maxLatencyMs but received 600001')],
+      [{ maxLatencyMs: '50' }, new TypeError('Expected integer between 1 and 600000 for maxLatencyMs but received "50" of type string')],
       [{ decodeConcurrency: 0 }, new RangeError('Expected integer between 1 and 64 for decodeConcurrency but received 0')],
       [{ decodeConcurrency: true }, new TypeError('Expected integer between 1 and 64 for decodeConcurrency but received true of type boolean')],
       [{ decodeThreads: -1 }, new RangeError('Expected integer between 0 and 64 for decodeThreads but received -1')],
@@ -258,7 +285,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
       expect(() => new ZeroShotVideoClassifier(reference.model, reference.processor, modelDir, options)).toThrow(error);
     }
     expect(() => new ZeroShotVideoClassifier(reference.model, reference.processor, modelDir, { maxBach: 4 } as never)).toThrow(
-      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxBach" of type string'),
+      new TypeError('Expected one of maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency, decodeThreads for options key but received "maxBach" of type string'),
     );
     // decodeConcurrency defaults to half of libuv's pool: 2 unless UV_THREADPOOL_SIZE says otherwise; the model's
     // threads are shared among the decoders.

@@ -222,6 +222,8 @@ describe('info', () => {
     expect(r.stdout).toMatch(/^libtorch\s+\d+\.\d+/m);
     expect(r.stdout).toMatch(/^ffmpeg\s+\S+/m);
     expect(r.stdout).toMatch(/^threads\s+\d+/m);
+    // This machine's Debian libtorch has no CUDA: the line says so (a CUDA build lists its devices instead).
+    expect(r.stdout).toMatch(/^cuda\s+not available \(this libtorch has no CUDA\)$/m);
     // Debian's libtorch says BLAS_INFO=generic whatever libblas.so.3 points to; the line names the mapped library.
     const blas = /^blas\s+(.+) \((\/[^)]+)\); libtorch built for BLAS_INFO=\S+$/m.exec(r.stdout);
     expect(blas).not.toBeNull();
