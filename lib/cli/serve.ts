@@ -14,9 +14,10 @@ import { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from '../modelSpec'
 import { ZeroShotVideoClassifier, checkBatchingOptions } from '../pipelines';
 import { cudaAvailable, pendingNativeCalls, setNumThreads } from '../runtime';
 import { SERVER_DEFAULTS, defaultAdmission } from '../server/defaults';
-import { type ParsedArgs, UsageError, intOption, stringOption } from './args';
+import { type ParsedArgs, UsageError, intOption, mibOption, stringOption } from './args';
 import type { Command } from './command';
 import { CliError, EXIT_FAILED, EXIT_OK } from './io';
+import { mediaPolicyOptions } from './media';
 import { MODEL_OPTIONS, modelSettings } from './model';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -28,11 +29,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** `http://HOST:PORT` of a listening address, brackets around IPv6. */
 function urlOf(address: { address: string; port: number }): string {
   return `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-}
-
-function mib(args: ParsedArgs, name: string): number | undefined {
-  const v = intOption(args, name, 1, 1 << 20);
-  return v === undefined ? undefined : v * 1024 * 1024;
 }
 
 function oneOf<T extends string>(args: ParsedArgs, name: string, allowed: readonly T[]): T | undefined {
@@ -50,8 +46,7 @@ function settings(args: ParsedArgs) {
     decodeConcurrency: intOption(args, 'decode-concurrency', 1, 64),
     decodeThreads: intOption(args, 'decode-threads', 0, 64),
   };
-  const mediaRoot = stringOption(args, 'media-root');
-  if (mediaRoot !== undefined && !(fs.existsSync(mediaRoot) && fs.statSync(mediaRoot).isDirectory())) throw new UsageError(`--media-root ${mediaRoot} is not a directory`);
+  const media = mediaPolicyOptions(args);
   const spec = stringOption(args, 'model') ?? DEFAULT_MODEL_ID;
   // A directory is served under its folder name: answers should not reveal the server's paths.
   const isDir = spec !== DEMO_MODEL_ID && fs.existsSync(spec) && fs.statSync(spec).isDirectory();
@@ -75,14 +70,13 @@ function settings(args: ParsedArgs) {
     apiKey: stringOption(args, 'api-key') ?? (process.env.XCLIP_API_KEY || undefined),
     shutdownTimeoutMs: intOption(args, 'shutdown-timeout-ms', 0, MAX_MS) ?? SERVER_DEFAULTS.shutdownTimeoutMs,
     server: {
-      maxUploadBytes: mib(args, 'max-upload-mb'),
-      maxInlineBytes: mib(args, 'max-inline-mb'),
+      maxUploadBytes: mibOption(args, 'max-upload-mb'),
+      maxInlineBytes: mibOption(args, 'max-inline-mb'),
       maxActive: intOption(args, 'max-active', 1, 4096) ?? admission.maxActive,
       maxQueue: intOption(args, 'max-queue', 0, 65536) ?? admission.maxQueue,
       requestTimeoutMs: intOption(args, 'request-timeout-ms', 0, MAX_MS),
       media: {
-        mediaRoot,
-        allowUrlHosts: stringOption(args, 'allow-url-fetch')?.split(',').map((h) => h.trim()).filter((h) => h.length > 0),
+        ...media,
         urlTimeoutMs: intOption(args, 'url-timeout-ms', 1, MAX_MS),
       },
     },
