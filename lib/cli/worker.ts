@@ -14,6 +14,7 @@ import { WorkerMetrics, metricsUrl, serveMetrics } from '../jobs/metrics';
 import { VideoJobWorker, type WorkerLog } from '../jobs/worker';
 import { MediaSources } from '../mediaSource';
 import { pendingNativeCalls, setNumThreads } from '../runtime';
+import { VideoIndex } from '../search/videoIndex';
 import { type ParsedArgs, UsageError, intOption, mibOption, stringOption } from './args';
 import type { Command } from './command';
 import { type CliIo, EXIT_OK } from './io';
@@ -43,7 +44,7 @@ function ms(args: ParsedArgs, name: string): number | undefined {
 export const worker: Command = {
   name: 'worker',
   summary: 'take jobs from a queue on Redis (BullMQ) and run them; start one per machine, or several',
-  usage: 'worker --redis redis://HOST:PORT [--queue NAME] [--model ID|DIR|demo] [options]',
+  usage: 'worker --redis redis://HOST:PORT [--queue NAME] [--model ID|DIR|demo] [--db DIR] [options]',
   options: [
     { name: 'redis', value: 'url', help: 'redis://[user:password@]host[:port][/db], rediss:// for TLS (required);\nREDIS_PASSWORD sets the password out of the process list' },
     { name: 'queue', value: 'name', help: `queue name (default ${DEFAULT_QUEUE}); failed jobs also go to NAME-dead` },
@@ -59,6 +60,7 @@ export const worker: Command = {
     { name: 'lock-duration-ms', value: 'n', help: "a job's lock, renewed every half of it while the job runs; a dead worker's jobs\nreturn to the queue once it expires (default 30000)" },
     { name: 'stalled-interval-ms', value: 'n', help: 'how often to look for jobs whose lock expired (default 30000)' },
     { name: 'max-stalled-count', value: 'n', help: 'times a job may be put back after its worker died before it fails as STALLED (default 2)' },
+    { name: 'db', value: 'dir', help: 'the search index that index jobs add to (created with this model when absent;\nworkers on other machines may share it through a network file system);\nwithout it, index jobs fail with INVALID_INPUT' },
     { name: 'metrics-port', value: 'n', help: 'serve Prometheus metrics on this port, 0 for a free one (default: none)' },
     { name: 'metrics-host', value: 'address', help: 'address of the metrics server (default 127.0.0.1)' },
     { name: 'name', value: 'name', help: 'worker name stored on the jobs it runs (default HOSTNAME:PID)' },
@@ -91,12 +93,18 @@ export const worker: Command = {
     }
     const log = jsonLog(io);
     if (threads !== undefined) setNumThreads(threads);
+    const db = stringOption(args, 'db');
+    if (db === '') throw new UsageError('--db expects a directory');
     const sources = new MediaSources(media);
     const { clf, model } = await openModel(args, io);
+    let index: VideoIndex | undefined;
     let jobs: VideoJobWorker;
     try {
-      jobs = new VideoJobWorker(clf, { ...settings, sources, model: { model: model.id, demo: model.demo }, log });
+      // An index built with another model is refused here (INDEX_MODEL_MISMATCH), before any job is taken.
+      if (db !== undefined) index = await VideoIndex.open(db, { model: clf, modelId: model.id });
+      jobs = new VideoJobWorker(clf, { ...settings, sources, index, model: { model: model.id, demo: model.demo }, log });
     } catch (err) {
+      await index?.close();
       await clf.dispose();
       await sources.dispose();
       throw err;
@@ -125,7 +133,7 @@ export const worker: Command = {
       }
       await Promise.race([jobs.start(), drained]);
       if (signals === 0) {
-        log('info', 'worker ready', { queue: jobs.queueName, name: jobs.name, model: model.id, concurrency: jobs.concurrency, maxBatch: clf.batching.maxBatch, lockDurationMs: jobs.lockDurationMs });
+        log('info', 'worker ready', { queue: jobs.queueName, name: jobs.name, model: model.id, index: index?.dir, concurrency: jobs.concurrency, maxBatch: clf.batching.maxBatch, lockDurationMs: jobs.lockDurationMs });
         io.out('worker ready\n');
         await drained;
       }
@@ -133,6 +141,7 @@ export const worker: Command = {
       await jobs.close();
       // Fetched files of the jobs in hand are closed by now; this removes their directory.
       await sources.dispose();
+      await index?.close();
       await clf.dispose();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       // Node's exit waits for native calls still running; a drained worker has none left, so this is brief.

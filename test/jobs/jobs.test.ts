@@ -201,6 +201,10 @@ describe('VideoJobQueue + VideoJobWorker', () => {
       await expect(queue.add('transcode' as never, {} as never)).rejects.toThrow(TypeError);
       await expect(queue.add('classify', { video: { path: 'a.mp4' }, labels: LABELS, topK: 4 })).rejects.toThrow(RangeError);
       await expect(queue.add('embed', { video: { path: 'a.mp4' } }, { jobId: '42' })).rejects.toThrow(RangeError);
+      // Index jobs: inline bytes need a name to be stored under; a stride needs segments.
+      await expect(queue.add('index', { video: videoRef(Buffer.alloc(8)) })).rejects.toThrow('Expected a name to store an inline video under for name but received undefined');
+      await expect(queue.add('index', { video: { path: 'a.mp4' }, strideSeconds: 1 })).rejects.toThrow(RangeError);
+      await expect(queue.add('index', { video: { path: 'a.mp4' }, clipSeconds: 0 })).rejects.toThrow(RangeError);
       const small = new VideoJobQueue({ redis: redis.url, queue: 'invalid', maxInlineBytes: 10 });
       await expect(small.add('embed', { video: videoRef(Buffer.alloc(11)) })).rejects.toThrow('Expected at most 10 bytes of video (base64) for video.data but received "11 bytes" of type string');
       await small.close();
@@ -213,6 +217,9 @@ describe('VideoJobQueue + VideoJobWorker', () => {
       const outcomes = await queue.wait(jobs.map((j) => j.id!), { signal: AbortSignal.timeout(60000) });
       expect(outcomes.map((o) => (o.status === 'failed' ? o.error.code : o.status))).toEqual(['INVALID_INPUT', 'INVALID_INPUT']);
       expect((await raw.getJob(jobs[0].id!))!.attemptsMade).toBe(1);
+      // A worker without a search index refuses index jobs for good, saying why.
+      const [noIndex] = await queue.wait([await queue.add('index', { video: { path: GOOD[0] } })], { signal: AbortSignal.timeout(60000) });
+      expect(noIndex.status === 'failed' && noIndex.error).toEqual({ code: 'INVALID_INPUT', message: expect.stringContaining('has no search index: start it with --db DIR') });
     } finally {
       await raw.close();
       await close();
