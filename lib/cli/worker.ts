@@ -60,7 +60,7 @@ export const worker: Command = {
     { name: 'lock-duration-ms', value: 'n', help: "a job's lock, renewed every half of it while the job runs; a dead worker's jobs\nreturn to the queue once it expires (default 30000)" },
     { name: 'stalled-interval-ms', value: 'n', help: 'how often to look for jobs whose lock expired (default 30000)' },
     { name: 'max-stalled-count', value: 'n', help: 'times a job may be put back after its worker died before it fails as STALLED (default 2)' },
-    { name: 'db', value: 'dir', help: 'the search index that index jobs add to (created with this model when absent;\nworkers on other machines may share it through a network file system);\nwithout it, index jobs fail with INVALID_INPUT' },
+    { name: 'db', value: 'dir', help: 'the search index that index jobs add to (created with this model when absent,\nrefused when another model built it; several workers may share it);\nwithout it, index jobs fail with INVALID_INPUT' },
     { name: 'metrics-port', value: 'n', help: 'serve Prometheus metrics on this port, 0 for a free one (default: none)' },
     { name: 'metrics-host', value: 'address', help: 'address of the metrics server (default 127.0.0.1)' },
     { name: 'name', value: 'name', help: 'worker name stored on the jobs it runs (default HOSTNAME:PID)' },
