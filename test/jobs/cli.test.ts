@@ -1,6 +1,6 @@
 // `xclip-node enqueue` and `xclip-node worker` as a user runs them (compiled dist/), on a real redis-server:
 // `enqueue ... --wait` prints what `classify` / `embed` / `embed-text` print for the same inputs.
-import { spawn, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -8,32 +8,11 @@ import * as path from 'path';
 import { VideoJobQueue } from '../../lib/jobs/queue';
 import { type RedisServer, startRedis } from '../helpers/redis';
 import { type VideoHost, startVideoHost } from '../helpers/videoHost';
-import { CLI, E2E_MODEL, VIDEOS, type WorkerProcess, spawnWorker } from '../helpers/workers';
+import { CLI, E2E_MODEL, VIDEOS, type WorkerProcess, runCli as run, spawnWorker } from '../helpers/workers';
 
 const LABELS = 'playing sports,eating spaghetti,go shopping';
 const FILES = ['h264_320x240_30fps.mp4', 'broken_random_bytes.mp4', 'vp9_176x144_25fps.webm', 'audio_only.mp4', 'short_5frames.mp4'].map((f) => path.join(VIDEOS, f));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI, asynchronously: the worker child of this process must keep running meanwhile. */
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /**
  * What may differ between the two commands' error messages: FFmpeg's log lines name its contexts by address, which

@@ -1,39 +1,18 @@
 // Many workers fill one search index through the queue: two `xclip-node worker --db DIR` processes (compiled dist/,
 // a real redis-server) take `index` jobs that `xclip-node enqueue index --wait` adds. Afterwards the index holds
 // every entry once, and its search returns the logits of one in-process VideoIndex.add of the same files.
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
 import { VideoIndex } from '../../lib/search/videoIndex';
 import { type RedisServer, startRedis } from '../helpers/redis';
-import { CLI, E2E_MODEL, VIDEOS, type WorkerProcess, spawnWorker } from '../helpers/workers';
+import { E2E_MODEL, VIDEOS, type WorkerProcess, runCli as run, spawnWorker } from '../helpers/workers';
 
 const NAMES = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm', 'mjpeg_144x256_portrait.mov', 'mpeg4_160x120_24fps.avi', 'rotated90_h264_320x180.mp4', 'vfr_h264_192x108.mp4'];
 const QUERIES = ['playing sports', 'eating spaghetti', 'a dog running on the beach'];
 const CLIP_SECONDS = 1;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let redis: RedisServer;
 let tmp: string;

@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { AddedEntry } from '../../search/videoIndex';
-import { isFailedRecord, type FailedRecord, type FileRecord } from '../../records';
+import type { FileRecord } from '../../records';
 import type { ServerContext } from '../context';
-import { HttpError, toHttpFailure } from '../errors';
+import { HttpError } from '../errors';
 import { oneField, receiveMultipart } from '../uploads';
-import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
+import { MAX_VIDEOS_PER_REQUEST, answerPerVideo, perVideo, referencedItems, uploadedItems, withVideo, type PerVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
 const MAX_QUERY_CHARS = 1000;
@@ -136,29 +136,23 @@ async function multipartInput(request: FastifyRequest, ctx: ServerContext, work:
 }
 
 /** Adds every item (each its own add call, so they batch with everyone's videos); each settles to a record. */
-async function indexAll(ctx: ServerContext, work: RequestWork, input: IndexInput): Promise<{ records: IndexRecord[]; statuses: number[] }> {
+function indexAll(ctx: ServerContext, work: RequestWork, input: IndexInput): Promise<PerVideo<{ source: string; entries: AddedEntry[] }>> {
   if (input.strideSeconds !== undefined && input.clipSeconds === undefined) throw new HttpError('INVALID_INPUT', 'strideSeconds needs clipSeconds');
   const index = ctx.index();
-  const statuses: number[] = [];
   const options = { clipSeconds: input.clipSeconds, strideSeconds: input.strideSeconds, signal: work.signal };
-  const records = await Promise.all(
-    input.items.map(async ({ item, source }, i): Promise<IndexRecord> => {
-      try {
-        const entries = await withVideo(item, work, async (file) => {
-          const [added] = await index.add([typeof file === 'string' ? { source, path: file } : { source, data: file }], options);
-          if (added.error) throw added.error;
-          return added.added;
-        });
-        return { file: item.name, source, entries };
-      } catch (err) {
-        if (work.signal.aborted) throw work.signal.reason;
-        const failure = toHttpFailure(err);
-        statuses[i] = failure.status;
-        return { file: item.name, error: failure.body.error };
-      }
-    }),
+  return perVideo(
+    input.items.map(({ item }) => item.name),
+    work,
+    async (i) => {
+      const { item, source } = input.items[i];
+      const entries = await withVideo(item, work, async (file) => {
+        const [added] = await index.add([typeof file === 'string' ? { source, path: file } : { source, data: file }], options);
+        if (added.error) throw added.error;
+        return added.added;
+      });
+      return { source, entries };
+    },
   );
-  return { records, statuses };
 }
 
 /**
@@ -202,11 +196,8 @@ export async function searchRoutes(app: FastifyInstance): Promise<void> {
         const [item] = referencedItems([{ path: body.path }], ctx.media);
         input = { items: [{ item, source: path.normalize(body.path) }], clipSeconds: body.clipSeconds, strideSeconds: body.strideSeconds };
       }
-      const { records, statuses } = await indexAll(ctx, work, input);
-      const failed = records.filter(isFailedRecord).length;
-      ctx.metrics.countVideos(records.length - failed, failed);
-      if (failed === records.length) return reply.code(statuses[0]).send({ error: (records[0] as FailedRecord).error, results: records });
-      return { model: ctx.modelId, results: records };
+      const answer = await indexAll(ctx, work, input);
+      return answerPerVideo(reply, ctx.metrics, answer, { model: ctx.modelId, results: answer.records });
     }),
   );
   app.post(
