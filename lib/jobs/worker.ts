@@ -43,7 +43,8 @@ import { type QueueCounts, queueCounts } from './queue';
  * const media = await sources.open({ path: 'a.mp4' });
  */
 export interface OpenedVideo {
-  readonly source: VideoSource;
+  /** A path (or descriptor path) the decoder opens, or the file's bytes. */
+  readonly source: string | Uint8Array;
   close(): Promise<void>;
 }
 

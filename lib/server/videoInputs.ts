@@ -8,7 +8,6 @@ import type { FastifyReply } from 'fastify';
 import { XClipError } from '../errors';
 import type { MediaRef, MediaSources, OpenedMedia } from '../mediaSource';
 import { type FailedRecord, type FileRecord, isFailedRecord } from '../records';
-import type { VideoSource } from '../video';
 import { toHttpFailure } from './errors';
 import type { ServerMetrics } from './metrics';
 import type { UploadedFile } from './uploads';
@@ -52,7 +51,7 @@ export function referencedItems(refs: readonly MediaRef[], media: MediaSources):
  * @example
  * const scores = await withVideo(item, work, (source) => clf.classify(source, labels));
  */
-export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (source: VideoSource) => Promise<T>): Promise<T> {
+export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (source: OpenedMedia['source']) => Promise<T>): Promise<T> {
   const media = await item.open(work);
   work.signal.throwIfAborted();
   try {
@@ -72,7 +71,7 @@ export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (sou
  * @example
  * const rows = await withEveryVideo(items, work, metrics, async (source) => (await clf.score([source], texts))[0]);
  */
-export async function withEveryVideo<T>(items: readonly VideoItem[], work: RequestWork, metrics: ServerMetrics, use: (source: VideoSource) => Promise<T>): Promise<T[]> {
+export async function withEveryVideo<T>(items: readonly VideoItem[], work: RequestWork, metrics: ServerMetrics, use: (source: OpenedMedia['source']) => Promise<T>): Promise<T[]> {
   const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, use)));
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) {
