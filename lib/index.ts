@@ -48,7 +48,7 @@ export {
 export { CLIPTokenizer } from './tokenizer';
 export type { BatchEncodeOptions, BatchEncoding, DecodeOptions } from './tokenizer';
 export { VideoMAEImageProcessor } from './imageProcessor';
-export type { ImageProcessorSettings } from './imageProcessor';
+export type { ImageProcessorSettings, PreprocessOptions } from './imageProcessor';
 export { XCLIPProcessor } from './processor';
 export type { ProcessorEncodeOptions, ProcessorOutput, VideoDecodeOptions, VideoInput } from './processor';
 export { probeVideo, readVideo, readVideoClips } from './video';

@@ -95,7 +95,8 @@ export interface NativeFrame {
 
 export interface NativeImageProcessor {
   parseConfig(jsonText: string, source?: string): NativeImageProcessorConfig;
-  preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string): Promise<NativeTensor<'float32'>>;
+  /** With `device`, the libtorch-op path runs there and the result comes back to host memory. */
+  preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string, device?: string): Promise<NativeTensor<'float32'>>;
 }
 
 /** The addon's probe result: the public VideoInfo plus whether the demux pass hit a damaged packet. */

@@ -203,6 +203,18 @@ function defaultDecoding(device: string): { concurrency: number; cpus: number } 
 }
 
 /**
+ * Where a classifier on `modelDevice` preprocesses its videos: on that device when it is a GPU (the frames cross as
+ * uint8 and the resize runs there, bit-identical to the CPU loops, which leaves the CPUs to decoding), unless
+ * `XCLIP_PREPROCESS=cpu`; on a CPU model, the CPU loops (`undefined`).
+ * @example
+ * preprocessDeviceFor('cuda:0'); // 'cuda:0'
+ * preprocessDeviceFor('cuda:0', { XCLIP_PREPROCESS: 'cpu' }); // undefined
+ */
+export function preprocessDeviceFor(modelDevice: string, env: NodeJS.ProcessEnv = process.env): Device | undefined {
+  return modelDevice.startsWith('cuda') && env.XCLIP_PREPROCESS !== 'cpu' ? (modelDevice as Device) : undefined;
+}
+
+/**
  * The batching settings a classifier would use for `options` (defaults filled in, ranges checked), without loading
  * anything: for servers that size their admission from them. `device` is where the model runs (`'cpu'`, `'cuda'`,
  * `'cuda:N'`): the decoding defaults differ on a GPU.
@@ -325,6 +337,8 @@ export class ZeroShotVideoClassifier {
   readonly #labelCache = new Map<string, Promise<Tensor>>();
   readonly #batcher: MicroBatcher;
   readonly #stacker: BatchStacker;
+  /** Where videos are resized and normalized ({@link preprocessDeviceFor}); undefined: the CPU loops. */
+  readonly #preprocessDevice: Device | undefined;
   readonly #stats: BatchStats = { batches: 0, videos: 0, maxBatchSeen: 0 };
 
   /**
@@ -343,6 +357,7 @@ export class ZeroShotVideoClassifier {
     this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxLatencyMs, maxPending: PREPARED_BATCHES * maxBatch, maxPreparing: decodeConcurrency });
     // Page-locked when the model is on CUDA: a batch then reaches the device by DMA, without a staging copy.
     this.#stacker = new BatchStacker(maxBatch, model.device.startsWith('cuda'));
+    this.#preprocessDevice = preprocessDeviceFor(model.device);
   }
 
   /**
@@ -526,7 +541,7 @@ export class ZeroShotVideoClassifier {
     try {
       for (const [index, video] of videos.entries()) {
         const slot = await this.#batcher.reserve(abort.signal);
-        const result = this.#prepare(() => this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal })).then(
+        const result = this.#prepare(() => this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, device: this.#preprocessDevice, ...decode, signal: abort.signal })).then(
           ({ pixelValues }) => {
             try {
               onPrepared?.(index);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 import { abortable, optionalSignal } from './abort';
 import { VideoMAEImageProcessor } from './imageProcessor';
+import type { Device } from './models';
 import type { Tensor } from './tensor';
 import { CLIPTokenizer, type BatchEncodeOptions, type DecodeOptions } from './tokenizer';
 import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
@@ -35,6 +36,8 @@ export interface ProcessorEncodeOptions extends BatchEncodeOptions, VideoDecodeO
   videos?: VideoInput | readonly VideoInput[];
   /** Decoder threads per video source (`threads` of {@link readVideo}); default 0, FFmpeg's choice. */
   decodeThreads?: number;
+  /** Where resize, crop and normalization run (`device` of `VideoMAEImageProcessor.preprocess`); absent: the CPU loops. */
+  device?: Device;
 }
 
 /** The keys of {@link VideoDecodeOptions}. */
@@ -102,8 +105,8 @@ export class XCLIPProcessor {
    */
   async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'decodeThreads', ...VIDEO_DECODE_KEYS]);
-    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal: signalOption, ...tok } = options;
+    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'decodeThreads', 'device', ...VIDEO_DECODE_KEYS]);
+    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal: signalOption, device, ...tok } = options;
     if (decodeThreads !== undefined) integerInRange('decodeThreads', decodeThreads, 0, 64);
     const signal = optionalSignal(signalOption);
     if (text === undefined && videos === undefined) throw typeError('options', 'at least one of text or videos', options);
@@ -117,7 +120,7 @@ export class XCLIPProcessor {
       if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
       const read: ReadVideoOptions = { numFrames, sampling, threads: decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal };
       const frames = await Promise.all(list.map(async (v) => (isFrameList(v) ? v : (await readVideo(v as VideoSource, read)).frames)));
-      out.pixelValues = (await abortable(signal, () => this.imageProcessor.preprocess(frames))).pixelValues;
+      out.pixelValues = (await abortable(signal, () => this.imageProcessor.preprocess(frames, { device }))).pixelValues;
     }
     return out;
   }

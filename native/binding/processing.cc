@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "tensor_convert.h"
 #include "worker.h"
+#include "xclip/model.h"
 #include "xclip/preprocess.h"
 #include "xclip/tokenizer.h"
 #ifdef XCLIP_WITH_FFMPEG
@@ -258,8 +259,8 @@ constexpr uint64_t kMaxPreprocessFrames = 65536;
 
 class PreprocessWorker : public PromiseWorker {
  public:
-  PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json)
-      : PromiseWorker(env), config_json_(std::move(config_json)) {
+  PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json, std::string device)
+      : PromiseWorker(env), config_json_(std::move(config_json)), device_(std::move(device)) {
     if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
     // Lengths are checked before each array is walked (walking 2^32 - 1 holes takes minutes).
@@ -298,7 +299,11 @@ class PreprocessWorker : public PromiseWorker {
  protected:
   void Run() override {
     xclip::ImageProcessorConfig config = xclip::parse_preprocessor_config(config_json_, "image processor config");
-    out_ = prepare_output(xclip::preprocess_videos(videos_, config));
+    if (device_.empty()) {
+      out_ = prepare_output(xclip::preprocess_videos(videos_, config));
+    } else {  // the libtorch-op path on that device, brought back to host memory for JavaScript
+      out_ = prepare_output(xclip::preprocess_videos_on(videos_, config, xclip::resolve_device(device_)).to(at::kCPU));
+    }
   }
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, {});
@@ -306,15 +311,17 @@ class PreprocessWorker : public PromiseWorker {
   }
 
  private:
-  std::string config_json_;
+  std::string config_json_, device_;
   std::vector<std::vector<xclip::FrameView>> videos_;
   at::Tensor out_;
 };
 
-// preprocess(videos, preprocessorConfigJsonText) -> Tensor float32 [B, T, 3, H, W]
+// preprocess(videos, preprocessorConfigJsonText[, device]) -> Tensor float32 [B, T, 3, H, W]; with a device, the
+// libtorch-op path runs there (preprocess_videos_on) and the result comes back to host memory.
 Napi::Value Preprocess(const Napi::CallbackInfo& info) {
   std::string config = string_arg(info, 1, "config");
-  return (new PreprocessWorker(info.Env(), info[0], config))->Start();
+  std::string device = info.Length() > 2 && !info[2].IsUndefined() ? string_arg(info, 2, "device") : std::string();
+  return (new PreprocessWorker(info.Env(), info[0], config, device))->Start();
 }
 
 #ifdef XCLIP_WITH_FFMPEG

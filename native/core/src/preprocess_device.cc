@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "preprocess_internal.h"
+#include "xclip/error.h"
 #include "xclip/preprocess.h"
 
 namespace xclip {
@@ -122,6 +123,27 @@ at::Tensor preprocess_videos_on(const std::vector<at::Tensor>& videos, const Ima
     out.push_back(at::take(lut, pixels.permute({0, 3, 1, 2}) + channel_base));
   }
   return at::stack(out);
+}
+
+at::Tensor preprocess_videos_on(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                                const at::Device& device) {
+  detail::checked_output_shape(videos, config);  // sizes, data lengths and limits, before anything is copied
+  std::vector<at::Tensor> tensors;
+  for (size_t b = 0; b < videos.size(); ++b) {
+    const FrameView& first = videos[b][0];
+    std::vector<at::Tensor> frames;
+    for (size_t t = 0; t < videos[b].size(); ++t) {
+      const FrameView& f = videos[b][t];
+      if (f.width != first.width || f.height != first.height)
+        throw Error(ErrorCode::kInvalidInput, "video " + std::to_string(b) + " frame " + std::to_string(t) + " is " + std::to_string(f.width) +
+                                                  "x" + std::to_string(f.height) + " but frame 0 is " + std::to_string(first.width) + "x" +
+                                                  std::to_string(first.height) + "; preprocessing on a device takes one frame size per video");
+      // The caller's memory is only read: from_blob needs a mutable pointer but nothing writes through it.
+      frames.push_back(at::from_blob(const_cast<uint8_t*>(f.data), {f.height, f.width, 3}, at::kByte));
+    }
+    tensors.push_back(at::stack(frames));  // [T, h, w, 3]: one host copy, then one transfer
+  }
+  return preprocess_videos_on(tensors, config, device);
 }
 
 }  // namespace xclip

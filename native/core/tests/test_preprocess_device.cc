@@ -1,5 +1,6 @@
 // preprocess_videos_on (libtorch ops, any device) against preprocess_videos (the Pillow-exact CPU loops):
-// run on the CPU device, the two must agree bit for bit, so the device path is proven before a GPU runs it.
+// run on the CPU device, the two must agree bit for bit, so the device path is proven before a GPU runs it;
+// where a CUDA device is visible the same comparisons run there too.
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -13,14 +14,21 @@ using json = nlohmann::json;
 
 namespace {
 
-// Both paths on the same input; returns false (and says where) when they differ anywhere.
+// Both paths on the same input, the device path on the CPU and, where this libtorch sees a GPU, on cuda:0 as well;
+// returns false (and says where) when they differ anywhere.
 bool same_on_cpu(const std::vector<at::Tensor>& videos, const ImageProcessorConfig& c, const std::string& what) {
   const at::Tensor want = preprocess_videos(videos, c);
-  const at::Tensor got = preprocess_videos_on(videos, c, at::kCPU);
-  const bool same = got.sizes() == want.sizes() && got.scalar_type() == at::kFloat && at::equal(got, want);
-  if (!same) std::printf("    %s: %s vs %s, max |diff| %.3g\n", what.c_str(), c10::str(got.sizes()).c_str(),
-                         c10::str(want.sizes()).c_str(), got.sizes() == want.sizes() ? testing::max_abs_diff(got, want) : -1.0);
-  return same;
+  std::vector<at::Device> devices = {at::kCPU};
+  if (at::hasCUDA()) devices.emplace_back(at::kCUDA, 0);
+  bool all = true;
+  for (const at::Device& d : devices) {
+    const at::Tensor got = preprocess_videos_on(videos, c, d).to(at::kCPU);
+    const bool same = got.sizes() == want.sizes() && got.scalar_type() == at::kFloat && at::equal(got, want);
+    if (!same) std::printf("    %s on %s: %s vs %s, max |diff| %.3g\n", what.c_str(), d.str().c_str(), c10::str(got.sizes()).c_str(),
+                           c10::str(want.sizes()).c_str(), got.sizes() == want.sizes() ? testing::max_abs_diff(got, want) : -1.0);
+    all = all && same;
+  }
+  return all;
 }
 
 // Configurations the fixtures' processor cases do not cover: every filter, odd sizes, no crop, a crop larger
@@ -121,7 +129,7 @@ TEST(preprocess_device_equals_cpu_on_odd_sizes) {
 
 TEST(preprocess_device_checks_like_cpu) {
   ImageProcessorConfig c;
-  EXPECT_ERROR(preprocess_videos_on({}, c, at::kCPU), ErrorCode::kInvalidInput, "no videos");
+  EXPECT_ERROR(preprocess_videos_on(std::vector<at::Tensor>{}, c, at::kCPU), ErrorCode::kInvalidInput, "no videos");
   EXPECT_ERROR(preprocess_videos_on({at::zeros({2, 8, 10, 3}, at::kFloat)}, c, at::kCPU), ErrorCode::kInvalidInput, "uint8");
   EXPECT_ERROR(preprocess_videos_on({at::zeros({2, 8, 10, 4}, at::kByte)}, c, at::kCPU), ErrorCode::kInvalidInput, "[T, H, W, 3]");
   EXPECT_ERROR(preprocess_videos_on({at::zeros({2, 8, 10, 3}, at::kByte), at::zeros({3, 8, 10, 3}, at::kByte)}, c, at::kCPU),
@@ -130,4 +138,19 @@ TEST(preprocess_device_checks_like_cpu) {
   c.do_center_crop = false;
   EXPECT_ERROR(preprocess_videos_on({at::zeros({1, 8, 10, 3}, at::kByte), at::zeros({1, 10, 8, 3}, at::kByte)}, c, at::kCPU),
                ErrorCode::kInvalidInput, "different sizes");
+}
+
+// From frames in host memory (what the addon passes): same values; frames of one video must share a size.
+TEST(preprocess_device_from_frame_views) {
+  const at::Tensor v = at::randint(0, 256, {3, 45, 67, 3}, at::kByte);
+  std::vector<FrameView> frames;
+  for (int64_t t = 0; t < 3; ++t) frames.push_back({v[t].data_ptr<uint8_t>(), 67, 45, 45 * 67 * 3});
+  ImageProcessorConfig c;
+  c.resample = Resample::kBicubic;
+  EXPECT_TRUE(at::equal(preprocess_videos_on({frames}, c, at::kCPU), preprocess_videos({v}, c)));
+  const at::Tensor other = at::randint(0, 256, {50, 67, 3}, at::kByte);
+  frames[2] = {other.data_ptr<uint8_t>(), 67, 50, 50 * 67 * 3};
+  EXPECT_ERROR(preprocess_videos_on({frames}, c, at::kCPU), ErrorCode::kInvalidInput, "video 0 frame 2 is 67x50", "one frame size per video");
+  frames[2].length = 7;
+  EXPECT_ERROR(preprocess_videos_on({frames}, c, at::kCPU), ErrorCode::kInvalidInput, "7 bytes");
 }

@@ -66,6 +66,9 @@ at::Tensor preprocess_videos(const at::Tensor& videos, const ImageProcessorConfi
 // Same checks and errors as preprocess_videos.
 at::Tensor preprocess_videos_on(const std::vector<at::Tensor>& videos, const ImageProcessorConfig& config,
                                 const at::Device& device);
+// The same from frames in host memory: each video's frames must share one size (kInvalidInput otherwise).
+at::Tensor preprocess_videos_on(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                                const at::Device& device);
 
 // PIL Image.resize((out_width, out_height), resample) of one RGB24 frame: uint8 in, uint8 out.
 void pil_resize_rgb(const uint8_t* src, int64_t width, int64_t height, uint8_t* dst, int64_t out_width,
