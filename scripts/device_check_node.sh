@@ -16,8 +16,9 @@
 #        in the same process on the device); goal: bfloat16 at batch >= 64 with SDPA >= 40% of the bf16 peak; the eager
 #        (XCLIP_ATTENTION=eager) and XCLIP_KERNELS=aten rows are the baselines, expected below the SDPA rows
 #   CHECK classify e2e: E videos/s vs decode alone D videos/s: R% (expected >= 85% of min(model-only, decode))
-# Not prepared yet (see the closing note): the jest parity / processor / e2e suites on device 'cuda' need a
-# device switch in those suites (XCLIP_TEST_DEVICE is passed, but the suites do not read it yet).
+#   CHECK jest on cuda: Tests: N passed, N total       parity, processor and e2e suites with XCLIP_TEST_DEVICE=cuda
+#        (models loaded on cuda, fp32 within the CPU tolerances, bf16 within the CPU e2e bounds; preprocessing on the
+#        GPU equal to the CPU loops bit for bit); the core tests above also compare preprocessing on cuda:0
 set -uo pipefail
 FIX=${XCLIP_FIXTURES:?set XCLIP_FIXTURES}
 OUT=${OUT:-/tmp/xclip-device-node}
@@ -69,6 +70,13 @@ for dt in float32 bfloat16; do
   bench "$dt batch 128 eager attention" XCLIP_ATTENTION=eager ./build-gpu/xclip-core bench --device cuda --dtype $dt --videos 128 --texts 16 --iters 5
   bench "$dt batch 128 XCLIP_KERNELS=aten" XCLIP_KERNELS=aten ./build-gpu/xclip-core bench --device cuda --dtype $dt --videos 128 --texts 16 --iters 5
 done
+
+# 2b. The jest parity, processor and end-to-end suites on the GPU: test/helpers/device.ts reads XCLIP_TEST_DEVICE.
+node node_modules/.bin/jest --runInBand test/model/parity.test.ts test/processing test/e2e/classifier.test.ts test/e2e/batching.test.ts \
+  test/e2e/score.test.ts test/e2e/cancel.test.ts > "$OUT/jest.log" 2>&1
+rc=$?
+summary=$(grep -E '^Tests:' "$OUT/jest.log" | tail -1)
+check "jest on cuda" "$rc" "${summary:-no summary}" "all passed"
 
 # 3. End to end from files: classify with decoding on every core vs. decoding alone.
 files=()

@@ -10,6 +10,7 @@ import { main } from '../../lib/cli';
 import { CliIo } from '../../lib/cli/io';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { ROOT, fixturesDir } from '../helpers/fixtures';
+import { onTestDevice } from '../helpers/device';
 
 const cli = path.join(ROOT, 'dist', 'cli.js');
 const model = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
@@ -170,7 +171,7 @@ describe('score, embed, embed-text', () => {
     const out = JSON.parse(r.stdout) as { texts: string[]; results: { file: string; logits: number[] }[] };
     expect(out.texts).toEqual(c.labels);
     out.results[0].logits.forEach((l, j) => expect(Math.abs(l - c.logits_per_video[j])).toBeLessThan(1e-4));
-    const clf = await ZeroShotVideoClassifier.fromPretrained(model);
+    const clf = await ZeroShotVideoClassifier.fromPretrained(model, onTestDevice());
     try {
       const rows = await clf.score(files, c.labels);
       rows.forEach((row, i) => expect(out.results[i].logits).toEqual(Array.from(row)));
