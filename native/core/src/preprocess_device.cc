@@ -21,7 +21,7 @@ at::Tensor on_device(const std::vector<T>& v, at::ScalarType type, const at::Dev
   return at::tensor(at::ArrayRef<T>(v), at::TensorOptions().dtype(type)).to(device);
 }
 
-// One separable pass of Pillow's resampler along `dim` of x (int32 [T, H, W, 3] holding uint8 values) for the
+// One separable pass of Pillow's resampler along `dim` of x ([T, H, W, 3] uint8 values, as uint8 or int32) for the
 // outputs [o0, o1): each output sums ksize taps of input * fixed-point weight in int32 from half a unit,
 // then shifts out the fraction and clips to 0..255, exactly as ImagingResampleHorizontal/Vertical_8bpc.
 // `first` is the input index that x's row/column 0 stands for (x may be a slice of the image).
@@ -42,9 +42,10 @@ at::Tensor resample_pass(const at::Tensor& x, int64_t dim, int64_t in_size, int6
   const at::Tensor idx = on_device(index, at::kLong, x.device()), w = on_device(weight, at::kInt, x.device());
   std::vector<int64_t> wshape(static_cast<size_t>(x.dim()), 1);
   wshape[static_cast<size_t>(dim)] = n;
-  at::Tensor acc = at::full({}, 1 << (kPrecisionBits - 1), x.options());
+  // Gathered taps are widened one at a time, so the source frames stay uint8 on the device.
+  at::Tensor acc = at::full({}, 1 << (kPrecisionBits - 1), x.options().dtype(at::kInt));
   for (int64_t j = 0; j < k; ++j)
-    acc = acc + x.index_select(dim, idx.narrow(0, j * n, n)) * w.narrow(0, j * n, n).view(wshape);
+    acc = acc + x.index_select(dim, idx.narrow(0, j * n, n)).to(at::kInt) * w.narrow(0, j * n, n).view(wshape);
   return at::bitwise_right_shift(acc, kPrecisionBits).clamp_(0, 255);
 }
 
@@ -78,9 +79,9 @@ at::Tensor resize_region(const at::Tensor& x, int64_t out_h, int64_t out_w, Resa
       row1 = std::max<int64_t>(row1, cv.bounds[static_cast<size_t>(y) * 2] + cv.bounds[static_cast<size_t>(y) * 2 + 1]);
     }
   }
-  at::Tensor t = x.slice(1, row0, row1).to(at::kInt);  // [T, rows, w, 3]
+  at::Tensor t = x.slice(1, row0, row1);  // [T, rows, w, 3] uint8
   t = need_h ? resample_pass(t, 2, w, out_w, x0, x1, 0, resample) : t.slice(2, x0, x1);
-  return need_v ? resample_pass(t, 1, h, out_h, y0, y1, row0, resample) : t;
+  return need_v ? resample_pass(t, 1, h, out_h, y0, y1, row0, resample) : t.to(at::kInt);
 }
 
 }  // namespace
