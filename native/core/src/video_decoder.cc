@@ -22,6 +22,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "ffmpeg_ptr.h"
 #include "xclip/error.h"
 
 extern "C" {
@@ -74,51 +75,6 @@ std::string av_error_text(int err) {
   std::string s = buf;
   if (!g_last_log.empty()) s += " (last FFmpeg log: " + g_last_log + ")";
   return s;
-}
-
-// ---- RAII ------------------------------------------------------------------------------------------------------
-struct FormatDeleter {
-  void operator()(AVFormatContext* p) const { avformat_close_input(&p); }
-};
-struct CodecDeleter {
-  void operator()(AVCodecContext* p) const { avcodec_free_context(&p); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* p) const { av_frame_free(&p); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* p) const { sws_freeContext(p); }
-};
-struct AvioDeleter {
-  // avio may have replaced the buffer we gave it, so free whatever it holds now.
-  void operator()(AVIOContext* p) const {
-    if (p == nullptr) return;
-    av_freep(&p->buffer);
-    avio_context_free(&p);
-  }
-};
-struct DictDeleter {
-  void operator()(AVDictionary* d) const { av_dict_free(&d); }
-};
-using FormatPtr = std::unique_ptr<AVFormatContext, FormatDeleter>;
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecDeleter>;
-using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
-using AvioPtr = std::unique_ptr<AVIOContext, AvioDeleter>;
-
-FramePtr make_frame() {
-  FramePtr f(av_frame_alloc());
-  if (!f) throw Error(ErrorCode::kInternal, "av_frame_alloc failed");
-  return f;
-}
-PacketPtr make_packet() {
-  PacketPtr p(av_packet_alloc());
-  if (!p) throw Error(ErrorCode::kInternal, "av_packet_alloc failed");
-  return p;
 }
 
 // ---- per-call limits -------------------------------------------------------------------------------------------
@@ -810,6 +766,8 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
   if (n <= 0) throw Error(ErrorCode::kInvalidInput, "cannot sample frames from a video with 0 frames");
   std::vector<int64_t> idx;
   if (o.sampling == Sampling::kIndices) return o.indices;
+  if (o.sampling == Sampling::kAtTimes)
+    throw Error(ErrorCode::kInvalidInput, "sampling at times needs the stream's timestamps: use read_video");
   const int64_t t = o.num_frames;
   if (t <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive, got " + std::to_string(t));
   switch (o.sampling) {
@@ -839,7 +797,8 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
       }
       break;
     }
-    case Sampling::kIndices: break;
+    case Sampling::kIndices:
+    case Sampling::kAtTimes: break;
   }
   return idx;
 }
@@ -858,15 +817,30 @@ VideoInfo probe_video(const VideoSource& source, int64_t max_pixels, int64_t max
 
 namespace {
 
+// The frame on screen at each time: the last one whose pts is at or before it (pts_seconds is sorted).
+std::vector<int64_t> frames_at_times(const std::vector<double>& times, const FrameTable& t) {
+  std::vector<int64_t> out;
+  const auto end = t.pts_seconds.begin() + t.n;
+  for (double s : times) {
+    const int64_t after = std::upper_bound(t.pts_seconds.begin(), end, s + 1e-9) - t.pts_seconds.begin();
+    out.push_back(std::max<int64_t>(after - 1, 0));
+  }
+  return out;
+}
+
 DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
-  if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
+  if (options.sampling == Sampling::kAtTimes) {
+    if (options.times.empty()) throw Error(ErrorCode::kInvalidInput, "sampling at times needs at least one time");
+    for (double s : options.times)
+      if (!std::isfinite(s)) throw Error(ErrorCode::kInvalidInput, "sampling times must be finite numbers of seconds");
+  } else if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
   if (options.sampling == Sampling::kIndices && options.indices.empty())
     throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs at least one index");
   Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms, options.cancel});
   std::vector<int64_t> sampled;
   Collected c = engine.run([&](const FrameTable& t) {
-    sampled = sample_frame_indices(options, t.n);
+    sampled = options.sampling == Sampling::kAtTimes ? frames_at_times(options.times, t) : sample_frame_indices(options, t.n);
     return sampled;
   });
   DecodedVideo v;
