@@ -97,9 +97,6 @@ describe('search page in chromium', () => {
     const hits = await shown();
     const i = hits.findIndex((h) => h.start > 0.4);
     expect(i).toBeGreaterThanOrEqual(0);
-    page.on('console', (m) => console.log('page:', m.text()));
-    page.on('requestfailed', (r) => console.log('failed:', r.url(), r.failure()?.errorText));
-    page.on('response', (r) => console.log('resp:', r.status(), r.url().slice(0, 60), r.headers()['content-type']));
     await page.locator('#results li.hit .play').nth(i).click();
     await page.waitForFunction(
       (start) => {

@@ -185,7 +185,7 @@ export async function pageRoutes(app: FastifyInstance, options: PageRoutesOption
         const ifRange = request.headers['if-range'];
         const range = ifRange !== undefined && ifRange !== etag ? { kind: 'whole' as const } : parseRange(request.headers.range, size);
         if (range.kind === 'unsatisfiable') {
-          return reply.code(416).header('content-range', `bytes */${size}`).send({ error: { code: 'INVALID_INPUT', message: `range not satisfiable for ${size} bytes` } });
+          return reply.code(416).type('application/json; charset=utf-8').header('content-range', `bytes */${size}`).send({ error: { code: 'INVALID_INPUT', message: `range not satisfiable for ${size} bytes` } });
         }
         const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, Math.max(0, size - 1)];
         if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
