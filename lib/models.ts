@@ -198,7 +198,11 @@ function wrapOutput(o: NativeXCLIPOutput): XCLIPOutput {
   return r;
 }
 
-function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): { device?: string; dtype?: string } {
+/**
+ * Checks `device` and `dtype` and refuses keys other than those and `extraKeys`.
+ * @internal
+ */
+export function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): { device?: string; dtype?: string } {
   const o = optionalObject('options', options, [...LOAD_KEYS, ...extraKeys]);
   if (o.device !== undefined) {
     if (!is.string(o.device)) throw typeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
@@ -216,7 +220,8 @@ function checkPath(value: unknown): string {
   return value;
 }
 
-const HUB_KEYS = ['revision', 'localFilesOnly', 'cacheDir', 'token', 'endpoint', 'onProgress'] as const;
+/** The hub options `fromPretrained` takes. */
+export const HUB_KEYS = ['revision', 'localFilesOnly', 'cacheDir', 'token', 'endpoint', 'onProgress'] as const;
 
 /** A directory as is; a hub id ("org/name") through the Hugging Face cache, downloading what is missing. */
 async function pretrainedDir(pathOrRepoId: string, options: LoadOptions | undefined, callSite: Error): Promise<string> {

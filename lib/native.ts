@@ -4,8 +4,11 @@
  * @module
  * @internal
  */
+import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
+
+import { XClipError } from './errors';
 import type { TensorDataMap, TensorType } from './tensor';
 import type { VideoInfo } from './video';
 
@@ -129,7 +132,8 @@ export interface NativeVideoLimits {
 }
 
 export interface NativeDecodedVideo {
-  frames: NativeTensor<'uint8'>;
+  /** [n, H, W, 3] in consecutive parts of whole frames (one unless the frames exceed 2 GiB: Node's buffer limit). */
+  frames: NativeTensor<'uint8'>[];
   indices: number[];
   timestamps: number[];
   info: NativeVideoInfo;
@@ -139,7 +143,7 @@ export interface NativeDecodedVideo {
 }
 
 export interface NativeVideoClip {
-  frames: NativeTensor<'uint8'>;
+  frames: NativeTensor<'uint8'>[];
   indices: number[];
   timestamps: number[];
   startSeconds: number;
@@ -205,7 +209,10 @@ export interface NativeDebugCounters {
   outputsExternal: number;
   outputsCopied: number;
   outputsLive: number;
+  /** Inputs read by calls: pinned (the addon's own output memory) plus copied (memory JavaScript allocated). */
   inputsBorrowed: number;
+  inputsPinned: number;
+  inputsCopied: number;
 }
 
 export interface NativeDebug {
@@ -213,7 +220,8 @@ export interface NativeDebug {
   forceCopyOutputs(on: boolean): void;
   addressOf(array: ArrayBufferView): bigint;
   inspect(tensor: NativeTensor, delayMs: number): Promise<{ address: bigint; values: number[] }>;
-  makeOutput(n: number): { tensor: NativeTensor<'float32'>; address: bigint };
+  makeOutput(n: number, type?: 'float32' | 'uint8'): { tensor: NativeTensor; address: bigint };
+  fill(array: ArrayBufferView, value: number, delayMs: number): Promise<void>;
 }
 
 export interface NativeBinding {
@@ -252,7 +260,8 @@ export interface NativeBinding {
     options: NativeForwardOptions,
   ): Promise<NativeOutputWithPooling>;
   dispose(handle: ModelHandle): Promise<void>;
-  versions(): { libtorch: string; ffmpeg: string; blas: string; mkldnn: boolean; onednnKernels: boolean };
+  /** `blas`: libtorch's build-time BLAS_INFO; `blasLoaded`: the BLAS library actually mapped in this process. */
+  versions(): { libtorch: string; ffmpeg: string; blas: string; blasLoaded: string; mkldnn: boolean; onednnKernels: boolean };
   flops(configJson: string, videos: number, texts: number, seqLen: number): {
     visionTower: number;
     videoFeatures: number;
@@ -266,6 +275,10 @@ export interface NativeBinding {
   releaseCachedMemory(): void;
   pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
+  setMaxBufferLength(bytes: number): void;
+  /** Zeroed native memory as a typed array: calls read it in place, where memory JavaScript made is copied. */
+  allocate(type: 'float32', length: number): Float32Array;
+  allocate(type: 'uint8', length: number): Uint8Array;
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;
@@ -274,7 +287,7 @@ export interface NativeBinding {
 
 /**
  * The package root (the folder holding our package.json). Compiled code runs from dist/, tests from lib/, so
- * `__dirname/..` is not reliable (TOOLCHAIN pitfall 5): walk up instead.
+ * `__dirname/..` is not reliable: walk up instead.
  */
 export function packageRoot(start: string = __dirname): string {
   let dir = start;
@@ -301,24 +314,57 @@ export function bindingLoaded(): boolean {
 }
 
 /**
- * Says what to install when the addon cannot load because a system library is missing: the dynamic loader's
- * message alone ("libtorch.so.1.13: cannot open shared object file") does not name the Debian packages.
+ * The Debian package that ships a library the addon links, by the rule of its runtime packages (a soname's stem and
+ * major version: libavformat.so.59 is in libavformat59; libtorch's libraries are all in libtorch1.13), when that
+ * package is one of `runtime`.
  */
-function explainLoadFailure(err: unknown, root: string): unknown {
+function debianPackageOf(soname: string, runtime: readonly string[]): string | undefined {
+  const m = /^(lib[A-Za-z0-9_+-]*?)\.so\.(\d+(?:\.\d+)?)/.exec(soname);
+  if (!m) return undefined;
+  const [, stem, version] = m;
+  const candidates = [/^lib(torch|c10)/.test(stem) ? `libtorch${version}` : `${stem}${version.split('.')[0]}`, `${stem}${version}`];
+  return candidates.find((c) => runtime.includes(c));
+}
+
+/**
+ * The addon failing to load, as an XClipError with code `ADDON_LOAD_FAILED` that says what to do. A missing system
+ * library is the usual cause: the dynamic loader's message ("libtorch.so.1.13: cannot open shared object file")
+ * names the library but not the Debian package, so the message adds the apt line for it and for the whole runtime set.
+ * @internal
+ */
+export function explainLoadFailure(err: unknown, root: string): unknown {
   const message = err instanceof Error ? err.message : String(err);
-  if (!/cannot open shared object file/.test(message)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const missingLibrary = /([^\s/:]+\.so[.\d]*): cannot open shared object file/.exec(message)?.[1];
+  const noBuild = /No native build was found/.test(message);
+  if (code !== 'ERR_DLOPEN_FAILED' && !missingLibrary && !noBuild) return err;
   let runtime: string[] = [];
   try {
     runtime = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { debian?: { runtime?: string[] } }).debian?.runtime ?? [];
   } catch {
     // the hint is a courtesy; the loader's message below still says what is missing
   }
-  return new Error(
-    `xclip-node: the native addon needs system libraries that are missing: ${message}\n` +
-      `On Debian 12: sudo apt-get install --no-install-recommends ${runtime.join(' ')}\n` +
-      'Elsewhere, build from source (see the README, "Building from source").',
-    { cause: err },
-  );
+  const all = `On Debian 12, the runtime libraries: sudo apt-get install --no-install-recommends ${runtime.join(' ')}`;
+  const elsewhere = 'Elsewhere, build from source (see the README, "Building from source").';
+  let text: string;
+  if (missingLibrary) {
+    const pkg = debianPackageOf(missingLibrary, runtime);
+    text = [
+      `xclip-node: the native addon needs system libraries that are missing: ${message}`,
+      pkg ? `${missingLibrary} is in the Debian package ${pkg}: sudo apt-get install --no-install-recommends ${pkg}` : undefined,
+      all,
+      elsewhere,
+    ]
+      .filter((l) => l !== undefined)
+      .join('\n');
+  } else if (noBuild) {
+    text = `xclip-node: no native addon was built for this machine (${message.split('\n')[0]}); run "npm rebuild xclip-node" to build it.\n${elsewhere}`;
+  } else {
+    text = `xclip-node: the native addon cannot be loaded: ${message}\n${all}\n${elsewhere}`;
+  }
+  const error = new XClipError('ADDON_LOAD_FAILED', text);
+  (error as Error & { cause?: unknown }).cause = err;
+  return error;
 }
 
 /** Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). */
@@ -332,6 +378,8 @@ export function binding(): NativeBinding {
     } catch (err) {
       throw explainLoadFailure(err, root);
     }
+    // Outputs above this are copied rather than handed over as external buffers, which Node refuses past it.
+    cached.setMaxBufferLength(bufferConstants.MAX_LENGTH);
   }
   return cached;
 }

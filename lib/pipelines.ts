@@ -10,12 +10,13 @@ import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
-import { XCLIPModel, type Device, type ModelDtype } from './models';
+import { HUB_KEYS, XCLIPModel, checkLoadOptions, type Device, type ModelDtype } from './models';
+import { binding } from './native';
 import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
-import { checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
 import { nativeReadOptions } from './video';
 
 /**
@@ -132,6 +133,9 @@ export interface BatchStats {
   maxBatchSeen: number;
 }
 
+// Labels one call may score (the tokenizer encodes them in one batch; its limit).
+const MAX_LABELS = 65536;
+
 /**
  * What a classifier's model calls on videos publish on {@link batchChannel}: `size` videos took `seconds`.
  * @example
@@ -215,8 +219,9 @@ interface CallSettings {
 /** A non-empty array of strings (labels, texts); `TypeError` naming the argument otherwise. */
 export function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
   if (!Array.isArray(texts) || texts.length === 0) throw typeError(name, 'a non-empty array of strings', texts);
-  texts.forEach((t, i) => {
-    if (!is.string(t)) throw typeError(`${name}[${i}]`, 'string', t);
+  checkArray(name, texts, MAX_LABELS, (t, at) => {
+    if (!is.string(t)) throw typeError(at, 'string', t);
+    return t;
   });
 }
 
@@ -243,7 +248,8 @@ function rowsOf(t: Tensor): Float32Array[] {
  * tensor. The addon hands each preprocessed video back in its own buffer, so a batch of several costs one copy;
  * the copy goes into one buffer kept for the next batches (batches run one at a time, and the addon is done with
  * its input when the call settles) because first-touching fresh memory is what costs: ~200 ms for 8 clips of
- * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages.
+ * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages. The buffer is native memory, which model
+ * calls read in place; one JavaScript made would be copied again at every call.
  */
 class BatchStacker {
   #buffer: Float32Array | undefined;
@@ -257,7 +263,7 @@ class BatchStacker {
     if (videos.length === 1) return videos[0];
     const perVideo = videos[0].data.length;
     const size = perVideo * videos.length;
-    if (!this.#buffer || this.#buffer.length < size) this.#buffer = new Float32Array(perVideo * Math.max(this.#maxBatch, videos.length));
+    if (!this.#buffer || this.#buffer.length < size) this.#buffer = binding().allocate('float32', perVideo * Math.max(this.#maxBatch, videos.length));
     const data = this.#buffer.subarray(0, size);
     videos.forEach((v, i) => data.set(v.data, i * perVideo));
     return new Tensor('float32', data, [videos.length, ...videos[0].dims.slice(1)]);
@@ -301,6 +307,9 @@ export class ZeroShotVideoClassifier {
    * const clf = new ZeroShotVideoClassifier(model, processor, dir, { maxBatch: 4 });
    */
   constructor(model: XCLIPModel, processor: XCLIPProcessor, modelDir = '', options: BatchingOptions = {}) {
+    if (!(model instanceof XCLIPModel)) throw typeError('model', 'an XCLIPModel', model);
+    if (!(processor instanceof XCLIPProcessor)) throw typeError('processor', 'an XCLIPProcessor', processor);
+    if (!is.string(modelDir)) throw typeError('modelDir', 'string', modelDir);
     this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, BATCHING_KEYS)));
     this.model = model;
     this.processor = processor;
@@ -318,9 +327,11 @@ export class ZeroShotVideoClassifier {
   static async fromPretrained(idOrDir: string, options: PipelineOptions = {}): Promise<ZeroShotVideoClassifier> {
     if (!is.string(idOrDir)) throw typeError('idOrDir', 'string', idOrDir);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    const { device, dtype, maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...hub } = options;
-    // Checked before anything is loaded or downloaded.
+    const { maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...load } = options;
+    // Checked before anything is loaded or downloaded; a misspelled key is refused, not ignored.
     const batching = checkBatchingOptions({ maxBatch, maxWaitMs, decodeConcurrency, decodeThreads });
+    checkLoadOptions(load, [...HUB_KEYS, ...BATCHING_KEYS]);
+    const { device, dtype, ...hub } = load;
     const dir = await resolveModelDir(idOrDir, hub);
     const [model, processor] = await Promise.all([XCLIPModel.fromPretrained(dir, { device, dtype }), XCLIPProcessor.fromPretrained(dir)]);
     return new ZeroShotVideoClassifier(model, processor, dir, batching);

@@ -3,13 +3,21 @@
  * file, sampling only the frames X-CLIP needs. Frames come back as RGB24, as PyAV's `to_ndarray(format="rgb24")`.
  * @module
  */
+import { fileURLToPath } from 'node:url';
+
 import { abortable, optionalSignal } from './abort';
 import { callNative } from './errors';
 import { binding, type CancelHandle, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
-import { checkKeys, is, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, is, rangeError, typeError } from './validate';
 
-/** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
-export type VideoSource = string | Uint8Array;
+/**
+ * A file path, a `file:` URL object (e.g. `new URL('./clip.mp4', import.meta.url)`), or the bytes of a whole video
+ * file (read through a custom AVIO reader, never a temp file). A path names exactly one regular file, opened once
+ * per call: a string is never read as a URL (`file:`, `http:`), nor as a pattern (`%d`), and playlists or lists
+ * naming other files are refused. Bytes are copied when the call starts, unless they are a view of memory this
+ * package returned (a frame, an output tensor), which the call keeps alive instead.
+ */
+export type VideoSource = string | URL | Uint8Array;
 
 /** One RGB24 frame: `data` is row-major HWC, `width * height * 3` bytes. */
 export interface Frame {
@@ -32,8 +40,13 @@ export interface VideoInfo {
   duration: number;
   codec: string;
   pixelFormat: string;
-  /** Display-matrix rotation in degrees (counterclockwise); frames are returned as stored unless `applyRotation`. */
+  /**
+   * Display-matrix rotation in degrees (counterclockwise: 0, 90, 180 or -90), applied after `mirrored`; frames are
+   * returned as stored unless `applyRotation`.
+   */
   rotation: number;
+  /** The display matrix also mirrors the frame (horizontally, before `rotation`; a vertical mirror is 180 + mirrored). */
+  mirrored: boolean;
   hasVideo: boolean;
 }
 
@@ -86,7 +99,7 @@ export interface ReadVideoOptions extends VideoLimits, DecoderOptions, Cancellab
    * own seeded generator: not numpy's random numbers).
    */
   sampling?: Sampling;
-  /** Rotate frames upright according to the rotation metadata. Default false (as PyAV and HF). */
+  /** Mirror and rotate frames upright as the display matrix says. Default false (as PyAV and HF). */
   applyRotation?: boolean;
 }
 
@@ -113,13 +126,22 @@ export interface VideoClip {
   endSeconds: number;
 }
 
-function checkSource(source: unknown, name = 'source'): VideoSource {
+/** The path or bytes the addon reads; a `file:` URL becomes its path. */
+function checkSource(source: unknown, name = 'source'): string | Uint8Array {
+  if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
+  // By its tag, not instanceof: URLs made in another realm (vm contexts, jest) have another constructor.
+  if (Object.prototype.toString.call(source) === '[object URL]') {
+    const url = source as URL;
+    if (url.protocol !== 'file:') throw rangeError(name, 'a file: URL', url.href);
+    source = fileURLToPath(url.href);
+  }
   if (is.string(source)) {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
+    // The C library would read up to the NUL: another file (Node's fs refuses these paths too).
+    if (source.includes('\0')) throw rangeError(name, 'a path without NUL characters', source);
     return source;
   }
-  if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
-  throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
+  throw typeError(name, 'a file path, a file: URL or a Uint8Array/Buffer', source);
 }
 
 function checkInt(value: unknown, name: string, min: number, max: number): number {
@@ -129,6 +151,8 @@ function checkInt(value: unknown, name: string, min: number, max: number): numbe
 }
 
 const LIMIT_KEYS = ['maxPixels', 'maxFrames', 'timeoutMs'] as const;
+/** Explicit frame indices one read may name (the native core's limit). */
+const MAX_INDICES = 100000;
 /** The options every decoding call (not probeVideo) shares. */
 const DECODE_KEYS = [...LIMIT_KEYS, 'threads'] as const;
 
@@ -161,11 +185,13 @@ function toInfo(i: NativeVideoInfo): VideoInfo {
   return info;
 }
 
-/** Splits an [n, H, W, 3] uint8 tensor into frames that view (not copy) its buffer. */
-function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] {
-  const [n, height, width] = t.dims;
-  const bytes = height * width * 3;
-  return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
+/** Splits [n, H, W, 3] uint8 parts (consecutive frames each) into frames that view (not copy) their buffers. */
+function splitFrames(parts: readonly { data: Uint8Array; dims: readonly number[] }[]): Frame[] {
+  return parts.flatMap((t) => {
+    const [n, height, width] = t.dims;
+    const bytes = height * width * 3;
+    return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
+  });
 }
 
 /**
@@ -182,9 +208,8 @@ export function nativeReadOptions(options: Omit<ReadVideoOptions, 'signal'>): Na
     out.sampling = s;
   } else if (is.object(s) && 'indices' in s) {
     if (!Array.isArray(s.indices) || s.indices.length === 0) throw typeError('sampling.indices', 'a non-empty array of frame indices', s.indices);
-    s.indices.forEach((v, i) => checkInt(v, `sampling.indices[${i}]`, 0, Number.MAX_SAFE_INTEGER));
+    out.indices = checkArray('sampling.indices', s.indices, MAX_INDICES, (v, name) => checkInt(v, name, 0, Number.MAX_SAFE_INTEGER));
     out.sampling = 'indices';
-    out.indices = s.indices;
   } else if (is.object(s) && 'hfRandom' in s && is.object(s.hfRandom)) {
     out.sampling = 'hf-random';
     out.frameSampleRate = checkInt(s.hfRandom.frameSampleRate, 'sampling.hfRandom.frameSampleRate', 1, 1000);

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "args.h"
@@ -60,6 +61,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
     o.Set("libtorch", v.libtorch);
     o.Set("ffmpeg", v.ffmpeg);
     o.Set("blas", v.blas);
+    o.Set("blasLoaded", xclip::loaded_blas());
     o.Set("mkldnn", v.mkldnn);
     o.Set("onednnKernels", xclip::onednn_built());
     return o;
@@ -150,6 +152,8 @@ Napi::Value DebugCountersValue(const Napi::CallbackInfo& info) {
   o.Set("outputsCopied", static_cast<double>(c.outputs_copied.load()));
   o.Set("outputsLive", static_cast<double>(c.outputs_live.load()));
   o.Set("inputsBorrowed", static_cast<double>(c.inputs_borrowed.load()));
+  o.Set("inputsPinned", static_cast<double>(c.inputs_pinned.load()));
+  o.Set("inputsCopied", static_cast<double>(c.inputs_copied.load()));
   return o;
 }
 
@@ -171,7 +175,8 @@ Napi::Value DebugAddressOf(const Napi::CallbackInfo& info) {
 }
 
 // Borrows a tensor exactly as a model call does, sleeps on the pool thread, then reports the data pointer it used
-// and the values it reads then: a write the caller makes during the sleep shows up only if nothing was copied.
+// and the values it reads then: a write the caller makes during the sleep shows up only where nothing was copied
+// (the addon's own output memory), and detaching the caller's buffer meanwhile must not matter.
 class InspectWorker : public PromiseWorker {
  public:
   InspectWorker(Napi::Env env, const Napi::Value& tensor, int delay_ms) : PromiseWorker(env), delay_ms_(delay_ms) {
@@ -208,18 +213,83 @@ Napi::Value DebugInspect(const Napi::CallbackInfo& info) {
 }
 
 // A tensor made by C++ and handed out like a model output: proves the external (not copied) path and lets tests
-// watch finalizers run.
+// watch finalizers run. makeOutput(n) is arange(n) float32; makeOutput(n, 'uint8') is n uninitialised bytes (pages
+// never touched), for outputs near Node's buffer limit without the memory.
 Napi::Value DebugMakeOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 4;
+  const bool bytes = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "uint8";
   return guard(env, [&] {
-    at::Tensor t = at::arange(n, at::kFloat);
+    at::Tensor t = bytes ? at::empty({n}, at::kByte) : at::arange(n, at::kFloat);
     OutputBuilder b(env, {});
     Napi::Object o = Napi::Object::New(env);
     o.Set("tensor", b.tensor(t));
     o.Set("address", Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data_ptr()))));
     return o;
   });
+}
+
+// Fills a caller's typed array on the pool thread after a sleep, as a call writing into a caller-provided buffer
+// would (CallMemory::write): the bytes land in the array when the promise settles, or the call rejects if the array
+// was detached meanwhile.
+class FillWorker : public PromiseWorker {
+ public:
+  FillWorker(Napi::Env env, const Napi::Value& array, uint8_t value, int delay_ms)
+      : PromiseWorker(env), value_(value), delay_ms_(delay_ms) {
+    if (!array.IsTypedArray()) throw make_error(env, {"INVALID_INPUT", "expected a typed array"});
+    bytes_ = array.As<Napi::TypedArray>().ByteLength();
+    target_ = memory_.write(array.As<Napi::TypedArray>());
+  }
+
+ protected:
+  void Run() override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    if (target_ != nullptr) std::memset(target_, value_, bytes_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    memory_.write_back(env);
+    return env.Undefined();
+  }
+
+ private:
+  uint8_t* target_ = nullptr;
+  size_t bytes_ = 0;
+  uint8_t value_;
+  int delay_ms_;
+};
+
+Napi::Value DebugFill(const Napi::CallbackInfo& info) {
+  const auto value = static_cast<uint8_t>(info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0);
+  const int delay = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  return (new FillWorker(info.Env(), info[0], value, delay))->Start();
+}
+
+// allocate(type, length): a zero-filled typed array over native memory, handed out like an output. Buffers a caller
+// refills and passes to call after call (a batch being stacked) are then read in place (CallMemory pins them)
+// instead of being copied at every call, as memory JavaScript allocated must be.
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string type = string_arg(info, 0, "type");
+  if (info.Length() < 2 || !info[1].IsNumber()) throw_code(env, "INVALID_INPUT", "length must be a number");
+  const double n = info[1].As<Napi::Number>().DoubleValue();
+  if (!(n >= 0 && n <= 9007199254740991.0) || n != static_cast<double>(static_cast<int64_t>(n)))
+    throw_code(env, "INVALID_INPUT", "length must be a non-negative integer");
+  at::ScalarType dtype = type == "float32" ? at::kFloat : type == "uint8" ? at::kByte : at::kFloat;
+  if (type != "float32" && type != "uint8") throw_code(env, "INVALID_INPUT", "type must be float32 or uint8");
+  return guard(env, [&] {
+    OutputBuilder b(env, {});
+    return b.tensor(at::zeros({static_cast<int64_t>(n)}, dtype)).As<Napi::Object>().Get("data");
+  });
+}
+
+// The runtime's largest external buffer (Node's buffer.constants.MAX_LENGTH), from lib/native.ts when it loads the
+// addon: outputs above it are copied instead of risking a failed external buffer.
+Napi::Value SetMaxBufferLength(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    const double v = info[0].As<Napi::Number>().DoubleValue();
+    if (v >= 1 && v <= 9007199254740991.0) max_external_buffer_bytes() = static_cast<size_t>(v);
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -237,6 +307,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
   exports.Set("pendingCalls", Napi::Function::New(env, PendingCalls, "pendingCalls"));
   exports.Set("measureGemmPeak", Napi::Function::New(env, MeasureGemmPeak, "measureGemmPeak"));
+  exports.Set("setMaxBufferLength", Napi::Function::New(env, SetMaxBufferLength, "setMaxBufferLength"));
+  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
   init_models(env, exports);
   init_processing(env, exports);
   Napi::Object debug = Napi::Object::New(env);
@@ -245,6 +317,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   debug.Set("addressOf", Napi::Function::New(env, DebugAddressOf, "addressOf"));
   debug.Set("inspect", Napi::Function::New(env, DebugInspect, "inspect"));
   debug.Set("makeOutput", Napi::Function::New(env, DebugMakeOutput, "makeOutput"));
+  debug.Set("fill", Napi::Function::New(env, DebugFill, "fill"));
   exports.Set("debug", debug);
   return exports;
 }

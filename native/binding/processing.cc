@@ -20,20 +20,22 @@
 namespace xclip_binding {
 namespace {
 
-// A Uint8Array borrowed for the duration of a worker: pointer and length, kept alive by `refs`.
-struct BorrowedBytes {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-};
-
-BorrowedBytes borrow_bytes(const Napi::Value& v, const std::string& name, std::vector<Napi::ObjectReference>& refs) {
-  Napi::Env env = v.Env();
+// A Uint8Array a worker reads for the whole call (CallMemory: co-owned if the addon made it, else copied now).
+PinnedBytes read_bytes(const Napi::Value& v, const std::string& name, CallMemory& memory) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw_code(env, "INVALID_INPUT", name + " must be a Uint8Array");
+    throw_code(v.Env(), "INVALID_INPUT", name + " must be a Uint8Array");
   }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  refs.push_back(Napi::Persistent(a.As<Napi::Object>()));
-  return {a.Data(), a.ByteLength()};
+  return memory.read(v.As<Napi::TypedArray>());
+}
+
+// Longest arrays the calls below walk, checked before walking them: an array of length 2^32 - 1 (holes cost nothing
+// to make) would keep the main thread busy for minutes. The TypeScript layer checks the same limits with messages.
+constexpr size_t kMaxTexts = 65536;        // texts in one batchEncode
+constexpr size_t kMaxIds = size_t{1} << 20;  // ids in one decode (the core's longest sequence)
+constexpr size_t kMaxIndices = 100000;     // explicit frame indices of one read (the core's limit)
+
+void check_length(Napi::Env env, size_t n, size_t max, const std::string& what) {
+  if (n > max) throw_code(env, "INVALID_INPUT", what + " has " + std::to_string(n) + " entries (at most " + std::to_string(max) + ")");
 }
 
 // ---- tokenizer ---------------------------------------------------------------------------------------
@@ -58,10 +60,13 @@ class TokenizerLoadWorker : public PromiseWorker {
  protected:
   void Run() override { tok_ = std::make_shared<const xclip::CLIPTokenizer>(xclip::CLIPTokenizer::from_pretrained(dir_)); }
   Napi::Value Result(Napi::Env env) override {
-    auto* h = new TokenizerHandle();
+    auto h = std::make_unique<TokenizerHandle>();
     h->tokenizer = tok_;
+    // Owned here until the External exists (its creation fails in an environment being torn down).
+    auto handle = Napi::External<TokenizerHandle>::New(env, h.get(), [](Napi::Env, TokenizerHandle* p) { delete p; });
+    h.release();
     Napi::Object r = Napi::Object::New(env);
-    r.Set("handle", Napi::External<TokenizerHandle>::New(env, h, [](Napi::Env, TokenizerHandle* p) { delete p; }));
+    r.Set("handle", handle);
     r.Set("vocabSize", static_cast<double>(tok_->vocab_size()));
     r.Set("bosTokenId", static_cast<double>(tok_->bos_token_id()));
     r.Set("eosTokenId", static_cast<double>(tok_->eos_token_id()));
@@ -108,6 +113,7 @@ Napi::Value TokenizerEncode(const Napi::CallbackInfo& info) {
 std::vector<std::string> string_list(const Napi::Value& v, const char* what) {
   if (!v.IsArray()) throw_code(v.Env(), "INVALID_INPUT", std::string(what) + " must be an array of strings");
   Napi::Array a = v.As<Napi::Array>();
+  check_length(v.Env(), a.Length(), kMaxTexts, what);
   std::vector<std::string> out;
   out.reserve(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
@@ -141,9 +147,11 @@ Napi::Value TokenizerBatchEncode(const Napi::CallbackInfo& info) {
   });
 }
 
-std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
+std::vector<int64_t> id_list(const Napi::Value& v, const char* what, size_t max) {
   Napi::Env env = v.Env();
   std::vector<int64_t> ids;
+  if (v.IsArray()) check_length(env, v.As<Napi::Array>().Length(), max, what);
+  if (v.IsTypedArray()) check_length(env, v.As<Napi::TypedArray>().ElementLength(), max, what);
   auto push = [&](double d, uint32_t i) {
     if (d != static_cast<double>(static_cast<int64_t>(d))) throw_code(env, "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be an integer");
     ids.push_back(static_cast<int64_t>(d));
@@ -182,7 +190,7 @@ std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
 Napi::Value TokenizerDecode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& tok = tokenizer_of(info[0]);
-  auto ids = id_list(info[1], "ids");
+  auto ids = id_list(info[1], "ids", kMaxIds);
   bool skip = info.Length() > 2 && info[2].ToBoolean().Value();
   return guard(env, [&]() -> Napi::Value { return Napi::String::New(env, tok.decode(ids, skip)); });
 }
@@ -244,24 +252,38 @@ Napi::Value ParsePreprocessorConfig(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value { return processor_config_to_js(env, xclip::parse_preprocessor_config(text, source)); });
 }
 
+// Frames one preprocess call may take (all videos together): far more than any batch (64 videos of 32 frames are
+// 2048), and within it a call's arguments are walked in milliseconds.
+constexpr uint64_t kMaxPreprocessFrames = 65536;
+
 class PreprocessWorker : public PromiseWorker {
  public:
   PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json)
       : PromiseWorker(env), config_json_(std::move(config_json)) {
     if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
+    // Lengths are checked before each array is walked (walking 2^32 - 1 holes takes minutes).
+    uint64_t total = 0;
+    auto count = [&](uint64_t n, const std::string& what) {
+      total += n;
+      if (total > kMaxPreprocessFrames)
+        throw_code(env, "INVALID_INPUT", what + ": more than " + std::to_string(kMaxPreprocessFrames) + " frames in one call");
+    };
+    count(vs.Length(), "videos");
+    total = 0;
     for (uint32_t b = 0; b < vs.Length(); ++b) {
       Napi::Value video = vs.Get(b);
       const std::string vname = "videos[" + std::to_string(b) + "]";
       if (!video.IsArray()) throw_code(env, "INVALID_INPUT", vname + " must be an array of frames");
       Napi::Array frames = video.As<Napi::Array>();
+      count(frames.Length(), vname);
       std::vector<xclip::FrameView> views;
       for (uint32_t t = 0; t < frames.Length(); ++t) {
         const std::string fname = vname + "[" + std::to_string(t) + "]";
         Napi::Value fv = frames.Get(t);
         if (!fv.IsObject()) throw_code(env, "INVALID_INPUT", fname + " must be a frame {data, width, height}");
         Napi::Object f = fv.As<Napi::Object>();
-        BorrowedBytes bytes = borrow_bytes(f.Get("data"), fname + ".data", refs_);
+        PinnedBytes bytes = read_bytes(f.Get("data"), fname + ".data", memory_);
         xclip::FrameView view;
         view.data = bytes.data;
         view.length = static_cast<int64_t>(bytes.size);
@@ -298,15 +320,10 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
 #ifdef XCLIP_WITH_FFMPEG
 // ---- video --------------------------------------------------------------------------------------------
 
-xclip::VideoSource video_source(const Napi::Value& v, std::vector<Napi::ObjectReference>& refs) {
+xclip::VideoSource video_source(const Napi::Value& v, CallMemory& memory) {
   if (v.IsString()) return xclip::VideoSource::from_path(v.As<Napi::String>().Utf8Value());
-  BorrowedBytes bytes = borrow_bytes(v, "source", refs);
-  if (bytes.size == 0) {
-    // A zero-length buffer still must read as a (broken) buffer source, never as an empty path.
-    static const uint8_t kNothing = 0;
-    xclip::VideoSource s = xclip::VideoSource::from_buffer(&kNothing, 0);
-    return s;
-  }
+  // Even zero bytes read as a (broken) buffer source, never as an empty path: read() never returns null data.
+  PinnedBytes bytes = read_bytes(v, "source", memory);
   return xclip::VideoSource::from_buffer(bytes.data, bytes.size);
 }
 
@@ -321,6 +338,7 @@ Napi::Object info_to_js(Napi::Env env, const xclip::VideoInfo& i) {
   o.Set("codec", i.codec);
   o.Set("pixelFormat", i.pix_fmt);
   o.Set("rotation", i.rotation);
+  o.Set("mirrored", i.mirrored);
   o.Set("hasVideo", i.has_video);
   o.Set("indexIncomplete", i.index_incomplete);
   return o;
@@ -347,7 +365,7 @@ class ProbeWorker : public PromiseWorker {
  public:
   ProbeWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
       : PromiseWorker(env),
-        source_(video_source(source, refs_)),
+        source_(video_source(source, memory_)),
         max_pixels_(int_field(o, "maxPixels", xclip::kDefaultMaxPixels)),
         max_frames_(int_field(o, "maxFrames", xclip::kDefaultMaxFrames)),
         timeout_ms_(int_field(o, "timeoutMs", xclip::kDefaultTimeoutMs)) {}
@@ -419,7 +437,7 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
   else if (s == "indices") r.sampling = xclip::Sampling::kIndices;
   else if (s == "hf-random") r.sampling = xclip::Sampling::kHfRandom;
   else throw_code(o.Env(), "INVALID_INPUT", "unknown sampling \"" + s + "\"");
-  if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices");
+  if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices", kMaxIndices);
   r.frame_sample_rate = static_cast<int>(int_field(o, "frameSampleRate", r.frame_sample_rate));
   r.seed = static_cast<uint64_t>(int_field(o, "seed", 0));
   decode_limits(o, r);
@@ -429,7 +447,7 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
 class ReadVideoWorker : public PromiseWorker {
  public:
   ReadVideoWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& options)
-      : PromiseWorker(env), source_(video_source(source, refs_)), options_(read_options(options)), cancel_(cancel_flag(options)) {
+      : PromiseWorker(env), source_(video_source(source, memory_)), options_(read_options(options)), cancel_(cancel_flag(options)) {
     options_.cancel = cancel_.get();
   }
 
@@ -441,7 +459,7 @@ class ReadVideoWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, {});
     Napi::Object o = Napi::Object::New(env);
-    o.Set("frames", b.tensor(video_.frames));
+    o.Set("frames", b.tensors(split_rows(video_.frames, kMaxOutputChunkBytes)));
     o.Set("indices", number_array(env, video_.indices));
     o.Set("timestamps", number_array(env, video_.timestamps));
     set_decode_report(o, video_.info, video_.decoded_frame_count, video_.truncated, video_.warning);
@@ -463,7 +481,7 @@ Napi::Value ReadVideo(const Napi::CallbackInfo& info) {
 class ReadClipsWorker : public PromiseWorker {
  public:
   ReadClipsWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
-      : PromiseWorker(env), source_(video_source(source, refs_)) {
+      : PromiseWorker(env), source_(video_source(source, memory_)) {
     options_.num_frames = static_cast<int>(int_field(o, "numFrames", options_.num_frames));
     Napi::Value secs = o.Get("clipSeconds");
     if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
@@ -486,7 +504,7 @@ class ReadClipsWorker : public PromiseWorker {
     for (size_t i = 0; i < clips_.clips.size(); ++i) {
       const auto& c = clips_.clips[i];
       Napi::Object o = Napi::Object::New(env);
-      o.Set("frames", b.tensor(c.frames));
+      o.Set("frames", b.tensors(split_rows(c.frames, kMaxOutputChunkBytes)));
       o.Set("indices", number_array(env, c.indices));
       o.Set("timestamps", number_array(env, c.timestamps));
       o.Set("startSeconds", c.start_seconds);
@@ -512,10 +530,11 @@ Napi::Value ReadVideoClips(const Napi::CallbackInfo& info) {
   Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
   return (new ReadClipsWorker(info.Env(), info[0], o))->Start();
 }
+
 class ThumbnailWorker : public PromiseWorker {
  public:
   ThumbnailWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
-      : PromiseWorker(env), source_(video_source(source, refs_)) {
+      : PromiseWorker(env), source_(video_source(source, memory_)) {
     Napi::Value secs = o.Get("seconds");
     if (!secs.IsNumber()) throw_code(env, "INVALID_INPUT", "seconds must be a number");
     options_.seconds = secs.As<Napi::Number>().DoubleValue();

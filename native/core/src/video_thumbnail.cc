@@ -4,21 +4,19 @@
 #include <cmath>
 #include <string>
 
-#include "ffmpeg_ptr.h"
+#include "video_ffmpeg.h"
 #include "xclip/video.h"
-
-extern "C" {
-#include <libavutil/error.h>
-}
 
 namespace xclip {
 namespace {
 
-std::string av_text(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(err, buf, sizeof(buf));
-  return buf;
-}
+using video::CodecPtr;
+using video::FramePtr;
+using video::PacketPtr;
+using video::SwsPtr;
+using video::av_error_text;
+using video::make_frame;
+using video::make_packet;
 
 void check_range(int value, int lo, int hi, const char* what) {
   if (value < lo || value > hi)
@@ -55,7 +53,7 @@ std::vector<uint8_t> encode_jpeg(const at::Tensor& rgb_in, int max_width, int qu
   ctx->flags |= AV_CODEC_FLAG_QSCALE;
   ctx->global_quality = FF_QP2LAMBDA * quality;
   int ret = avcodec_open2(ctx.get(), codec, nullptr);
-  if (ret < 0) throw Error(ErrorCode::kInternal, "cannot open the mjpeg encoder: " + av_text(ret));
+  if (ret < 0) throw Error(ErrorCode::kInternal, "cannot open the mjpeg encoder: " + av_error_text(ret));
 
   FramePtr frame = make_frame();
   frame->format = ctx->pix_fmt;
@@ -63,7 +61,7 @@ std::vector<uint8_t> encode_jpeg(const at::Tensor& rgb_in, int max_width, int qu
   frame->height = h;
   frame->color_range = AVCOL_RANGE_JPEG;
   ret = av_frame_get_buffer(frame.get(), 0);
-  if (ret < 0) throw Error(ErrorCode::kInternal, "cannot allocate a YUV frame: " + av_text(ret));
+  if (ret < 0) throw Error(ErrorCode::kInternal, "cannot allocate a YUV frame: " + av_error_text(ret));
   // Area averaging when shrinking (no aliasing on fine detail), bicubic otherwise; one call converts and scales.
   const int flags = (w < src_w ? SWS_AREA : SWS_BICUBIC) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP;
   SwsPtr sws(sws_getContext(src_w, src_h, AV_PIX_FMT_RGB24, w, h, AV_PIX_FMT_YUVJ420P, flags, nullptr, nullptr, nullptr));
@@ -78,12 +76,12 @@ std::vector<uint8_t> encode_jpeg(const at::Tensor& rgb_in, int max_width, int qu
   PacketPtr pkt = make_packet();
   for (AVFrame* f : {frame.get(), static_cast<AVFrame*>(nullptr)}) {  // the frame, then the end of the stream
     ret = avcodec_send_frame(ctx.get(), f);
-    if (ret < 0) throw Error(ErrorCode::kInternal, "mjpeg encoder refused the frame: " + av_text(ret));
+    if (ret < 0) throw Error(ErrorCode::kInternal, "mjpeg encoder refused the frame: " + av_error_text(ret));
     while ((ret = avcodec_receive_packet(ctx.get(), pkt.get())) == 0) {
       out.insert(out.end(), pkt->data, pkt->data + pkt->size);
       av_packet_unref(pkt.get());
     }
-    if (ret != AVERROR(EAGAIN) && ret != AVERROR_EOF) throw Error(ErrorCode::kInternal, "mjpeg encoding failed: " + av_text(ret));
+    if (ret != AVERROR(EAGAIN) && ret != AVERROR_EOF) throw Error(ErrorCode::kInternal, "mjpeg encoding failed: " + av_error_text(ret));
   }
   if (out.empty()) throw Error(ErrorCode::kInternal, "the mjpeg encoder produced no image");
   if (out_width != nullptr) *out_width = w;
