@@ -76,6 +76,8 @@ function card(hit: Hit, rank: number): HTMLLIElement {
   const value = hit.logit ?? hit.score;
   const img = el('img', { src: `/page/thumb?t=${hit.token}`, alt: `${hit.name} at ${clock((hit.start + hit.end) / 2)}`, loading: 'lazy', decoding: 'async', width: 320, height: 240 });
   const play = el('button', { type: 'button', className: 'play', title: `Play ${hit.name} from ${clock(hit.start)}` }, img);
+  // No preview (the server has no media root, or the file is gone): the card keeps its name, time and bar.
+  img.addEventListener('error', () => img.replaceWith(el('span', { className: 'no-thumb' }, 'no preview')), { once: true });
   play.setAttribute('aria-label', `Play result ${rank}: ${hit.name} from ${clock(hit.start)}`);
   play.addEventListener('click', () => playHit(hit));
   const name = el('span', { className: 'name' }, hit.name);

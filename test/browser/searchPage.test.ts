@@ -91,6 +91,13 @@ describe('search page in chromium', () => {
     // The page holds no server path.
     expect(await page.content()).not.toContain(VIDEOS);
     await page.screenshot({ path: path.join(OUT, 'search-page.png') });
+    // The README's picture: a narrower window, the first two rows (XCLIP_UPDATE_DOCS=1 writes it to docs/).
+    await page.setViewportSize({ width: 860, height: 560 });
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    const readme = path.join(OUT, 'search-page-readme.png');
+    await page.screenshot({ path: readme });
+    if (process.env.XCLIP_UPDATE_DOCS === '1') fs.copyFileSync(readme, path.join(ROOT, 'docs', 'search-page.png'));
+    await page.setViewportSize({ width: 1100, height: 900 });
   });
 
   it('plays a result from its segment start when clicked', async () => {
