@@ -29,18 +29,19 @@ const RENDERING = 1;
 
 /**
  * @example
- * const thumbs = new ThumbnailCache(path.join(db, 'thumbs'), media);
+ * const thumbs = new ThumbnailCache(() => path.join(db, 'thumbs'), media);
  * const { etag, jpeg } = await thumbs.get(entry, { ifNoneMatch: req.headers['if-none-match'] });
  */
 export class ThumbnailCache {
-  readonly #dir: string;
+  readonly #dir: () => string;
   readonly #media: MediaSources;
   // A results page asks for a few dozen at once: two decoders at a time, a bounded line behind them.
   readonly #slots = new Slots(2);
   readonly #maxWaiting = 256;
   readonly #making = new Map<string, Promise<Buffer>>();
 
-  constructor(dir: string, media: MediaSources) {
+  /** `dir`: where the files go, asked for when one is made (the index may still be opening at start-up). */
+  constructor(dir: () => string, media: MediaSources) {
     this.#dir = dir;
     this.#media = media;
   }
@@ -57,7 +58,8 @@ export class ThumbnailCache {
         .slice(0, 32);
       const etag = `"${key}"`;
       if (options.ifNoneMatch !== undefined && options.ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return { etag };
-      const file = path.join(this.#dir, `${key}.jpg`);
+      const dir = this.#dir();
+      const file = path.join(dir, `${key}.jpg`);
       try {
         return { etag, jpeg: await fs.promises.readFile(file) };
       } catch (err) {
@@ -66,7 +68,7 @@ export class ThumbnailCache {
       let making = this.#making.get(key);
       if (!making) {
         if (this.#slots.waiting >= this.#maxWaiting) throw new HttpError('OVERLOADED', 'too many thumbnails are being made', { 'retry-after': '1' });
-        making = this.#slots.use(() => this.#make(opened.source, seconds, file));
+        making = this.#slots.use(() => this.#make(opened.source, seconds, dir, file));
         this.#making.set(key, making);
         const forget = (): void => void this.#making.delete(key);
         making.then(forget, forget);
@@ -77,9 +79,9 @@ export class ThumbnailCache {
     }
   }
 
-  async #make(source: string | Uint8Array, seconds: number, file: string): Promise<Buffer> {
+  async #make(source: string | Uint8Array, seconds: number, dir: string, file: string): Promise<Buffer> {
     const { jpeg } = await videoThumbnail(source, seconds, { maxWidth: MAX_WIDTH, quality: QUALITY });
-    await fs.promises.mkdir(this.#dir, { recursive: true });
+    await fs.promises.mkdir(dir, { recursive: true });
     // Written aside and renamed: a reader never sees half a file, and concurrent servers on one index agree.
     const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     await fs.promises.writeFile(tmp, jpeg);

@@ -10,7 +10,6 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { VideoIndex } from '../../lib/search/videoIndex';
-import { pageRoutes } from '../../lib/server/routes/page';
 import { ROOT } from '../helpers/fixtures';
 import { buildServer } from '../../lib/server/app';
 import { E2E_MODEL, VIDEOS, videoPath, type Running } from '../helpers/server';
@@ -48,8 +47,7 @@ describe('search page in chromium', () => {
     // Half-second segments: most hits start after 0, so "plays from the segment's start" means something.
     const added = await index.add(FILES.map(videoPath), { clipSeconds: 0.5 });
     expect(added.every((a) => a.entries > 0 && !a.error)).toBe(true);
-    const app = await buildServer({ classifier: clf, modelId: 'xclip-e2e-a', media: { mediaRoot: VIDEOS } });
-    await app.register(pageRoutes, { index: () => index, dbDir: db });
+    const app = await buildServer({ classifier: clf, index, modelId: 'xclip-e2e-a', media: { mediaRoot: VIDEOS } });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     server = { app, url, port: Number(new URL(url).port) };
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'] });
@@ -78,7 +76,9 @@ describe('search page in chromium', () => {
     await page.goto(`${server.url}/?q=${encodeURIComponent(QUERY)}`);
     await page.waitForFunction(() => /result/.test(document.getElementById('status')?.textContent ?? '') && !/Searching/.test(document.getElementById('status')?.textContent ?? ''));
     const hits = await shown();
-    const expected = (await index.search(QUERY, { k: 24 })).map((r) => ({ name: path.basename(r.source), start: r.start, end: r.end, value: r.logit }));
+    const res = await fetch(`${server.url}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY, k: 24 }) });
+    const api = (await res.json()) as { results: { source: string; start: number; end: number; logit: number }[] };
+    const expected = api.results.map((r) => ({ name: path.basename(r.source), start: r.start, end: r.end, value: r.logit }));
     expect(hits.length).toBe(Math.min(24, index.size));
     expect(hits).toEqual(expected);
     for (let i = 1; i < hits.length; i++) expect(hits[i].value).toBeLessThanOrEqual(hits[i - 1].value);

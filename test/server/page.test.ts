@@ -10,10 +10,14 @@ import type { FastifyInstance } from 'fastify';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { VideoIndex } from '../../lib/search/videoIndex';
 import { buildServer } from '../../lib/server/app';
-import { pageRoutes } from '../../lib/server/routes/page';
 import { E2E_MODEL, VIDEOS, videoBytes, videoPath } from '../helpers/server';
 
 const FILES = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm'];
+
+// The server turns ready once the classifier and the index promises settle (a tick after buildServer).
+async function waitReady(a: FastifyInstance): Promise<void> {
+  for (let i = 0; i < 100 && (await a.inject({ method: 'GET', url: '/health' })).statusCode !== 200; i++) await new Promise((r) => setTimeout(r, 10));
+}
 
 interface PageHit {
   token: string;
@@ -32,9 +36,9 @@ describe('page routes', () => {
   let hits: PageHit[];
 
   const build = async (mediaRoot?: string): Promise<FastifyInstance> => {
-    const a = await buildServer({ classifier: clf, modelId: 'xclip-e2e-a', media: mediaRoot ? { mediaRoot } : {} });
-    await a.register(pageRoutes, { index: () => index, dbDir: db });
+    const a = await buildServer({ classifier: clf, index, modelId: 'xclip-e2e-a', media: mediaRoot ? { mediaRoot } : {} });
     await a.ready();
+    await waitReady(a);
     return a;
   };
 
@@ -67,8 +71,9 @@ describe('page routes', () => {
     expect((await app.inject({ method: 'GET', url: '/page/app.js' })).headers['content-type']).toMatch(/^text\/javascript/);
   });
 
-  it('search answers the index order with file names and tokens, never a path', async () => {
-    const direct = await index.search('go shopping', { k: 10 });
+  it("search answers /v1/search's hits in its order with file names and tokens, never a path", async () => {
+    const direct = (await app.inject({ method: 'POST', url: '/v1/search', payload: { query: 'go shopping', k: 10 } })).json().results as { source: string; start: number; end: number; logit: number }[];
+    expect(direct.length).toBeGreaterThan(2);
     expect(hits.map((h) => [h.name, h.start, h.end, h.logit])).toEqual(direct.map((r) => [path.basename(r.source), r.start, r.end, r.logit]));
     expect(JSON.stringify(hits)).not.toContain(VIDEOS);
     const bad = await app.inject({ method: 'POST', url: '/page/api/search', payload: { query: 'x', k: 0 } });
@@ -85,6 +90,19 @@ describe('page routes', () => {
     expect(JSON.stringify(near)).not.toContain(VIDEOS);
     const forged = await app.inject({ method: 'POST', url: '/page/api/similar', payload: { token: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
     expect(forged.statusCode).toBe(404);
+  });
+
+  it('/v1/similar by entry id: the nearest entries by video embedding, the entry left out; unknown ids 404', async () => {
+    const [entry] = await index.search('go shopping', { k: 1 });
+    const res = await app.inject({ method: 'POST', url: '/v1/similar', payload: { id: entry.id, k: 3 } });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.id).toBe(entry.id);
+    expect(body.results).toEqual(await index.similar(entry.id, { k: 3 }));
+    expect(body.results.some((r: { id: string }) => r.id === entry.id)).toBe(false);
+    expect((await app.inject({ method: 'POST', url: '/v1/similar', payload: { id: videoPath(FILES[0]) } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/v1/similar', payload: { id: entry.id, k: 0 } })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/v1/similar', payload: { id: entry.id, extra: 1 } })).statusCode).toBe(400);
   });
 
   it('thumbnails: JPEG cached beside the index, strong ETag, 304 on If-None-Match', async () => {

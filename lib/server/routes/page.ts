@@ -10,19 +10,13 @@ import * as path from 'node:path';
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
-import type { VideoIndex } from '../../search/videoIndex';
 import { HttpError } from '../errors';
 import { parseRange } from '../httpRange';
 import { PageTokens } from '../pageTokens';
 import { ThumbnailCache } from '../thumbnails';
 import { packageRoot } from '../../native';
 import { workHandler } from '../work';
-
-/** What the page plugin is given: the open index (a getter: it may still be opening) and its directory. */
-export interface PageRoutesOptions {
-  index: () => VideoIndex;
-  dbDir: string;
-}
+import { searchBody, searchIndex, similarEntries, type SearchBody } from './search';
 
 /** The page's files: lib/page compiled and copied to dist/page by the build (also when the routes run from lib/ under jest). */
 export const PAGE_DIR = path.join(packageRoot(__dirname), 'dist', 'page');
@@ -34,7 +28,6 @@ const ASSETS: Record<string, string> = {
 // Only our own files: no inline script, no third-party origin; blob: for the preview of a clip picked for classify.
 const CSP = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-const MAX_QUERY_CHARS = 1000;
 const pageHit = {
   type: 'object',
   properties: {
@@ -52,6 +45,7 @@ const pageAnswer = {
   properties: { model: { type: 'string' }, results: { type: 'array', items: pageHit } },
   required: ['model', 'results'],
 } as const;
+// The page asks for more as the user scrolls, up to 1000.
 const kSchema = { type: 'integer', minimum: 1, maximum: 1000, default: 24 } as const;
 
 function nameOf(source: string): string {
@@ -60,23 +54,32 @@ function nameOf(source: string): string {
 
 /**
  * @example
- * await app.register(pageRoutes, { index: () => index, dbDir: '/srv/index' });
+ * await app.register(pageRoutes);
  */
-export async function pageRoutes(app: FastifyInstance, options: PageRoutesOptions): Promise<void> {
+export async function pageRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.xclip;
+  if (!ctx.hasIndex) return; // the page searches an index: without --db there is nothing at /
   const tokens = new PageTokens();
-  const thumbs = new ThumbnailCache(path.join(options.dbDir, 'thumbs'), ctx.media);
+  const thumbs = new ThumbnailCache(() => path.join(ctx.index().dir, 'thumbs'), ctx.media);
   const assets = new Map<string, Buffer>();
-  for (const name of Object.keys(ASSETS)) assets.set(name, await fs.promises.readFile(path.join(PAGE_DIR, name)));
-
-  const sendAsset = (reply: FastifyReply, name: string): FastifyReply =>
-    reply.type(ASSETS[name]).header('cache-control', 'no-cache').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').send(assets.get(name));
+  const sendAsset = async (reply: FastifyReply, name: string): Promise<FastifyReply> => {
+    let body = assets.get(name);
+    if (!body) {
+      try {
+        body = await fs.promises.readFile(path.join(PAGE_DIR, name));
+      } catch {
+        throw new HttpError('UNAVAILABLE', `the search page is not built (${name} missing in dist/page): run npm run build:ts`);
+      }
+      assets.set(name, body);
+    }
+    return reply.type(ASSETS[name]).header('cache-control', 'no-cache').header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').send(body);
+  };
   app.get('/', { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, 'index.html'));
   for (const name of ['app.js', 'style.css']) app.get(`/page/${name}`, { schema: { hide: true } }, async (_request, reply) => sendAsset(reply, name));
 
   const entryOf = async (token: string) => {
     const id = tokens.open(token);
-    const [entry] = id === undefined ? [] : await options.index().get([id]);
+    const [entry] = id === undefined ? [] : await ctx.index().get([id]);
     if (!entry) throw new HttpError('NOT_FOUND', 'no such entry (the index changed, or the server restarted: search again)');
     return entry;
   };
@@ -96,20 +99,11 @@ export async function pageRoutes(app: FastifyInstance, options: PageRoutesOption
       schema: {
         summary: "The search page's view of /v1/search: the same hits in the same order, named by file name and token",
         tags: ['page'],
-        body: {
-          type: 'object',
-          properties: { query: { type: 'string', minLength: 1, maxLength: MAX_QUERY_CHARS }, k: kSchema, candidates: { type: 'integer', minimum: 1, maximum: 10000 } },
-          required: ['query'],
-          additionalProperties: false,
-        },
+        body: { ...searchBody, properties: { ...searchBody.properties, k: kSchema } },
         response: { 200: pageAnswer, '4xx': { $ref: 'Error#' }, '5xx': { $ref: 'Error#' } },
       },
     },
-    workHandler(async (request) => {
-      const { query, k, candidates } = request.body as { query: string; k: number; candidates?: number };
-      const results = await options.index().search(query, { k, ...(candidates === undefined ? {} : { candidates }) });
-      return { model: ctx.modelId, results: results.map(hit) };
-    }),
+    workHandler(async (request, _reply, work) => ({ model: ctx.modelId, results: (await searchIndex(ctx, request.body as SearchBody, work)).map(hit) })),
   );
 
   app.post(
@@ -123,11 +117,10 @@ export async function pageRoutes(app: FastifyInstance, options: PageRoutesOption
         response: { 200: pageAnswer, '4xx': { $ref: 'Error#' }, '5xx': { $ref: 'Error#' } },
       },
     },
-    workHandler(async (request) => {
+    workHandler(async (request, _reply, work) => {
       const { token, k } = request.body as { token: string; k: number };
       const entry = await entryOf(token);
-      const results = await options.index().similar(entry.id, { k });
-      return { model: ctx.modelId, results: results.map(hit) };
+      return { model: ctx.modelId, results: (await similarEntries(ctx, entry.id, k, work)).map(hit) };
     }),
   );
 
@@ -163,7 +156,7 @@ export async function pageRoutes(app: FastifyInstance, options: PageRoutesOption
     },
     async (request, reply) => {
       const { id } = request.query as { id: string };
-      const [entry] = await options.index().get([id]);
+      const [entry] = await ctx.index().get([id]);
       if (!entry) throw new HttpError('NOT_FOUND', `no entry ${JSON.stringify(id)} in the index`);
       return sendThumbnail(reply, entry, request.headers['if-none-match']);
     },
