@@ -92,7 +92,8 @@ describe('search page in chromium', () => {
     expect(await page.content()).not.toContain(VIDEOS);
     await page.screenshot({ path: path.join(OUT, 'search-page.png') });
     // The README's picture: a narrower window, the first two rows (XCLIP_UPDATE_DOCS=1 writes it to docs/).
-    await page.setViewportSize({ width: 860, height: 560 });
+    // (kept under 200 kB: the test pattern's noise makes big PNGs)
+    await page.setViewportSize({ width: 800, height: 500 });
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     const readme = path.join(OUT, 'search-page-readme.png');
     await page.screenshot({ path: readme });
