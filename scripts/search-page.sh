@@ -15,7 +15,7 @@ videos="$dir/videos"
 mkdir -p "$videos"
 for src in testsrc2 smptebars rgbtestsrc mandelbrot life cellauto; do
   out="$videos/$src.mp4"
-  [ -f "$out" ] || ffmpeg -loglevel error -y -f lavfi -i "$src=size=320x240:rate=25:duration=4" -c:v libx264 -pix_fmt yuv420p "$out"
+  [ -f "$out" ] || ffmpeg -loglevel error -y -f lavfi -i "$src=size=320x240:rate=25" -t 4 -c:v libx264 -pix_fmt yuv420p "$out"
 done
 if [ ! -f "$dir/index/index.json" ]; then
   node dist/cli.js index add "$videos"/*.mp4 --db "$dir/index" --clip-seconds 1 "${model[@]}" "$@"
