@@ -78,6 +78,8 @@ export type {
   EmbedJobResult,
   EmbedTextJobData,
   EmbedTextJobResult,
+  IndexJobData,
+  IndexJobResult,
   JobDataMap,
   JobError,
   JobKind,
