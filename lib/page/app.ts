@@ -60,7 +60,7 @@ const postJson = <T>(url: string, body: unknown): Promise<T> =>
 function clock(seconds: number): string {
   const s = Math.max(0, seconds);
   const m = Math.floor(s / 60);
-  return `${m}:${(s - m * 60).toFixed(1).padStart(4, '0')}`;
+  return `${m}:${(s - m * 60).toFixed(2).padStart(5, '0')}`;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {

@@ -44,8 +44,9 @@ describe('search page in chromium', () => {
     db = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-page-'));
     clf = await ZeroShotVideoClassifier.fromPretrained(E2E_MODEL);
     index = await VideoIndex.open(db, { model: clf, modelId: 'xclip-e2e-a' });
-    // Half-second segments: most hits start after 0, so "plays from the segment's start" means something.
-    const added = await index.add(FILES.map(videoPath), { clipSeconds: 0.5 });
+    // Quarter-second segments: most hits start after 0, so "plays from the segment's start" means something, and
+    // there are more entries than the page's first 24, so scrolling has more to fetch.
+    const added = await index.add(FILES.map(videoPath), { clipSeconds: 0.25 });
     expect(added.every((a) => a.entries > 0 && !a.error)).toBe(true);
     const app = await buildServer({ classifier: clf, index, modelId: 'xclip-e2e-a', media: { mediaRoot: VIDEOS } });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -72,15 +73,20 @@ describe('search page in chromium', () => {
       })),
     );
 
+  /** /v1/search's hits as the page shows them. */
+  const apiSearch = async (k: number): Promise<Shown[]> => {
+    const res = await fetch(`${server.url}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY, k }) });
+    const api = (await res.json()) as { results: { source: string; start: number; end: number; logit: number }[] };
+    return api.results.map((r) => ({ name: path.basename(r.source), start: r.start, end: r.end, value: r.logit }));
+  };
+
   it('runs ?q= on load and shows the results of the search in its order, with thumbnails', async () => {
     await page.goto(`${server.url}/?q=${encodeURIComponent(QUERY)}`);
     await page.waitForFunction(() => /result/.test(document.getElementById('status')?.textContent ?? '') && !/Searching/.test(document.getElementById('status')?.textContent ?? ''));
     const hits = await shown();
-    const res = await fetch(`${server.url}/v1/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY, k: 24 }) });
-    const api = (await res.json()) as { results: { source: string; start: number; end: number; logit: number }[] };
-    const expected = api.results.map((r) => ({ name: path.basename(r.source), start: r.start, end: r.end, value: r.logit }));
-    expect(hits.length).toBe(Math.min(24, index.size));
-    expect(hits).toEqual(expected);
+    expect(index.size).toBeGreaterThan(24);
+    expect(hits.length).toBe(24);
+    expect(hits).toEqual(await apiSearch(24));
     for (let i = 1; i < hits.length; i++) expect(hits[i].value).toBeLessThanOrEqual(hits[i - 1].value);
     // Every thumbnail on screen decoded in the browser (the others load lazily, when scrolled to).
     await page.waitForFunction(() =>
@@ -99,6 +105,14 @@ describe('search page in chromium', () => {
     await page.screenshot({ path: readme });
     if (process.env.XCLIP_UPDATE_DOCS === '1') fs.copyFileSync(readme, path.join(ROOT, 'docs', 'search-page.png'));
     await page.setViewportSize({ width: 1100, height: 900 });
+  });
+
+  it('fetches more results on scroll, in the order of a search with the larger k', async () => {
+    await page.locator('#more').scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => document.querySelectorAll('#results li.hit').length > 24);
+    const hits = await shown();
+    expect(hits).toEqual(await apiSearch(48));
+    await page.evaluate(() => window.scrollTo(0, 0));
   });
 
   it('plays a result from its segment start when clicked', async () => {
