@@ -181,6 +181,11 @@ function playHit(hit: Hit): void {
   playerPanel.scrollIntoView({ block: 'nearest' });
 }
 
+// Browsers play MP4 (H.264) and WebM; an index may also hold files they cannot (MJPEG .mov, AVI...).
+player.addEventListener('error', () => {
+  $('player-caption').textContent += ' — this browser cannot play this file (its format or codec)';
+});
+
 $('player-close').addEventListener('click', () => {
   player.pause();
   playerPanel.hidden = true;
