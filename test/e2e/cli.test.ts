@@ -135,7 +135,7 @@ describe('classify', () => {
       [['--bogus'], /unknown option --bogus/],
       [['--template', 'a video'], /--template must contain \{\}/],
       [['--top-k', 'x'], /--top-k expects an integer between 1 and 1/],
-      [['--batch', '65'], /--batch expects an integer between 1 and 64/],
+      [['--batch', '257'], /--batch expects an integer between 1 and 256/],
       [['--json=yes'], /--json takes no value/],
     ] as const) {
       const r = await runIn(['classify', file, '--labels', 'a', '--model', model, ...args]);
