@@ -12,8 +12,10 @@
 #include "tensor_convert.h"
 #include "worker.h"
 #include "xclip/config.h"
+#include "xclip/bench.h"
 #include "xclip/flops.h"
 #include "xclip/model.h"
+#include "xclip/runtime.h"
 #include "xclip/versions.h"
 
 namespace xclip_binding {

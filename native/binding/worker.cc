@@ -2,7 +2,7 @@
 
 #include <c10/core/InferenceMode.h>
 
-#include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip_binding {
 

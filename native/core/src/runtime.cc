@@ -15,6 +15,8 @@
 
 #include "parts.h"
 #include "xclip/error.h"
+#include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip {
 

@@ -13,6 +13,7 @@
 #include "parts.h"
 #include "xclip/error.h"
 #include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip {
 namespace fs = std::filesystem;
