@@ -325,6 +325,24 @@ Napi::Object info_to_js(Napi::Env env, const xclip::VideoInfo& i) {
   return o;
 }
 
+template <typename T>
+Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
+  return a;
+}
+
+// One set of sampled frames as read and readClips return it: the frames (uint8 [n, H, W, 3]) under `key`, with
+// their frame indices and timestamps.
+Napi::Object sampled_to_js(Napi::Env env, const char* key, Napi::Value frames, const std::vector<int64_t>& indices,
+                           const std::vector<double>& timestamps) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set(key, frames);
+  o.Set("indices", number_array(env, indices));
+  o.Set("timestamps", number_array(env, timestamps));
+  return o;
+}
+
 // What read and readClips both report about the decode: the stream, frames seen, and a truncation warning.
 void set_decode_report(Napi::Object& o, const xclip::VideoInfo& info, int64_t decoded_frames, bool truncated,
                        const std::string& warning) {
@@ -333,13 +351,6 @@ void set_decode_report(Napi::Object& o, const xclip::VideoInfo& info, int64_t de
   o.Set("decodedFrameCount", static_cast<double>(decoded_frames));
   o.Set("truncated", truncated);
   o.Set("warning", warning);
-}
-
-template <typename T>
-Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
-  Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
-  return a;
 }
 
 class ProbeWorker : public PromiseWorker {
@@ -406,10 +417,7 @@ class ReadVideoWorker : public PromiseWorker {
   }
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, {});
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("frames", b.tensor(video_.frames));
-    o.Set("indices", number_array(env, video_.indices));
-    o.Set("timestamps", number_array(env, video_.timestamps));
+    Napi::Object o = sampled_to_js(env, "frames", b.tensor(video_.frames), video_.indices, video_.timestamps);
     set_decode_report(o, video_.info, video_.decoded_frame_count, video_.truncated, video_.warning);
     return o;
   }
@@ -446,10 +454,7 @@ class ReadClipsWorker : public PromiseWorker {
     Napi::Array arr = Napi::Array::New(env, clips_.clips.size());
     for (size_t i = 0; i < clips_.clips.size(); ++i) {
       const auto& c = clips_.clips[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("frames", b.tensor(c.frames));
-      o.Set("indices", number_array(env, c.indices));
-      o.Set("timestamps", number_array(env, c.timestamps));
+      Napi::Object o = sampled_to_js(env, "frames", b.tensor(c.frames), c.indices, c.timestamps);
       o.Set("startSeconds", c.start_seconds);
       o.Set("endSeconds", c.end_seconds);
       o.Set("firstFrame", static_cast<double>(c.first_frame));
