@@ -631,11 +631,7 @@ TensorMap parse(const uint8_t* d, size_t size, const std::string& src, std::shar
   if (size == 0) corrupt(src, "file is empty");
   if (size < 4 || le(d, 4) != kLocalSig) not_a_zip(d, size, src);
   Archive archive(d, size, src, std::move(keep));
-  try {
-    return parse_archive(archive);
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kInternal, src + ": " + e.what_without_backtrace());
-  }
+  return translating_errors(src.c_str(), [&] { return parse_archive(archive); });
 }
 
 }  // namespace

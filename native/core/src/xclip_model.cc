@@ -28,15 +28,11 @@ const char* dtype_name(at::ScalarType t) {
 
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidInput, msg); }
 
-// Runs `fn` on the calling thread set up for inference (InferenceScope), translating c10 errors.
+// Runs `fn` on the calling thread set up for inference (InferenceScope), translating libtorch's errors.
 template <class F>
 auto guarded(const char* where, F&& fn) -> decltype(fn()) {
   InferenceScope scope;
-  try {
-    return fn();
-  } catch (const c10::Error& e) {
-    rethrow_c10(e, where);
-  }
+  return translating_errors(where, std::forward<F>(fn));
 }
 
 at::Tensor checked_ids(const at::Tensor& t, const char* name, int64_t upper, const char* upper_what,
