@@ -247,7 +247,7 @@ export interface NativeBinding {
 
 /**
  * The package root (the folder holding our package.json). Compiled code runs from dist/, tests from lib/, so
- * `__dirname/..` is not reliable (TOOLCHAIN pitfall 5): walk up instead.
+ * `__dirname/..` is dist/ for one and the root for the other (where the addon is looked up): walk up instead.
  */
 export function packageRoot(start: string = __dirname): string {
   let dir = start;
