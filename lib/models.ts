@@ -456,7 +456,7 @@ export class XCLIPModel extends DisposableModel {
     const handle = this.handle();
     const pixelValues = inputs instanceof Tensor ? inputs : is.object(inputs) ? inputs.pixelValues : inputs;
     const pv = checkVideoPixels(pixelValues, this.config.visionConfig, false);
-    return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, pv)));
+    return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, { pixelValues: pv })));
   }
 
   /**

@@ -214,7 +214,7 @@ export interface NativeBinding {
     inputs: { textFeatures: NativeTensor; pixelValues: NativeTensor },
   ): Promise<Pick<NativeXCLIPOutput, 'logitsPerVideo' | 'logitsPerText' | 'textEmbeds' | 'videoEmbeds'>>;
   xclipGetTextFeatures(handle: ModelHandle, inputs: NativeTextInputs): Promise<NativeTensor>;
-  xclipGetVideoFeatures(handle: ModelHandle, pixelValues: NativeTensor): Promise<NativeTensor>;
+  xclipGetVideoFeatures(handle: ModelHandle, inputs: { pixelValues: NativeTensor }): Promise<NativeTensor>;
   xclipSavePretrained(handle: ModelHandle, dir: string): Promise<void>;
   textModelFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   textModelForward(handle: ModelHandle, inputs: NativeTextInputs, options: NativeForwardOptions): Promise<NativeOutputWithPooling>;
