@@ -242,7 +242,8 @@ export interface NativeBinding {
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;
-  debug: NativeDebug;
+  /** Only in the test build of the addon (native/binding/test_hooks.cc), which the jest suites load. */
+  debug?: NativeDebug;
 }
 
 /**
@@ -273,12 +274,23 @@ export function bindingLoaded(): boolean {
   return cached !== undefined;
 }
 
-/** Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). */
+/**
+ * Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). With XCLIP_TEST_ADDON=1 (the
+ * jest setup sets it) it loads the test build of the same sources instead, build/Test/xclip.node, which adds the
+ * debug hooks; `cmake-js compile` builds both.
+ */
 export function binding(): NativeBinding {
   if (!cached) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const load = require('node-gyp-build') as (dir: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-    cached = load(packageRoot()) as NativeBinding;
+    if (process.env.XCLIP_TEST_ADDON === '1') {
+      const file = path.join(packageRoot(), 'build', 'Test', 'xclip.node');
+      if (!fs.existsSync(file)) throw new Error(`xclip-node: the addon's test build ${file} is missing; build it with npm run build:native`);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      cached = require(file) as NativeBinding;
+    } else {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const load = require('node-gyp-build') as (dir: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+      cached = load(packageRoot()) as NativeBinding;
+    }
   }
   return cached;
 }
