@@ -7,7 +7,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { TensorDataMap, TensorType } from './tensor';
-import type { VideoInfo } from './video';
 
 /** A tensor as the addon takes and returns it: an element type, a typed array and a shape. */
 export interface NativeTensor<T extends TensorType = TensorType> {
@@ -92,6 +91,25 @@ export interface NativeFrame {
 export interface NativeImageProcessor {
   parseConfig(jsonText: string, source?: string): NativeImageProcessorConfig;
   preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string): Promise<NativeTensor<'float32'>>;
+}
+
+/** What the container and stream say about a video. */
+export interface VideoInfo {
+  width: number;
+  height: number;
+  /** Average frame rate. */
+  fps: number;
+  /** Frames found by a demux pass (equals the decoded count for intact files). */
+  frameCount: number;
+  /** The container's own frame count, 0 when it has none (e.g. WebM). */
+  containerFrameCount: number;
+  /** Seconds. */
+  duration: number;
+  codec: string;
+  pixelFormat: string;
+  /** Display-matrix rotation in degrees (counterclockwise); frames are returned as stored unless `applyRotation`. */
+  rotation: number;
+  hasVideo: boolean;
 }
 
 /** The addon's probe result: the public VideoInfo plus whether the demux pass hit a damaged packet. */

@@ -13,6 +13,7 @@ import { getNumThreads } from './runtime';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
 import { checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
+import { isFrameList } from './video';
 
 /**
  * How a classifier groups videos into model calls: videos of concurrent calls (and of one multi-video call) that
@@ -311,7 +312,7 @@ export class ZeroShotVideoClassifier {
     if (!is.string(hypothesisTemplate) || !hypothesisTemplate.includes('{}')) {
       throw typeError('hypothesisTemplate', "a string containing '{}'", hypothesisTemplate);
     }
-    const single = !Array.isArray(videos) || (videos.length > 0 && is.object(videos[0]) && 'data' in (videos[0] as object));
+    const single = !Array.isArray(videos) || (videos.length > 0 && isFrameList(videos));
     const list = (single ? [videos] : videos) as readonly VideoInput[];
     if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
     const texts = labels.map((l) => hypothesisTemplate.split('{}').join(l));

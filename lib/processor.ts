@@ -9,7 +9,7 @@ import { VideoMAEImageProcessor } from './imageProcessor';
 import type { Tensor } from './tensor';
 import { CLIPTokenizer, type BatchEncodeOptions, type DecodeOptions } from './tokenizer';
 import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
-import { readVideo, type Frame, type ReadVideoOptions, type VideoSource } from './video';
+import { isFrameList, readVideo, type Frame, type ReadVideoOptions, type VideoSource } from './video';
 
 /** A video given as decoded frames, or as a file path / the bytes of a whole file. */
 export type VideoInput = readonly Frame[] | VideoSource;
@@ -30,10 +30,6 @@ export interface ProcessorOutput {
   inputIds?: Tensor<'int64'>;
   attentionMask?: Tensor<'int64'>;
   pixelValues?: Tensor<'float32'>;
-}
-
-function isFrameList(v: unknown): v is readonly Frame[] {
-  return Array.isArray(v) && (v.length === 0 || (is.object(v[0]) && 'data' in (v[0] as object)));
 }
 
 /**

@@ -4,8 +4,10 @@
  * @module
  */
 import { callNative } from './errors';
-import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
-import { checkKeys, is, rangeError, typeError } from './validate';
+import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits, type VideoInfo } from './native';
+import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
+
+export type { VideoInfo } from './native';
 
 /** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
 export type VideoSource = string | Uint8Array;
@@ -15,25 +17,6 @@ export interface Frame {
   data: Uint8Array;
   width: number;
   height: number;
-}
-
-/** What the container and stream say about a video. */
-export interface VideoInfo {
-  width: number;
-  height: number;
-  /** Average frame rate. */
-  fps: number;
-  /** Frames found by a demux pass (equals the decoded count for intact files). */
-  frameCount: number;
-  /** The container's own frame count, 0 when it has none (e.g. WebM). */
-  containerFrameCount: number;
-  /** Seconds. */
-  duration: number;
-  codec: string;
-  pixelFormat: string;
-  /** Display-matrix rotation in degrees (counterclockwise); frames are returned as stored unless `applyRotation`. */
-  rotation: number;
-  hasVideo: boolean;
 }
 
 /** How to choose frames. */
@@ -102,6 +85,15 @@ export interface VideoClip {
   endSeconds: number;
 }
 
+/**
+ * True for a video given as decoded frames rather than a source (a list whose first element is a frame; an empty
+ * list counts as frames, so it is refused as a video without frames).
+ * @internal
+ */
+export function isFrameList(v: unknown): v is readonly Frame[] {
+  return Array.isArray(v) && (v.length === 0 || (is.object(v[0]) && 'data' in (v[0] as object)));
+}
+
 function checkSource(source: unknown, name = 'source'): VideoSource {
   if (is.string(source)) {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
@@ -111,12 +103,6 @@ function checkSource(source: unknown, name = 'source'): VideoSource {
   throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
 }
 
-function checkInt(value: unknown, name: string, min: number, max: number): number {
-  if (!is.integer(value)) throw typeError(name, `integer between ${min} and ${max}`, value);
-  if (!is.inRange(value as number, min, max)) throw rangeError(name, `integer between ${min} and ${max}`, value);
-  return value as number;
-}
-
 const LIMIT_KEYS = ['maxPixels', 'maxFrames', 'timeoutMs'] as const;
 /** The options every decoding call (not probeVideo) shares. */
 const DECODE_KEYS = [...LIMIT_KEYS, 'threads'] as const;
@@ -124,10 +110,10 @@ const DECODE_KEYS = [...LIMIT_KEYS, 'threads'] as const;
 /** The limits, and for decoding calls the decoder settings, as the addon reads them. */
 function nativeLimits(options: VideoLimits & DecoderOptions): NativeVideoLimits {
   const out: NativeVideoLimits = {};
-  if (options.threads !== undefined) out.threads = checkInt(options.threads, 'threads', 0, 64);
-  if (options.maxPixels !== undefined) out.maxPixels = checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
-  if (options.maxFrames !== undefined) out.maxFrames = checkInt(options.maxFrames, 'maxFrames', 1, Number.MAX_SAFE_INTEGER);
-  if (options.timeoutMs !== undefined) out.timeoutMs = checkInt(options.timeoutMs, 'timeoutMs', 0, Number.MAX_SAFE_INTEGER);
+  if (options.threads !== undefined) out.threads = integerInRange('threads', options.threads, 0, 64);
+  if (options.maxPixels !== undefined) out.maxPixels = integerInRange('maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER);
+  if (options.maxFrames !== undefined) out.maxFrames = integerInRange('maxFrames', options.maxFrames, 1, Number.MAX_SAFE_INTEGER);
+  if (options.timeoutMs !== undefined) out.timeoutMs = integerInRange('timeoutMs', options.timeoutMs, 0, Number.MAX_SAFE_INTEGER);
   return out;
 }
 
@@ -146,19 +132,19 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
 function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...DECODE_KEYS]);
-  const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024), ...nativeLimits(options) };
+  const out: NativeReadOptions = { numFrames: integerInRange('numFrames', options.numFrames ?? 8, 1, 1024), ...nativeLimits(options) };
   const s = options.sampling ?? 'segment-middle';
   if (s === 'segment-middle' || s === 'uniform') {
     out.sampling = s;
   } else if (is.object(s) && 'indices' in s) {
     if (!Array.isArray(s.indices) || s.indices.length === 0) throw typeError('sampling.indices', 'a non-empty array of frame indices', s.indices);
-    s.indices.forEach((v, i) => checkInt(v, `sampling.indices[${i}]`, 0, Number.MAX_SAFE_INTEGER));
+    s.indices.forEach((v, i) => integerInRange(`sampling.indices[${i}]`, v, 0, Number.MAX_SAFE_INTEGER));
     out.sampling = 'indices';
     out.indices = s.indices;
   } else if (is.object(s) && 'hfRandom' in s && is.object(s.hfRandom)) {
     out.sampling = 'hf-random';
-    out.frameSampleRate = checkInt(s.hfRandom.frameSampleRate, 'sampling.hfRandom.frameSampleRate', 1, 1000);
-    out.seed = checkInt(s.hfRandom.seed, 'sampling.hfRandom.seed', 0, Number.MAX_SAFE_INTEGER);
+    out.frameSampleRate = integerInRange('sampling.hfRandom.frameSampleRate', s.hfRandom.frameSampleRate, 1, 1000);
+    out.seed = integerInRange('sampling.hfRandom.seed', s.hfRandom.seed, 0, Number.MAX_SAFE_INTEGER);
   } else {
     throw typeError('sampling', "'segment-middle', 'uniform', { indices } or { hfRandom }", s);
   }
@@ -222,7 +208,7 @@ export async function* readVideoClips(
   const src = checkSource(source);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', ...DECODE_KEYS]);
-  const numFrames = checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024);
+  const numFrames = integerInRange('numFrames', options.numFrames ?? 8, 1, 1024);
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {
     throw typeError('options', 'exactly one of clipSeconds or numClips', options);
@@ -230,7 +216,7 @@ export async function* readVideoClips(
   if (clipSeconds !== undefined && (!is.number(clipSeconds) || !(clipSeconds > 0) || !Number.isFinite(clipSeconds))) {
     throw rangeError('clipSeconds', 'positive number', clipSeconds);
   }
-  if (numClips !== undefined) checkInt(numClips, 'numClips', 1, 100000);
+  if (numClips !== undefined) integerInRange('numClips', numClips, 1, 100000);
   const r = await callNative(callSite, () =>
     binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...nativeLimits(options) }),
   );
