@@ -6,7 +6,7 @@
  */
 import { XCLIPConfig, XCLIPTextConfig, XCLIPVisionConfig } from './configs';
 import { callNative, XClipError } from './errors';
-import { resolveModelDir, type HubOptions } from './hub';
+import type { HubOptions } from './hub';
 import {
   binding,
   type LoadedModel,
@@ -16,6 +16,7 @@ import {
   type NativeTensor,
   type NativeXCLIPOutput,
 } from './native';
+import { checkModelOptions, checkPath, loadPretrained } from './pretrained';
 import { type IndexInput, type MaskInput, type MaskTensorType, Tensor, type TensorType, toTensor } from './tensor';
 import { integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
 
@@ -136,9 +137,6 @@ export interface XCLIPOutput {
   mitOutput: BaseModelOutputWithPooling;
 }
 
-const LOAD_KEYS = ['device', 'dtype'] as const;
-const DEVICE_RE = /^(cpu|cuda|auto|cuda:\d+)$/;
-const DTYPES: readonly ModelDtype[] = ['float32', 'float16', 'bfloat16'];
 const INDEX_TYPES = ['int64', 'int32'] as const;
 const MASK_TYPES: readonly MaskTensorType[] = ['int64', 'int32', 'uint8', 'bool', 'float32'];
 const PIXEL_TYPES: readonly PixelTensorType[] = ['float32', 'float16', 'bfloat16'];
@@ -166,35 +164,6 @@ function wrapOutput(o: NativeXCLIPOutput): XCLIPOutput {
   };
   if (o.loss) r.loss = wrap(o.loss);
   return r;
-}
-
-function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): { device?: string; dtype?: string } {
-  const o = optionalObject('options', options, [...LOAD_KEYS, ...extraKeys]);
-  if (o.device !== undefined) {
-    if (!is.string(o.device)) throw typeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
-    if (!DEVICE_RE.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
-  }
-  if (o.dtype !== undefined) {
-    if (!is.string(o.dtype)) throw typeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);
-    if (!is.inArray(o.dtype, DTYPES)) throw rangeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);
-  }
-  return { device: o.device as string | undefined, dtype: o.dtype as string | undefined };
-}
-
-function checkPath(value: unknown): string {
-  if (!is.string(value) || value === '') throw typeError('pathOrDir', 'a non-empty string', value);
-  return value;
-}
-
-const HUB_KEYS = ['revision', 'localFilesOnly', 'cacheDir', 'token', 'endpoint', 'onProgress'] as const;
-
-/** A directory as is; a hub id ("org/name") through the Hugging Face cache, downloading what is missing. */
-async function pretrainedDir(pathOrRepoId: string, options: LoadOptions | undefined, callSite: Error): Promise<string> {
-  const hub: HubOptions = {};
-  for (const key of HUB_KEYS) {
-    if (options?.[key] !== undefined) (hub as Record<string, unknown>)[key] = options[key];
-  }
-  return callNative(callSite, () => resolveModelDir(pathOrRepoId, hub));
 }
 
 function checkForwardOptions(options: unknown, keys: readonly (keyof ForwardOptions)[]): NativeForwardOptions {
@@ -352,10 +321,7 @@ export class XCLIPModel extends DisposableModel {
    * const model = await XCLIPModel.fromPretrained('./xclip-base-patch32', { device: 'auto' });
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPModel> {
-    const callSite = new Error();
-    const opts = checkLoadOptions(options, HUB_KEYS);
-    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
-    return new XCLIPModel(await callNative(callSite, () => binding().xclipFromPretrained(dir, opts)));
+    return new XCLIPModel(await loadPretrained('xclip', pathOrDir, options, new Error()));
   }
 
   /**
@@ -366,7 +332,7 @@ export class XCLIPModel extends DisposableModel {
   static async fromConfig(config: XCLIPConfig, options?: FromConfigOptions): Promise<XCLIPModel> {
     const callSite = new Error();
     if (!(config instanceof XCLIPConfig)) throw typeError('config', 'an XCLIPConfig', config);
-    const opts: { device?: string; dtype?: string; seed?: number | bigint } = checkLoadOptions(options, ['seed']);
+    const opts: { device?: string; dtype?: string; seed?: number | bigint } = checkModelOptions(options, ['seed']);
     const seed = (options as FromConfigOptions | undefined)?.seed;
     if (seed !== undefined) {
       if (typeof seed === 'bigint') {
@@ -492,10 +458,7 @@ export class XCLIPTextModel extends DisposableModel {
    * const text = await XCLIPTextModel.fromPretrained('./xclip-base-patch32', { dtype: 'bfloat16' });
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPTextModel> {
-    const callSite = new Error();
-    const opts = checkLoadOptions(options, HUB_KEYS);
-    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
-    return new XCLIPTextModel(await callNative(callSite, () => binding().textModelFromPretrained(dir, opts)));
+    return new XCLIPTextModel(await loadPretrained('text', pathOrDir, options, new Error()));
   }
 
   /**
@@ -533,10 +496,7 @@ export class XCLIPVisionModel extends DisposableModel {
    * const vision = await XCLIPVisionModel.fromPretrained('./xclip-base-patch32');
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPVisionModel> {
-    const callSite = new Error();
-    const opts = checkLoadOptions(options, HUB_KEYS);
-    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
-    return new XCLIPVisionModel(await callNative(callSite, () => binding().visionModelFromPretrained(dir, opts)));
+    return new XCLIPVisionModel(await loadPretrained('vision', pathOrDir, options, new Error()));
   }
 
   /**

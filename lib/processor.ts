@@ -2,10 +2,9 @@
  * XCLIPProcessor = CLIP tokenizer + VideoMAE image processor (+ video decoding), loaded from one model directory.
  * @module
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
+import type { HubOptions } from './hub';
 import { VideoMAEImageProcessor } from './imageProcessor';
+import { loadPretrained } from './pretrained';
 import type { Tensor } from './tensor';
 import { CLIPTokenizer, type BatchEncodeOptions, type DecodeOptions } from './tokenizer';
 import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
@@ -32,6 +31,9 @@ export interface ProcessorOutput {
   pixelValues?: Tensor<'float32'>;
 }
 
+/** Options of {@link XCLIPProcessor.fromPretrained}: where a hub id is looked up. */
+export type ProcessorLoadOptions = Pick<HubOptions, 'revision' | 'localFilesOnly' | 'cacheDir' | 'token' | 'endpoint' | 'onProgress'>;
+
 /**
  * @example
  * const processor = await XCLIPProcessor.fromPretrained('/models/xclip');
@@ -53,25 +55,14 @@ export class XCLIPProcessor {
   }
 
   /**
-   * Loads the tokenizer files and `preprocessor_config.json` of a model directory; `num_frames` comes from its
-   * `config.json` when present.
+   * Loads the tokenizer files and `preprocessor_config.json` of a model directory, or of a hub id ("org/name")
+   * through the Hugging Face cache as `XCLIPModel.fromPretrained` does; `num_frames` comes from its `config.json`
+   * when present.
    * @example
-   * const processor = await XCLIPProcessor.fromPretrained('/models/xclip');
+   * const processor = await XCLIPProcessor.fromPretrained('microsoft/xclip-base-patch32');
    */
-  static async fromPretrained(dir: string): Promise<XCLIPProcessor> {
-    if (!is.string(dir)) throw typeError('dir', 'string', dir);
-    const [tokenizer, imageProcessor] = await Promise.all([CLIPTokenizer.fromPretrained(dir), VideoMAEImageProcessor.fromPretrained(dir)]);
-    let numFrames = 8;
-    try {
-      const cfg = JSON.parse(await fs.promises.readFile(path.join(dir, 'config.json'), 'utf8')) as {
-        vision_config?: { num_frames?: unknown };
-        vision_config_dict?: { num_frames?: unknown };
-      };
-      const n = cfg.vision_config_dict?.num_frames ?? cfg.vision_config?.num_frames;
-      if (is.integer(n) && (n as number) > 0) numFrames = n as number;
-    } catch {
-      // A processor directory without a model config keeps the X-CLIP default of 8 frames.
-    }
+  static async fromPretrained(pathOrDir: string, options?: ProcessorLoadOptions): Promise<XCLIPProcessor> {
+    const { tokenizer, imageProcessor, numFrames } = await loadPretrained('processor', pathOrDir, options, new Error());
     return new XCLIPProcessor(tokenizer, imageProcessor, numFrames);
   }
 
