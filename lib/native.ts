@@ -257,6 +257,8 @@ export interface NativeBinding {
   releaseCachedMemory(): void;
   pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
+  /** The core's limits that the TypeScript checks share. */
+  limits: { maxNumFrames: number };
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;

@@ -103,6 +103,11 @@ function checkSource(source: unknown, name = 'source'): VideoSource {
   throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
 }
 
+/** Most frames one video may be sampled to, the core's limit (also a model's largest num_frames). */
+function maxNumFrames(): number {
+  return binding().limits.maxNumFrames;
+}
+
 const LIMIT_KEYS = ['maxPixels', 'maxFrames', 'timeoutMs'] as const;
 /** The options every decoding call (not probeVideo) shares. */
 const DECODE_KEYS = [...LIMIT_KEYS, 'threads'] as const;
@@ -132,7 +137,7 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
 function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...DECODE_KEYS]);
-  const out: NativeReadOptions = { numFrames: integerInRange('numFrames', options.numFrames ?? 8, 1, 1024), ...nativeLimits(options) };
+  const out: NativeReadOptions = { numFrames: integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames()), ...nativeLimits(options) };
   const s = options.sampling ?? 'segment-middle';
   if (s === 'segment-middle' || s === 'uniform') {
     out.sampling = s;
@@ -208,7 +213,7 @@ export async function* readVideoClips(
   const src = checkSource(source);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', ...DECODE_KEYS]);
-  const numFrames = integerInRange('numFrames', options.numFrames ?? 8, 1, 1024);
+  const numFrames = integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames());
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {
     throw typeError('options', 'exactly one of clipSeconds or numClips', options);

@@ -156,6 +156,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
   exports.Set("pendingCalls", Napi::Function::New(env, PendingCalls, "pendingCalls"));
   exports.Set("measureGemmPeak", Napi::Function::New(env, MeasureGemmPeak, "measureGemmPeak"));
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("maxNumFrames", static_cast<double>(xclip::kMaxNumFrames));
+  exports.Set("limits", limits);
   init_models(env, exports);
   init_processing(env, exports);
 #ifdef XCLIP_TEST_HOOKS
