@@ -80,6 +80,17 @@ export interface NativeImageProcessorConfig {
   doNormalize: boolean;
   imageMean: [number, number, number];
   imageStd: [number, number, number];
+  /** (height, width) of every output frame when it does not depend on the input (center crop, fixed resize). */
+  fixedOutputSize?: [number, number];
+}
+
+declare const imageProcessorBrand: unique symbol;
+/** Opaque image processor handle (an N-API External owning the config the core parsed once). */
+export type ImageProcessorHandle = { readonly [imageProcessorBrand]: true };
+
+export interface LoadedImageProcessor {
+  handle: ImageProcessorHandle;
+  config: NativeImageProcessorConfig;
 }
 
 export interface NativeFrame {
@@ -89,8 +100,11 @@ export interface NativeFrame {
 }
 
 export interface NativeImageProcessor {
-  parseConfig(jsonText: string, source?: string): NativeImageProcessorConfig;
-  preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string): Promise<NativeTensor<'float32'>>;
+  /** Reads `<dir>/preprocessor_config.json` with the core's file limits. */
+  load(dir: string): Promise<LoadedImageProcessor>;
+  fromConfig(jsonText: string, source?: string): LoadedImageProcessor;
+  /** pixel_values [B, T, 3, H, W]; written into `out` (returned as the tensor's data) when given. */
+  preprocess(handle: ImageProcessorHandle, videos: readonly (readonly NativeFrame[])[], out?: Float32Array): Promise<NativeTensor<'float32'>>;
 }
 
 /** What the container and stream say about a video. */
@@ -139,14 +153,23 @@ export interface NativeVideoLimits {
   threads?: number;
 }
 
-export interface NativeDecodedVideo {
-  frames: NativeTensor<'uint8'>;
+/** What a decode reports besides its frames. */
+export interface NativeDecodeReport {
   indices: number[];
   timestamps: number[];
   info: NativeVideoInfo;
   decodedFrameCount: number;
   truncated: boolean;
   warning: string;
+}
+
+export interface NativeDecodedVideo extends NativeDecodeReport {
+  frames: NativeTensor<'uint8'>;
+}
+
+export interface NativePreparedVideo extends NativeDecodeReport {
+  /** [1, T, 3, H, W]; its data is `out` when one was given. */
+  pixelValues: NativeTensor<'float32'>;
 }
 
 export interface NativeVideoClip {
@@ -166,6 +189,8 @@ export interface NativeVideo {
     source: string | Uint8Array,
     options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
+  /** read + the image processor in one worker: the frames never reach JS. */
+  prepare(handle: ImageProcessorHandle, source: string | Uint8Array, options: NativeReadOptions, out?: Float32Array): Promise<NativePreparedVideo>;
 }
 
 declare const handleBrand: unique symbol;
@@ -257,6 +282,9 @@ export interface NativeBinding {
   releaseCachedMemory(): void;
   pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
+  /** A Float32Array of `length` zeros over native, reference-counted memory: a worker writing into it (a batch
+   * slot) needs no copy, whatever JS does to the array meanwhile. */
+  allocPinned(length: number): Float32Array;
   /** The core's limits that the TypeScript checks share. */
   limits: { maxNumFrames: number };
   tokenizer: NativeTokenizer;

@@ -10,7 +10,8 @@ import { resolveModelDir, type HubOptions } from './hub';
 import { XCLIPModel, type Device, type ModelDtype } from './models';
 import { XCLIPProcessor, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
-import { Tensor } from './tensor';
+import { SlotArena, type PreparedInput } from './slots';
+import type { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
 import { checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
 import { isFrameList } from './video';
@@ -115,37 +116,6 @@ function rowsOf(t: Tensor): Float32Array[] {
 }
 
 /**
- * Stacks per-video `[1, T, C, H, W]` tensors (all of one shape: a batch group guarantees it) into one batch
- * tensor. The addon hands each preprocessed video back in its own buffer, so a batch of several costs one copy;
- * the copy goes into one buffer kept for the next batches (batches run one at a time, and the addon is done with
- * its input when the call settles) because first-touching fresh memory is what costs: ~200 ms for 8 clips of
- * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages.
- */
-class BatchStacker {
-  #buffer: Float32Array | undefined;
-  readonly #maxBatch: number;
-
-  constructor(maxBatch: number) {
-    this.#maxBatch = maxBatch;
-  }
-
-  stack(videos: readonly Tensor<'float32'>[]): Tensor<'float32'> {
-    if (videos.length === 1) return videos[0];
-    const perVideo = videos[0].data.length;
-    const size = perVideo * videos.length;
-    if (!this.#buffer || this.#buffer.length < size) this.#buffer = new Float32Array(perVideo * Math.max(this.#maxBatch, videos.length));
-    const data = this.#buffer.subarray(0, size);
-    videos.forEach((v, i) => data.set(v.data, i * perVideo));
-    return new Tensor('float32', data, [videos.length, ...videos[0].dims.slice(1)]);
-  }
-
-  /** Lets the buffer go (dispose). */
-  clear(): void {
-    this.#buffer = undefined;
-  }
-}
-
-/**
  * Zero-shot classification of videos against labels: softmax over `logits_per_video`, as transformers' pipeline.
  *
  * Calls are micro-batched: each video is decoded and preprocessed on its own (off the JS thread), then waits in a
@@ -169,7 +139,8 @@ export class ZeroShotVideoClassifier {
   /** Text features of label sets, most recently used last: each set goes through the text tower once. */
   readonly #labelCache = new Map<string, Promise<Tensor>>();
   readonly #batcher: MicroBatcher;
-  readonly #stacker: BatchStacker;
+  /** Where videos are prepared, slot by slot (when the processor's output size is fixed), and batches gathered. */
+  readonly #arena: SlotArena;
   readonly #stats: BatchStats = { batches: 0, videos: 0, maxBatchSeen: 0 };
 
   /**
@@ -183,7 +154,8 @@ export class ZeroShotVideoClassifier {
     this.modelDir = modelDir;
     const { maxBatch, maxWaitMs, decodeConcurrency } = this.batching;
     this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxPending: PREPARED_BATCHES * maxBatch, maxPreparing: decodeConcurrency });
-    this.#stacker = new BatchStacker(maxBatch);
+    const perVideo = processor.imageProcessor.pixelValuesLength(processor.numFrames);
+    this.#arena = new SlotArena(perVideo ?? 0, maxBatch, PREPARED_BATCHES);
   }
 
   /**
@@ -232,49 +204,64 @@ export class ZeroShotVideoClassifier {
     this.#stats.maxBatchSeen = Math.max(this.#stats.maxBatchSeen, size);
   }
 
+  /** Runs a batch on one [B, ...] tensor of its videos' pixel values; one output per video, in order. */
+  async #runBatch<O>(videos: readonly PreparedInput[], model: (pixelValues: Tensor<'float32'>) => Promise<O[]>): Promise<O[]> {
+    this.#recordBatch(videos.length);
+    const { pixelValues, rows } = this.#arena.batch(videos);
+    const out = await model(pixelValues);
+    return rows.map((r) => out[r]);
+  }
+
   /** Videos that may share a forward pass: same label set, same frame geometry. */
-  #classifyGroup(texts: readonly string[], shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
+  #classifyGroup(texts: readonly string[], shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
       key: `classify ${shape} ${JSON.stringify(texts)}`,
-      run: async (videos) => {
-        this.#recordBatch(videos.length);
-        // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
-        const textFeatures = await this.#labelFeatures(texts);
-        return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: this.#stacker.stack(videos) })).logitsPerVideo);
-      },
+      run: (videos) =>
+        this.#runBatch(videos, async (pixelValues) => {
+          // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
+          const textFeatures = await this.#labelFeatures(texts);
+          return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues })).logitsPerVideo);
+        }),
     };
   }
 
-  #embedGroup(shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
+  #embedGroup(shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
       key: `embed ${shape}`,
-      run: async (videos) => {
-        this.#recordBatch(videos.length);
-        return rowsOf(await this.model.getVideoFeatures(this.#stacker.stack(videos)));
-      },
+      run: (videos) => this.#runBatch(videos, async (pixelValues) => rowsOf(await this.model.getVideoFeatures(pixelValues))),
     };
   }
 
   /**
-   * Decodes and preprocesses each video on its own, queues it in the group `groupOf` names for its shape, and
-   * resolves with one output per video, in order. Videos are admitted one at a time, so concurrent calls take
-   * turns for the preparation slots; the first failure rejects the call and withdraws its other videos.
+   * Decodes and preprocesses each video on its own (straight into a slot of the next batches' memory, in one native
+   * call for a video source), queues it in the group `groupOf` names for its shape, and resolves with one output per
+   * video, in order. Videos are admitted one at a time, so concurrent calls take turns for the preparation slots;
+   * the first failure rejects the call and withdraws its other videos. A video's slot is held until its batch's
+   * model call is over (or it leaves the queue).
    */
-  async #eachVideo<O>(videos: readonly VideoInput[], callSite: Error, groupOf: (shape: string) => BatchGroup<Tensor<'float32'>, O>): Promise<O[]> {
+  async #eachVideo<O>(videos: readonly VideoInput[], callSite: Error, groupOf: (shape: string) => BatchGroup<PreparedInput, O>): Promise<O[]> {
     const abort = new AbortController();
     // Each video waiting for a slot or a batch listens on it; the batcher's bounds keep that few.
     setMaxListeners(this.#batcher.options.maxPending + 1, abort.signal);
     const results: Promise<O>[] = [];
     try {
       for (const video of videos) {
-        const slot = await this.#batcher.reserve(abort.signal);
-        const result = this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads }).then(
-          ({ pixelValues }) => slot.submit(groupOf(pixelValues!.dims.slice(1).join('x')), pixelValues!, abort.signal),
-          (err: unknown) => {
-            slot.release();
-            throw err;
-          },
-        );
+        const reservation = await this.#batcher.reserve(abort.signal);
+        const slot = this.#slotFor(video);
+        const result = this.processor
+          .encode({ videos: [video], decodeThreads: this.batching.decodeThreads, out: slot?.data })
+          .then(
+            ({ pixelValues }) => {
+              // In the slot when the processor wrote there (a subclass may return its own buffer instead).
+              const input: PreparedInput = { pixelValues: pixelValues!, slot: pixelValues!.data === slot?.data ? slot : undefined };
+              return reservation.submit(groupOf(pixelValues!.dims.slice(1).join('x')), input, abort.signal);
+            },
+            (err: unknown) => {
+              reservation.release();
+              throw err;
+            },
+          )
+          .finally(() => this.#arena.release(slot));
         result.catch((err: unknown) => abort.abort(err));
         results.push(result);
       }
@@ -282,6 +269,13 @@ export class ZeroShotVideoClassifier {
     } catch (err) {
       throw atCallSite(err, callSite);
     }
+  }
+
+  /** A batch slot for a video whose pixel values have the arena's size (frames given as lists may not). */
+  #slotFor(video: VideoInput): ReturnType<SlotArena['acquire']> {
+    if (this.#arena.slotLength === 0) return undefined;
+    if (isFrameList(video) && video.length !== this.processor.numFrames) return undefined;
+    return this.#arena.acquire();
   }
 
   /**
@@ -362,7 +356,7 @@ export class ZeroShotVideoClassifier {
    */
   async dispose(): Promise<void> {
     this.#batcher.close(() => new XClipError('DISPOSED', 'ZeroShotVideoClassifier has been disposed'));
-    this.#stacker.clear();
+    this.#arena.clear();
     await this.model.dispose();
   }
 

@@ -4,7 +4,15 @@
  * @module
  */
 import { callNative } from './errors';
-import { binding, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits, type VideoInfo } from './native';
+import {
+  binding,
+  type NativeDecodeReport,
+  type NativeDecodedVideo,
+  type NativeReadOptions,
+  type NativeVideoInfo,
+  type NativeVideoLimits,
+  type VideoInfo,
+} from './native';
 import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
 
 export type { VideoInfo } from './native';
@@ -62,8 +70,8 @@ export interface ReadVideoOptions extends VideoLimits, DecoderOptions {
   applyRotation?: boolean;
 }
 
-export interface DecodedVideo {
-  frames: Frame[];
+/** What a decode reports besides its frames. */
+export interface DecodeReport {
   /** Frame index of each output frame, in presentation order. */
   indices: number[];
   /** Presentation time of each frame in seconds. */
@@ -75,6 +83,10 @@ export interface DecodedVideo {
   truncated: boolean;
   /** Why `truncated` is set. */
   warning?: string;
+}
+
+export interface DecodedVideo extends DecodeReport {
+  frames: Frame[];
 }
 
 export interface VideoClip {
@@ -94,7 +106,8 @@ export function isFrameList(v: unknown): v is readonly Frame[] {
   return Array.isArray(v) && (v.length === 0 || (is.object(v[0]) && 'data' in (v[0] as object)));
 }
 
-function checkSource(source: unknown, name = 'source'): VideoSource {
+/** A path or the bytes of a file, checked. @internal */
+export function checkSource(source: unknown, name = 'source'): VideoSource {
   if (is.string(source)) {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
     return source;
@@ -127,6 +140,13 @@ function toInfo(i: NativeVideoInfo): VideoInfo {
   return info;
 }
 
+/** The public report of a native decode. @internal */
+export function toReport(v: NativeDecodeReport): DecodeReport {
+  const out: DecodeReport = { indices: v.indices, timestamps: v.timestamps, info: toInfo(v.info), decodedFrameCount: v.decodedFrameCount, truncated: v.truncated };
+  if (v.warning) out.warning = v.warning;
+  return out;
+}
+
 /** Splits an [n, H, W, 3] uint8 tensor into frames that view (not copy) its buffer. */
 function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] {
   const [n, height, width] = t.dims;
@@ -134,7 +154,8 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
   return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
 }
 
-function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
+/** readVideo's options, checked, as the addon reads them. @internal */
+export function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...DECODE_KEYS]);
   const out: NativeReadOptions = { numFrames: integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames()), ...nativeLimits(options) };
@@ -185,16 +206,7 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
   const src = checkSource(source);
   const opts = nativeReadOptions(options);
   const v: NativeDecodedVideo = await callNative(callSite, () => binding().video.read(src, opts));
-  const out: DecodedVideo = {
-    frames: splitFrames(v.frames),
-    indices: v.indices,
-    timestamps: v.timestamps,
-    info: toInfo(v.info),
-    decodedFrameCount: v.decodedFrameCount,
-    truncated: v.truncated,
-  };
-  if (v.warning) out.warning = v.warning;
-  return out;
+  return { frames: splitFrames(v.frames), ...toReport(v) };
 }
 
 /**

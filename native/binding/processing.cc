@@ -8,11 +8,14 @@
 
 #include "args.h"
 #include "errors.h"
+#include "image_processor.h"
+#include "pinned.h"
 #include "tensor_convert.h"
 #include "worker.h"
 #include "xclip/preprocess.h"
 #include "xclip/tokenizer.h"
 #ifdef XCLIP_WITH_FFMPEG
+#include "xclip/prepare.h"
 #include "xclip/video.h"
 #endif
 
@@ -203,50 +206,23 @@ Napi::Value TokenizerTokenToId(const Napi::CallbackInfo& info) {
 
 // ---- image processor ----------------------------------------------------------------------------------
 
-Napi::Object processor_config_to_js(Napi::Env env, const xclip::ImageProcessorConfig& c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("doResize", c.do_resize);
-  if (c.shortest_edge > 0) {
-    Napi::Object size = Napi::Object::New(env);
-    size.Set("shortestEdge", static_cast<double>(c.shortest_edge));
-    o.Set("size", size);
-  } else {
-    Napi::Object size = Napi::Object::New(env);
-    size.Set("height", static_cast<double>(c.size_height));
-    size.Set("width", static_cast<double>(c.size_width));
-    o.Set("size", size);
-  }
-  o.Set("resample", static_cast<double>(static_cast<int>(c.resample)));
-  o.Set("doCenterCrop", c.do_center_crop);
-  Napi::Object crop = Napi::Object::New(env);
-  crop.Set("height", static_cast<double>(c.crop_height));
-  crop.Set("width", static_cast<double>(c.crop_width));
-  o.Set("cropSize", crop);
-  o.Set("doRescale", c.do_rescale);
-  o.Set("rescaleFactor", c.rescale_factor);
-  o.Set("doNormalize", c.do_normalize);
-  Napi::Array mean = Napi::Array::New(env, 3), std = Napi::Array::New(env, 3);
-  for (uint32_t i = 0; i < 3; ++i) {
-    mean.Set(i, c.image_mean[i]);
-    std.Set(i, c.image_std[i]);
-  }
-  o.Set("imageMean", mean);
-  o.Set("imageStd", std);
-  return o;
-}
-
-// parsePreprocessorConfig(jsonText, source) -> normalised camelCase object (the core is the one parser).
-Napi::Value ParsePreprocessorConfig(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string text = string_arg(info, 0, "config text");
-  std::string source = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "preprocessor_config.json";
-  return guard(env, [&]() -> Napi::Value { return processor_config_to_js(env, xclip::parse_preprocessor_config(text, source)); });
+// The pixel_values a worker made, as JS gets them: in the caller's array when it gave one (Destination), else in
+// a buffer of their own.
+Napi::Value pixel_values_result(Napi::Env env, Destination& dest, const at::Tensor& pixel_values) {
+  if (!dest.defined()) return OutputBuilder(env, {}).tensor(pixel_values);
+  Napi::Object t = Napi::Object::New(env);
+  t.Set("type", "float32");
+  t.Set("data", dest.finish(env));
+  Napi::Array dims = Napi::Array::New(env, static_cast<size_t>(pixel_values.dim()));
+  for (int64_t i = 0; i < pixel_values.dim(); ++i) dims.Set(static_cast<uint32_t>(i), static_cast<double>(pixel_values.size(i)));
+  t.Set("dims", dims);
+  return t;
 }
 
 class PreprocessWorker : public PromiseWorker {
  public:
-  PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json)
-      : PromiseWorker(env), config_json_(std::move(config_json)) {
+  PreprocessWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& videos, const Napi::Value& out)
+      : PromiseWorker(env), config_(image_processor_of(handle)), dest_(out, "out") {
     if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
     for (uint32_t b = 0; b < vs.Length(); ++b) {
@@ -274,24 +250,23 @@ class PreprocessWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    xclip::ImageProcessorConfig config = xclip::parse_preprocessor_config(config_json_, "image processor config");
-    out_ = prepare_output(xclip::preprocess_videos(videos_, config));
+    out_ = dest_.defined() ? xclip::preprocess_videos_into(videos_, *config_, dest_.data(), dest_.length())
+                           : prepare_output(xclip::preprocess_videos(videos_, *config_));
   }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, {});
-    return b.tensor(out_);
-  }
+  Napi::Value Result(Napi::Env env) override { return pixel_values_result(env, dest_, out_); }
 
  private:
-  std::string config_json_;
+  std::shared_ptr<const xclip::ImageProcessorConfig> config_;
+  Destination dest_;
   std::vector<std::vector<xclip::FrameView>> videos_;
   at::Tensor out_;
 };
 
-// preprocess(videos, preprocessorConfigJsonText) -> Tensor float32 [B, T, 3, H, W]
+// preprocess(handle, videos, out?) -> Tensor float32 [B, T, 3, H, W], in `out` (a Float32Array of exactly that
+// size) when given.
 Napi::Value Preprocess(const Napi::CallbackInfo& info) {
-  std::string config = string_arg(info, 1, "config");
-  return (new PreprocessWorker(info.Env(), info[0], config))->Start();
+  Napi::Env env = info.Env();
+  return (new PreprocessWorker(env, info[0], info[1], info.Length() > 2 ? info[2] : env.Undefined()))->Start();
 }
 
 #ifdef XCLIP_WITH_FFMPEG
@@ -477,6 +452,45 @@ Napi::Value ReadVideoClips(const Napi::CallbackInfo& info) {
   Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
   return (new ReadClipsWorker(info.Env(), info[0], o))->Start();
 }
+// decode + sample + preprocess in one worker: the frames never reach JS.
+class PrepareWorker : public PromiseWorker {
+ public:
+  PrepareWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& source, const Napi::Object& options,
+                const Napi::Value& out)
+      : PromiseWorker(env),
+        config_(image_processor_of(handle)),
+        source_(video_source(source, refs_)),
+        options_(read_options(options)),
+        dest_(out, "out") {}
+
+ protected:
+  void Run() override {
+    prepared_ = dest_.defined() ? xclip::prepare_video(source_, options_, *config_, dest_.data(), dest_.length())
+                                : xclip::prepare_video(source_, options_, *config_);
+    if (!dest_.defined()) prepared_.pixel_values = prepare_output(prepared_.pixel_values);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    const xclip::DecodedVideo& d = prepared_.decode;
+    Napi::Object o = sampled_to_js(env, "pixelValues", pixel_values_result(env, dest_, prepared_.pixel_values), d.indices, d.timestamps);
+    set_decode_report(o, d.info, d.decoded_frame_count, d.truncated, d.warning);
+    return o;
+  }
+
+ private:
+  std::shared_ptr<const xclip::ImageProcessorConfig> config_;
+  xclip::VideoSource source_;
+  xclip::ReadOptions options_;
+  Destination dest_;
+  xclip::PreparedVideo prepared_;
+};
+
+// prepare(imageProcessorHandle, source, readOptions, out?) -> {pixelValues [1, T, 3, H, W], indices, timestamps,
+// info, decodedFrameCount, truncated, warning}; pixelValues lie in `out` when it is given.
+Napi::Value PrepareVideo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = options_arg(info.Length() > 2 ? info[2] : env.Undefined(), "options");
+  return (new PrepareWorker(env, info[0], info[1], o, info.Length() > 3 ? info[3] : env.Undefined()))->Start();
+}
 #endif  // XCLIP_WITH_FFMPEG
 
 }  // namespace
@@ -492,14 +506,16 @@ void init_processing(Napi::Env env, Napi::Object exports) {
   tok.Set("tokenToId", Napi::Function::New(env, TokenizerTokenToId, "tokenToId"));
   exports.Set("tokenizer", tok);
   Napi::Object img = Napi::Object::New(env);
-  img.Set("parseConfig", Napi::Function::New(env, ParsePreprocessorConfig, "parseConfig"));
+  init_image_processor(env, img);
   img.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
   exports.Set("imageProcessor", img);
+  exports.Set("allocPinned", Napi::Function::New(env, AllocPinned, "allocPinned"));
 #ifdef XCLIP_WITH_FFMPEG
   Napi::Object video = Napi::Object::New(env);
   video.Set("probe", Napi::Function::New(env, ProbeVideo, "probe"));
   video.Set("read", Napi::Function::New(env, ReadVideo, "read"));
   video.Set("readClips", Napi::Function::New(env, ReadVideoClips, "readClips"));
+  video.Set("prepare", Napi::Function::New(env, PrepareVideo, "prepare"));
   exports.Set("video", video);
 #endif
 }
