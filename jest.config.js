@@ -3,6 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/package/ packs this checkout (npm pack runs tsc into dist/ and writes prebuilds/, both of which other test
+  // files load), so it runs alone, as its own step of scripts/test.sh: `npm run test:package` (test/package/jest.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/package/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/test/tsconfig.json' }] },
   // Each worker loads libtorch (~200 MB); the machines this targets have 2 cores.
   maxWorkers: 2,

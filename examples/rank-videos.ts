@@ -1,18 +1,8 @@
-// Rank videos for a text query by cosine similarity of get_video_features and get_text_features.
+// Rank videos for a text query by X-CLIP's own score (logits_per_video: the query conditioned on each video by the
+// prompt generator). The plain cosine of embedTexts and embedVideos would leave that out and can order videos
+// differently; it suits a CLIP-like index, not the model's ranking.
 //   node dist-examples/examples/rank-videos.js "a person cooking" a.mp4 b.mp4 c.webm [--model DIR]
 import { ZeroShotVideoClassifier } from '../lib';
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -22,10 +12,9 @@ async function main(): Promise<void> {
   if (!query || videos.length === 0) throw new Error('usage: rank-videos <query> <video...> [--model id|dir]');
   const clf = await ZeroShotVideoClassifier.fromPretrained(model);
   try {
-    const [q] = await clf.embedTexts([query]);
-    const embeds = await clf.embedVideos(videos);
-    const ranked = videos.map((file, i) => ({ file, similarity: cosine(q, embeds[i]) })).sort((a, b) => b.similarity - a.similarity);
-    for (const { file, similarity } of ranked) console.log(`${similarity.toFixed(4)}  ${file}`);
+    const rows = await clf.score(videos, [query]);
+    const ranked = videos.map((file, i) => ({ file, logit: rows[i][0] })).sort((a, b) => b.logit - a.logit);
+    for (const { file, logit } of ranked) console.log(`${logit.toFixed(4)}  ${file}`);
   } finally {
     await clf.dispose();
   }

@@ -20,6 +20,7 @@ export type XClipErrorCode =
   | 'VIDEO_UNSUPPORTED'
   | 'VIDEO_TOO_LARGE'
   | 'VIDEO_TIMEOUT'
+  | 'CANCELLED'
   | 'INTERNAL'
   | 'DISPOSED'
   | 'HUB_NOT_FOUND'

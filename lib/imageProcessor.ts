@@ -5,10 +5,11 @@
  * native call, without handing the frames to JavaScript.
  * @module
  */
+import { optionalSignal } from './abort';
 import { callNative, callNativeSync } from './errors';
 import { binding, type ImageProcessorHandle, type LoadedImageProcessor, type NativeImageProcessorConfig } from './native';
 import { Tensor } from './tensor';
-import { checkSource, nativeReadOptions, toReport, type DecodeReport, type Frame, type ReadVideoOptions, type VideoSource } from './video';
+import { cancellableNative, checkSource, nativeReadOptions, toReport, type DecodeReport, type Frame, type ReadVideoOptions, type VideoSource } from './video';
 import { checkKeys, is, rangeError, typeError } from './validate';
 
 /** The processor's settings after parsing (HF semantics, camelCase). */
@@ -22,7 +23,10 @@ export interface OutputOptions {
   out?: Float32Array;
 }
 
-/** Options of {@link VideoMAEImageProcessor.prepare}: how to read the video, and where the pixel values go. */
+/**
+ * Options of {@link VideoMAEImageProcessor.prepare}: how to read the video (`signal` included: with `out`, an aborted
+ * call rejects once the native call has stopped writing there), and where the pixel values go.
+ */
 export interface PrepareOptions extends ReadVideoOptions, OutputOptions {}
 
 /**
@@ -139,11 +143,14 @@ export class VideoMAEImageProcessor {
   async prepare(source: VideoSource, options: PrepareOptions = {}): Promise<PreparedVideo> {
     const callSite = new Error();
     const src = checkSource(source);
-    const { out, read } = checkOptions(options, ['numFrames', 'sampling', 'applyRotation', 'maxPixels', 'maxFrames', 'timeoutMs', 'threads']);
-    const opts = nativeReadOptions(read);
+    const { out, read } = checkOptions(options, ['numFrames', 'sampling', 'applyRotation', 'maxPixels', 'maxFrames', 'timeoutMs', 'threads', 'signal']);
+    const { signal: signalOption, ...rest } = read;
+    const opts = nativeReadOptions(rest);
+    const signal = optionalSignal(signalOption);
     const frames = opts.sampling === 'indices' ? opts.indices!.length : opts.numFrames!;
     const dest = checkOut(out, this.pixelValuesLength(frames));
-    const v = await callNative(callSite, () => binding().video.prepare(this.#handle, src, opts, dest));
+    // Into `out`, an aborted call settles only when the native call has stopped writing there.
+    const v = await cancellableNative(callSite, signal, (cancel) => binding().video.prepare(this.#handle, src, { ...opts, cancel }, dest), dest !== undefined);
     return { pixelValues: new Tensor('float32', v.pixelValues.data, v.pixelValues.dims), ...toReport(v) };
   }
 }

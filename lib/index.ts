@@ -45,13 +45,15 @@ export type { BatchEncodeOptions, BatchEncoding, DecodeOptions } from './tokeniz
 export { VideoMAEImageProcessor } from './imageProcessor';
 export type { ImageProcessorSettings } from './imageProcessor';
 export { XCLIPProcessor } from './processor';
-export type { ProcessorEncodeOptions, ProcessorOutput, VideoInput } from './processor';
+export type { ProcessorEncodeOptions, ProcessorOutput, VideoDecodeOptions, VideoInput } from './processor';
 export { probeVideo, readVideo, readVideoClips } from './video';
-export type { DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
+export type { Cancellable, DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
-export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions } from './pipelines';
+export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, TextOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';
 export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
 export type { ResolvedModel } from './modelSpec';
+export { fileRecord, isFailedRecord, recordError } from './records';
+export type { FailedRecord, FileRecord, RecordError } from './records';

@@ -20,6 +20,8 @@ import { checkModelOptions, checkPath, loadPretrained } from './pretrained';
 import { type IndexInput, type MaskInput, type MaskTensorType, Tensor, type TensorType, toTensor } from './tensor';
 import { integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
 
+export { DEVICE_PATTERN } from './pretrained';
+
 /** Where the model runs: `'auto'` picks CUDA when this libtorch and machine have it, else the CPU. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
 /** Parameter / compute dtype. */

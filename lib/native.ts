@@ -131,6 +131,10 @@ export interface NativeVideoInfo extends VideoInfo {
   indexIncomplete: boolean;
 }
 
+declare const cancelBrand: unique symbol;
+/** Opaque cancel token (an N-API External owning an atomic flag the decoder polls). */
+export type CancelHandle = { readonly [cancelBrand]: true };
+
 export interface NativeReadOptions {
   numFrames?: number;
   sampling?: 'segment-middle' | 'uniform' | 'indices' | 'hf-random';
@@ -142,6 +146,7 @@ export interface NativeReadOptions {
   timeoutMs?: number;
   applyRotation?: boolean;
   threads?: number;
+  cancel?: CancelHandle;
 }
 
 /** The limits every video call takes. */
@@ -151,6 +156,8 @@ export interface NativeVideoLimits {
   timeoutMs?: number;
   /** Decoder threads (read and readClips only). */
   threads?: number;
+  /** Stops the call when cancelled (read and readClips only). */
+  cancel?: CancelHandle;
 }
 
 /** What a decode reports besides its frames. */
@@ -189,6 +196,10 @@ export interface NativeVideo {
     source: string | Uint8Array,
     options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
+  /** A fresh token for one call's `cancel` option. */
+  cancelToken(): CancelHandle;
+  /** Makes the calls holding `token` stop at their next packet (they reject with code CANCELLED). */
+  cancel(token: CancelHandle): void;
   /** read + the image processor in one worker: the frames never reach JS. */
   prepare(handle: ImageProcessorHandle, source: string | Uint8Array, options: NativeReadOptions, out?: Float32Array): Promise<NativePreparedVideo>;
 }
@@ -323,21 +334,45 @@ export function bindingLoaded(): boolean {
 }
 
 /**
+ * Says what to install when the addon cannot load because a system library is missing: the dynamic loader's
+ * message alone ("libtorch.so.1.13: cannot open shared object file") does not name the Debian packages.
+ */
+function explainLoadFailure(err: unknown, root: string): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!/cannot open shared object file/.test(message)) return err;
+  let runtime: string[] = [];
+  try {
+    runtime = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { debian?: { runtime?: string[] } }).debian?.runtime ?? [];
+  } catch {
+    // the hint is a courtesy; the loader's message below still says what is missing
+  }
+  return new Error(
+    `xclip-node: the native addon needs system libraries that are missing: ${message}\n` +
+      `On Debian 12: sudo apt-get install --no-install-recommends ${runtime.join(' ')}\n` +
+      'Elsewhere, build from source (see the README, "Building from source").',
+    { cause: err },
+  );
+}
+
+/**
  * Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). With XCLIP_TEST_ADDON=1 (the
  * jest setup sets it) it loads the test build of the same sources instead, build/Test/xclip.node, which adds the
  * debug hooks; `cmake-js compile` builds both.
  */
 export function binding(): NativeBinding {
   if (!cached) {
-    if (process.env.XCLIP_TEST_ADDON === '1') {
-      const file = path.join(packageRoot(), 'build', 'Test', 'xclip.node');
-      if (!fs.existsSync(file)) throw new Error(`xclip-node: the addon's test build ${file} is missing; build it with npm run build:native`);
+    const root = packageRoot();
+    const testBuild = path.join(root, 'build', 'Test', 'xclip.node');
+    if (process.env.XCLIP_TEST_ADDON === '1' && !fs.existsSync(testBuild)) {
+      throw new Error(`xclip-node: the addon's test build ${testBuild} is missing; build it with npm run build:native`);
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      cached = require(file) as NativeBinding;
-    } else {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const load = require('node-gyp-build') as (dir: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-      cached = load(packageRoot()) as NativeBinding;
+      cached = (process.env.XCLIP_TEST_ADDON === '1' ? require(testBuild) : load(root)) as NativeBinding;
+    } catch (err) {
+      throw explainLoadFailure(err, root);
     }
   }
   return cached;

@@ -4,17 +4,18 @@
  */
 import { setMaxListeners } from 'node:events';
 
+import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
 import { XCLIPModel, type Device, type ModelDtype } from './models';
-import { XCLIPProcessor, type VideoInput } from './processor';
+import { VIDEO_DECODE_KEYS, XCLIPProcessor, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
 import { SlotArena, type PreparedInput } from './slots';
 import type { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
-import { checkKeys, integerInRange, is, optionalObject, rangeError, typeError } from './validate';
-import { isFrameList } from './video';
+import { checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
+import { isFrameList, nativeReadOptions } from './video';
 
 /**
  * How a classifier groups videos into model calls: videos of concurrent calls (and of one multi-video call) that
@@ -51,12 +52,42 @@ export interface PipelineOptions extends Omit<HubOptions, 'onProgress'>, Batchin
   onProgress?: HubOptions['onProgress'];
 }
 
-export interface ClassifyOptions {
+/**
+ * Per-call options of {@link ZeroShotVideoClassifier.classify}: the label handling, how each video is decoded
+ * (`maxPixels`, `maxFrames`, `timeoutMs`, `applyRotation`, `sampling`; `numFrames` only as the model's own
+ * `num_frames`, since X-CLIP's towers are built for that count), and `signal` to cancel the call.
+ * @example
+ * const ac = new AbortController();
+ * req.on('close', () => ac.abort());
+ * const scores = await clf.classify(file, labels, { topK: 3, maxPixels: 1920 * 1080, timeoutMs: 30000, signal: ac.signal });
+ */
+export interface ClassifyOptions extends VideoCallOptions {
   /** Keep the best `topK` labels (default: all). */
   topK?: number;
   /** Template each label is put into, `{}` marks the label (default `'{}'`); e.g. `'a video of {}'`. */
   hypothesisTemplate?: string;
 }
+
+/**
+ * How texts (labels) are tokenized. The text tower takes at most `max_position_embeddings` tokens (77 for X-CLIP),
+ * start and end tokens included; a longer text is refused, naming it, unless `truncation` cuts it as transformers'
+ * tokenizer does (`truncation=True, max_length=77`: its first 75 tokens, then the end token).
+ * @example
+ * const [q] = await clf.embedTexts([longDescription], { truncation: true });
+ */
+export interface TextOptions {
+  /** Cut texts longer than the model takes instead of refusing them. Default false. */
+  truncation?: boolean;
+}
+
+/**
+ * Per-call options of {@link ZeroShotVideoClassifier.score} (and, without `truncation`, of
+ * {@link ZeroShotVideoClassifier.embedVideos}): how each video is decoded, `signal` to cancel the call, and how the
+ * texts are tokenized.
+ * @example
+ * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true });
+ */
+export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {}
 
 export interface LabelScore {
   label: string;
@@ -100,6 +131,27 @@ function checkBatchingOptions(options: BatchingOptions): Required<BatchingOption
     decodeThreads:
       decodeThreads === undefined ? Math.min(64, Math.max(1, Math.floor(getNumThreads() / concurrency))) : integerInRange('decodeThreads', decodeThreads, 0, 64),
   };
+}
+
+/** Texts to encode, and whether too long ones are cut. */
+interface TextSet {
+  texts: readonly string[];
+  truncation: boolean;
+}
+
+const textKey = (set: TextSet): string => `${set.truncation ? 'truncated ' : ''}${JSON.stringify(set.texts)}`;
+
+/** A call's decode options, checked, and its signal. */
+interface CallSettings {
+  decode: Omit<VideoDecodeOptions, 'signal'>;
+  signal: AbortSignal | undefined;
+}
+
+function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
+  if (!Array.isArray(texts) || texts.length === 0) throw typeError(name, 'a non-empty array of strings', texts);
+  texts.forEach((t, i) => {
+    if (!is.string(t)) throw typeError(`${name}[${i}]`, 'string', t);
+  });
 }
 
 function softmax(row: Float32Array): Float32Array {
@@ -179,17 +231,39 @@ export class ZeroShotVideoClassifier {
     return { ...this.#stats };
   }
 
-  #encodeLabels(texts: readonly string[]): BatchEncoding {
-    return this.processor.tokenizer.batchEncode(texts, { padding: 'longest' });
+  #encodeTexts({ texts, truncation }: TextSet): BatchEncoding {
+    const maxLength = truncation ? this.model.config.textConfig.maxPositionEmbeddings : undefined;
+    return this.processor.tokenizer.batchEncode(texts, { padding: 'longest', truncation, maxLength });
   }
 
-  #labelFeatures(texts: readonly string[]): Promise<Tensor> {
-    const key = JSON.stringify(texts);
+  /**
+   * Refuses, before any work, a text longer than the text tower takes, naming it (as the caller wrote it, before
+   * the hypothesis template) with its token count. Texts already in the feature cache were checked before.
+   */
+  #textSet(name: string, texts: readonly string[], truncation: unknown, shown: readonly string[] = texts): TextSet {
+    const set = { texts, truncation: optionalBool('truncation', truncation) ?? false };
+    if (set.truncation || this.#labelCache.has(textKey(set))) return set;
+    const max = this.model.config.textConfig.maxPositionEmbeddings;
+    texts.forEach((text, i) => {
+      const n = this.processor.tokenizer.encode(text).length;
+      if (n > max) {
+        throw new RangeError(
+          `Expected at most ${max} tokens (the model's max_position_embeddings, start and end tokens included) for ${name}[${i}] ` +
+            `but received ${n} tokens in ${JSON.stringify(shown[i])}; shorten it, or pass truncation: true to keep its first ${max - 2} ` +
+            'tokens and the end token, as transformers\' tokenizer does',
+        );
+      }
+    });
+    return set;
+  }
+
+  #labelFeatures(set: TextSet): Promise<Tensor> {
+    const key = textKey(set);
     let features = this.#labelCache.get(key);
     if (features) {
       this.#labelCache.delete(key);
     } else {
-      features = this.model.getTextFeatures(this.#encodeLabels(texts));
+      features = this.model.getTextFeatures(this.#encodeTexts(set));
       // A failed encoding is not cached: the next call tries again.
       features.catch(() => this.#labelCache.delete(key));
       if (this.#labelCache.size >= LABEL_CACHE_SIZE) this.#labelCache.delete(this.#labelCache.keys().next().value as string);
@@ -212,10 +286,10 @@ export class ZeroShotVideoClassifier {
     return rows.map((r) => out[r]);
   }
 
-  /** Videos that may share a forward pass: same label set, same frame geometry. */
-  #classifyGroup(texts: readonly string[], shape: string): BatchGroup<PreparedInput, Float32Array> {
+  /** Videos that may share a forward pass (classify and score alike): same texts, same frame geometry. */
+  #logitsGroup(texts: TextSet, shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
-      key: `classify ${shape} ${JSON.stringify(texts)}`,
+      key: `logits ${shape} ${textKey(texts)}`,
       run: (videos) =>
         this.#runBatch(videos, async (pixelValues) => {
           // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
@@ -233,23 +307,56 @@ export class ZeroShotVideoClassifier {
   }
 
   /**
+   * Checks a call's decode options up front (a mistake is reported at the call, not per video) and splits off its
+   * signal. `numFrames` may only restate the model's `num_frames`: the vision tower and the MIT are built for it.
+   */
+  #callSettings(options: VideoDecodeOptions): CallSettings {
+    const { signal, ...decode } = options;
+    const numFrames = this.model.config.visionConfig.numFrames;
+    if (decode.numFrames !== undefined && decode.numFrames !== numFrames) {
+      throw rangeError('numFrames', `${numFrames} (the model's num_frames)`, decode.numFrames);
+    }
+    const s = decode.sampling;
+    if (is.object(s) && 'indices' in s && Array.isArray(s.indices) && s.indices.length !== numFrames) {
+      throw rangeError('sampling.indices', `${numFrames} frame indices (the model's num_frames)`, s.indices);
+    }
+    nativeReadOptions({ ...decode, numFrames });
+    return { decode: { ...decode, numFrames }, signal: optionalSignal(signal) };
+  }
+
+  /**
    * Decodes and preprocesses each video on its own (straight into a slot of the next batches' memory, in one native
    * call for a video source), queues it in the group `groupOf` names for its shape, and resolves with one output per
-   * video, in order. Videos are admitted one at a time, so concurrent calls take turns for the preparation slots;
-   * the first failure rejects the call and withdraws its other videos. A video's slot is held until its batch's
-   * model call is over (or it leaves the queue).
+   * video, in order. A video's slot is held until its batch's model call is over, or until it leaves the queue. Videos are admitted one at a time, so concurrent calls take
+   * turns for the preparation slots; the first failure rejects the call, withdraws its queued videos and stops
+   * their decoding. The caller's signal does the same, and the call rejects with its reason at once, even while
+   * one of its videos is in the running batch (whose result is then dropped).
    */
-  async #eachVideo<O>(videos: readonly VideoInput[], callSite: Error, groupOf: (shape: string) => BatchGroup<PreparedInput, O>): Promise<O[]> {
+  async #eachVideo<O>(
+    videos: readonly VideoInput[],
+    callSite: Error,
+    groupOf: (shape: string) => BatchGroup<PreparedInput, O>,
+    { decode, signal }: CallSettings,
+  ): Promise<O[]> {
+    if (signal?.aborted) throw signal.reason;
     const abort = new AbortController();
-    // Each video waiting for a slot or a batch listens on it; the batcher's bounds keep that few.
-    setMaxListeners(this.#batcher.options.maxPending + 1, abort.signal);
+    // Listeners on it: each video waiting for a slot or a batch, each decode and preprocessing, and the call's
+    // own; the batcher's bounds keep that few.
+    const { maxPending, maxPreparing } = this.#batcher.options;
+    setMaxListeners(maxPending + 2 * maxPreparing + 4, abort.signal);
+    const forward = (): void => abort.abort(signal!.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    const stopped = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true }));
+    stopped.catch(() => undefined);
     const results: Promise<O>[] = [];
     try {
       for (const video of videos) {
         const reservation = await this.#batcher.reserve(abort.signal);
         const slot = this.#slotFor(video);
+        // With `out`, encode settles only once the native call stopped writing there, abort or not; the item's
+        // promise settles only after its batch's model call (the batcher resolves items when run() returns).
         const result = this.processor
-          .encode({ videos: [video], decodeThreads: this.batching.decodeThreads, out: slot?.data })
+          .encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal, out: slot?.data })
           .then(
             ({ pixelValues }) => {
               // In the slot when the processor wrote there (a subclass may return its own buffer instead).
@@ -265,9 +372,11 @@ export class ZeroShotVideoClassifier {
         result.catch((err: unknown) => abort.abort(err));
         results.push(result);
       }
-      return await Promise.all(results);
+      return await Promise.race([Promise.all(results), stopped]);
     } catch (err) {
       throw atCallSite(err, callSite);
+    } finally {
+      signal?.removeEventListener('abort', forward);
     }
   }
 
@@ -294,13 +403,10 @@ export class ZeroShotVideoClassifier {
     options: ClassifyOptions = {},
   ): Promise<LabelScore[] | LabelScore[][]> {
     const callSite = new Error();
-    if (!Array.isArray(labels) || labels.length === 0) throw typeError('labels', 'a non-empty array of strings', labels);
-    labels.forEach((l, i) => {
-      if (!is.string(l)) throw typeError(`labels[${i}]`, 'string', l);
-    });
+    checkTexts('labels', labels);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate']);
-    const { topK = labels.length, hypothesisTemplate = '{}' } = options;
+    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', 'truncation', ...VIDEO_DECODE_KEYS]);
+    const { topK = labels.length, hypothesisTemplate = '{}', truncation, ...decodeOptions } = options;
     if (!is.integer(topK)) throw typeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.inRange(topK, 1, labels.length)) throw rangeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.string(hypothesisTemplate) || !hypothesisTemplate.includes('{}')) {
@@ -309,8 +415,9 @@ export class ZeroShotVideoClassifier {
     const single = !Array.isArray(videos) || (videos.length > 0 && isFrameList(videos));
     const list = (single ? [videos] : videos) as readonly VideoInput[];
     if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
-    const texts = labels.map((l) => hypothesisTemplate.split('{}').join(l));
-    const logits = await this.#eachVideo(list, callSite, (shape) => this.#classifyGroup(texts, shape));
+    const settings = this.#callSettings(decodeOptions);
+    const texts = this.#textSet('labels', labels.map((l) => hypothesisTemplate.split('{}').join(l)), truncation, labels);
+    const logits = await this.#eachVideo(list, callSite, (shape) => this.#logitsGroup(texts, shape), settings);
     const results = logits.map((row) =>
       Array.from(softmax(row), (score, i) => ({ label: labels[i], score }))
         .sort((a, b) => b.score - a.score)
@@ -320,26 +427,52 @@ export class ZeroShotVideoClassifier {
   }
 
   /**
-   * Video embeddings from `get_video_features` (the MIT-pooled projection, not normalised), one Float32Array per
-   * video. Batched like {@link classify}.
+   * X-CLIP's own score of every (video, text) pair: one row per video, `logits_per_video` of transformers'
+   * `XCLIPModel` (logit scale × cosine of the video embedding and the text embedding conditioned on that video by
+   * the prompt generator), in the order of `texts`. This is what ranks videos for a query: the plain cosine of
+   * {@link embedTexts} and {@link embedVideos} leaves the prompt generator out and can order videos differently.
+   * Videos are batched with concurrent `classify`/`score` calls on the same texts; the texts go through the text
+   * tower once and are cached.
    * @example
-   * const [e] = await clf.embedVideos(['clip.mp4']);
+   * const rows = await clf.score(['a.mp4', 'b.mp4'], ['a person cooking']);
+   * const ranked = rows.map((row, i) => ({ file: files[i], logit: row[0] })).sort((a, b) => b.logit - a.logit);
    */
-  async embedVideos(videos: readonly VideoInput[]): Promise<Float32Array[]> {
+  async score(videos: readonly VideoInput[], texts: readonly string[], options: VideoCallOptions = {}): Promise<Float32Array[]> {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
-    return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape));
+    checkTexts('texts', texts);
+    const { truncation, ...decodeOptions } = optionalObject('options', options, [...VIDEO_DECODE_KEYS, 'truncation']);
+    const settings = this.#callSettings(decodeOptions);
+    const set = this.#textSet('texts', texts, truncation);
+    return this.#eachVideo(videos, callSite, (shape) => this.#logitsGroup(set, shape), settings);
   }
 
   /**
-   * Text embeddings (`get_text_features`), one Float32Array per text.
+   * Video embeddings from `get_video_features` (the MIT-pooled projection, not normalised), one Float32Array per
+   * video. Batched like {@link classify}. Their cosine with {@link embedTexts}' embeddings is a CLIP-like retrieval
+   * score without X-CLIP's video-conditioned text prompts; use {@link score} for the model's own ranking.
+   * @example
+   * const [e] = await clf.embedVideos(['clip.mp4'], { timeoutMs: 30000 });
+   */
+  async embedVideos(videos: readonly VideoInput[], options: VideoDecodeOptions = {}): Promise<Float32Array[]> {
+    const callSite = new Error();
+    if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
+    const settings = this.#callSettings(optionalObject('options', options, VIDEO_DECODE_KEYS));
+    return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape), settings);
+  }
+
+  /**
+   * Text embeddings (`get_text_features`: projected, not normalised), one Float32Array per text. Their cosine with
+   * {@link embedVideos}' embeddings is a CLIP-like retrieval score; X-CLIP's own score conditions each text on the
+   * video (see {@link score}).
    * @example
    * const [q] = await clf.embedTexts(['a person cooking']);
    */
-  async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
+  async embedTexts(texts: readonly string[], options: TextOptions = {}): Promise<Float32Array[]> {
     const callSite = new Error();
-    if (!Array.isArray(texts) || texts.length === 0) throw typeError('texts', 'a non-empty array of strings', texts);
-    const encoding = this.#encodeLabels(texts);
+    checkTexts('texts', texts);
+    const { truncation } = optionalObject('options', options, ['truncation']);
+    const encoding = this.#encodeTexts(this.#textSet('texts', texts, truncation));
     try {
       // Queued with the video batches: one model call at a time.
       return rowsOf(await this.#batcher.exclusive(() => this.model.getTextFeatures(encoding)));
@@ -366,19 +499,19 @@ export class ZeroShotVideoClassifier {
 }
 
 /**
- * `get_video_features` for each video, as Float32Arrays.
+ * `get_video_features` for each video, as Float32Arrays (see {@link ZeroShotVideoClassifier.embedVideos}).
  * @example
- * const embeds = await embedVideos(model, processor, ['a.mp4', 'b.mp4']);
+ * const embeds = await embedVideos(model, processor, ['a.mp4', 'b.mp4'], { timeoutMs: 30000 });
  */
-export async function embedVideos(model: XCLIPModel, processor: XCLIPProcessor, videos: readonly VideoInput[]): Promise<Float32Array[]> {
-  return new ZeroShotVideoClassifier(model, processor).embedVideos(videos);
+export async function embedVideos(model: XCLIPModel, processor: XCLIPProcessor, videos: readonly VideoInput[], options?: VideoDecodeOptions): Promise<Float32Array[]> {
+  return new ZeroShotVideoClassifier(model, processor).embedVideos(videos, options);
 }
 
 /**
- * `get_text_features` for each text, as Float32Arrays.
+ * `get_text_features` for each text, as Float32Arrays (see {@link ZeroShotVideoClassifier.embedTexts}).
  * @example
  * const embeds = await embedTexts(model, processor, ['a dog', 'a cat']);
  */
-export async function embedTexts(model: XCLIPModel, processor: XCLIPProcessor, texts: readonly string[]): Promise<Float32Array[]> {
-  return new ZeroShotVideoClassifier(model, processor).embedTexts(texts);
+export async function embedTexts(model: XCLIPModel, processor: XCLIPProcessor, texts: readonly string[], options?: TextOptions): Promise<Float32Array[]> {
+  return new ZeroShotVideoClassifier(model, processor).embedTexts(texts, options);
 }

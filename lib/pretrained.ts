@@ -33,7 +33,8 @@ interface Loaded {
 /** The hub options every `fromPretrained` takes. */
 export const HUB_KEYS = ['revision', 'localFilesOnly', 'cacheDir', 'token', 'endpoint', 'onProgress'] as const;
 const MODEL_KEYS = ['device', 'dtype'] as const;
-const DEVICE_RE = /^(cpu|cuda|auto|cuda:\d+)$/;
+/** What a device string looks like. */
+export const DEVICE_PATTERN = /^(cpu|cuda|auto|cuda:\d+)$/;
 const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
 
 /** Device and dtype of a model load, checked; `extraKeys` are other options the caller accepts. */
@@ -41,7 +42,7 @@ export function checkModelOptions(options: unknown, extraKeys: readonly string[]
   const o = optionalObject('options', options, [...MODEL_KEYS, ...extraKeys]);
   if (o.device !== undefined) {
     if (!is.string(o.device)) throw typeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
-    if (!DEVICE_RE.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
+    if (!DEVICE_PATTERN.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
   }
   if (o.dtype !== undefined) {
     if (!is.string(o.dtype)) throw typeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);

@@ -2,6 +2,7 @@
  * XCLIPProcessor = CLIP tokenizer + VideoMAE image processor (+ video decoding), loaded from one model directory.
  * @module
  */
+import { optionalSignal } from './abort';
 import { XClipError } from './errors';
 import type { HubOptions } from './hub';
 import { VideoMAEImageProcessor } from './imageProcessor';
@@ -10,18 +11,29 @@ import { loadPretrained } from './pretrained';
 import { Tensor } from './tensor';
 import { CLIPTokenizer, type BatchEncodeOptions, type DecodeOptions } from './tokenizer';
 import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
-import { isFrameList, type Frame, type ReadVideoOptions, type VideoSource } from './video';
+import { isFrameList, type Cancellable, type Frame, type ReadVideoOptions, type VideoLimits, type VideoSource } from './video';
 
 /** A video given as decoded frames, or as a file path / the bytes of a whole file. */
 export type VideoInput = readonly Frame[] | VideoSource;
 
-export interface ProcessorEncodeOptions extends BatchEncodeOptions {
-  text?: string | readonly string[];
-  videos?: VideoInput | readonly VideoInput[];
+/**
+ * How video sources are decoded: the options of {@link readVideo} that a caller of the processor or of a pipeline
+ * may set per call.
+ * @example
+ * await processor.encode({ videos: ['upload.mp4'], maxPixels: 1920 * 1080, timeoutMs: 30000, signal });
+ */
+export interface VideoDecodeOptions extends VideoLimits, Cancellable {
   /** Frames sampled from video sources; defaults to the model's `num_frames` (8 when unknown). */
   numFrames?: number;
   /** How frames are sampled from video sources; default `'segment-middle'` (X-CLIP's test-time rule). */
   sampling?: ReadVideoOptions['sampling'];
+  /** Rotate frames upright according to the rotation metadata (default false, as PyAV and HF). */
+  applyRotation?: boolean;
+}
+
+export interface ProcessorEncodeOptions extends BatchEncodeOptions, VideoDecodeOptions {
+  text?: string | readonly string[];
+  videos?: VideoInput | readonly VideoInput[];
   /** Decoder threads per video source (`threads` of {@link readVideo}); default 0, FFmpeg's choice. */
   decodeThreads?: number;
   /**
@@ -30,6 +42,9 @@ export interface ProcessorEncodeOptions extends BatchEncodeOptions {
    */
   out?: Float32Array;
 }
+
+/** The keys of {@link VideoDecodeOptions}. */
+export const VIDEO_DECODE_KEYS = ['numFrames', 'sampling', 'applyRotation', 'maxPixels', 'maxFrames', 'timeoutMs', 'signal'] as const;
 
 /** What `XCLIPModel.forward` takes. */
 export interface ProcessorOutput {
@@ -76,16 +91,18 @@ export class XCLIPProcessor {
   /**
    * Text → `inputIds`/`attentionMask` (padded to the longest text unless told otherwise); videos (frames or
    * sources) → `pixelValues`. A video source is decoded and preprocessed in one native call: its frames never
-   * reach JavaScript.
+   * reach JavaScript. An aborted `signal` stops the decodes at their next packet and rejects with its reason once
+   * the native calls have stopped writing (at once when nothing was decoding).
    * @example
    * const { inputIds, attentionMask, pixelValues } = await processor.encode({ text: labels, videos: [frames] });
    */
   async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
     const callSite = new Error();
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'numFrames', 'sampling', 'decodeThreads', 'out']);
-    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, out, ...tok } = options;
+    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'decodeThreads', 'out', ...VIDEO_DECODE_KEYS]);
+    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal: signalOption, out, ...tok } = options;
     if (decodeThreads !== undefined) integerInRange('decodeThreads', decodeThreads, 0, 64);
+    const signal = optionalSignal(signalOption);
     if (out !== undefined && !is.typedArray<Float32Array>(out, 'Float32Array')) throw typeError('out', 'Float32Array', out);
     if (text === undefined && videos === undefined) throw typeError('options', 'at least one of text or videos', options);
     const result: ProcessorOutput = {};
@@ -96,7 +113,8 @@ export class XCLIPProcessor {
     if (videos !== undefined) {
       const list: readonly VideoInput[] = isFrameList(videos) || !Array.isArray(videos) ? [videos as VideoInput] : (videos as readonly VideoInput[]);
       if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
-      result.pixelValues = await this.#pixelValues(list, { numFrames, sampling, threads: decodeThreads }, out, callSite);
+      const read: ReadVideoOptions = { numFrames, sampling, threads: decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal };
+      result.pixelValues = await this.#pixelValues(list, read, out, callSite);
     }
     return result;
   }
@@ -116,7 +134,10 @@ export class XCLIPProcessor {
     if (perVideo) {
       if (out !== undefined && out.length !== perVideo * list.length) throw rangeError('out.length', `${perVideo * list.length} (the pixel values' size)`, out.length);
       const batch = out ?? binding().allocPinned(perVideo * list.length);
-      await Promise.all(list.map((v, b) => this.#one(v, read, batch.subarray(b * perVideo, (b + 1) * perVideo))));
+      // Every call writing into the batch has stopped before this settles, even when one failed or was aborted.
+      const settled = await Promise.allSettled(list.map((v, b) => this.#one(v, read, batch.subarray(b * perVideo, (b + 1) * perVideo))));
+      if (read.signal?.aborted) throw read.signal.reason;
+      for (const s of settled) if (s.status === 'rejected') throw s.reason;
       return new Tensor('float32', batch, [list.length, frames[0], 3, ...this.imageProcessor.fixedOutputSize!]);
     }
     const each = await Promise.all(list.map((v) => this.#one(v, read, list.length === 1 ? out : undefined)));

@@ -3,9 +3,11 @@
  * file, sampling only the frames X-CLIP needs. Frames come back as RGB24, as PyAV's `to_ndarray(format="rgb24")`.
  * @module
  */
+import { abortable, optionalSignal } from './abort';
 import { callNative } from './errors';
 import {
   binding,
+  type CancelHandle,
   type NativeDecodeReport,
   type NativeDecodedVideo,
   type NativeReadOptions,
@@ -57,7 +59,17 @@ export interface DecoderOptions {
   threads?: number;
 }
 
-export interface ReadVideoOptions extends VideoLimits, DecoderOptions {
+/** Cancelling a decode. */
+export interface Cancellable {
+  /**
+   * Aborting it stops the decode at the next packet (or inside FFmpeg's current read) and rejects the call at once
+   * with `signal.reason`: a `DOMException` named `'AbortError'`, as `fetch` rejects, unless `abort(reason)` gave
+   * another reason.
+   */
+  signal?: AbortSignal;
+}
+
+export interface ReadVideoOptions extends VideoLimits, DecoderOptions, Cancellable {
   /** Frames to sample, 1..1024. Default 8. */
   numFrames?: number;
   /**
@@ -135,6 +147,36 @@ function nativeLimits(options: VideoLimits & DecoderOptions): NativeVideoLimits 
   return out;
 }
 
+/**
+ * A decode the signal can stop: the addon polls a cancel token where it checks its deadline, and the call rejects
+ * with `signal.reason` as soon as the signal aborts. With `untilStopped` (a call writing into the caller's memory,
+ * which must not be reused while the native call may still write there) it rejects once the native call has
+ * stopped, which the cancel token makes quick.
+ * @internal
+ */
+export async function cancellableNative<T>(
+  callSite: Error,
+  signal: AbortSignal | undefined,
+  run: (cancel?: CancelHandle) => Promise<T>,
+  untilStopped = false,
+): Promise<T> {
+  if (!signal) return callNative(callSite, () => run());
+  const token = binding().video.cancelToken();
+  const cancel = (): void => binding().video.cancel(token);
+  if (!untilStopped) return abortable(signal, () => callNative(callSite, () => run(token)), cancel);
+  if (signal.aborted) throw signal.reason;
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    const result = await callNative(callSite, () => run(token)).catch((err: unknown) => {
+      throw signal.aborted ? signal.reason : err;
+    });
+    if (signal.aborted) throw signal.reason;
+    return result;
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
+}
+
 function toInfo(i: NativeVideoInfo): VideoInfo {
   const { indexIncomplete: _internal, ...info } = i;
   return info;
@@ -154,8 +196,12 @@ function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] 
   return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
 }
 
-/** readVideo's options, checked, as the addon reads them. @internal */
-export function nativeReadOptions(options: ReadVideoOptions): NativeReadOptions {
+/**
+ * Checks readVideo's options (all but `signal`) and returns them as the addon reads them; for callers that take
+ * these options and decode later, so a mistake is reported at their call.
+ * @internal
+ */
+export function nativeReadOptions(options: Omit<ReadVideoOptions, 'signal'>): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...DECODE_KEYS]);
   const out: NativeReadOptions = { numFrames: integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames()), ...nativeLimits(options) };
@@ -204,8 +250,11 @@ export async function probeVideo(source: VideoSource, options: VideoLimits = {})
 export async function readVideo(source: VideoSource, options: ReadVideoOptions = {}): Promise<DecodedVideo> {
   const callSite = new Error();
   const src = checkSource(source);
-  const opts = nativeReadOptions(options);
-  const v: NativeDecodedVideo = await callNative(callSite, () => binding().video.read(src, opts));
+  if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+  const { signal: signalOption, ...rest } = options;
+  const opts = nativeReadOptions(rest);
+  const signal = optionalSignal(signalOption);
+  const v: NativeDecodedVideo = await cancellableNative(callSite, signal, (cancel) => binding().video.read(src, { ...opts, cancel }));
   return { frames: splitFrames(v.frames), ...toReport(v) };
 }
 
@@ -219,12 +268,13 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
  */
 export async function* readVideoClips(
   source: VideoSource,
-  options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits & DecoderOptions,
+  options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits & DecoderOptions & Cancellable,
 ): AsyncGenerator<VideoClip> {
   const callSite = new Error();
   const src = checkSource(source);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', ...DECODE_KEYS]);
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', 'signal', ...DECODE_KEYS]);
+  const signal = optionalSignal(options.signal);
   const numFrames = integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames());
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {
@@ -234,8 +284,9 @@ export async function* readVideoClips(
     throw rangeError('clipSeconds', 'positive number', clipSeconds);
   }
   if (numClips !== undefined) integerInRange('numClips', numClips, 1, 100000);
-  const r = await callNative(callSite, () =>
-    binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...nativeLimits(options) }),
+  const limits = nativeLimits(options);
+  const r = await cancellableNative(callSite, signal, (cancel) =>
+    binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...limits, cancel }),
   );
   for (const c of r.clips) {
     yield { frames: splitFrames(c.frames), indices: c.indices, timestamps: c.timestamps, startSeconds: c.startSeconds, endSeconds: c.endSeconds };

@@ -67,8 +67,22 @@ bash scripts/fuzz.sh 2>&1 | tee "$LOGDIR/fuzz.log"
 read_counts "$LOGDIR/fuzz.log" fuzz_passed fuzz_failed fuzz_skipped
 step_time "fuzzers" "$t"
 
+# Counts from a jest --json report: "passed failed skipped"; suites that failed to run (compile errors) have no
+# test results, so each counts as one failure. A missing report (jest crashed) is one failure.
+jest_counts() {
+  if [ -f "$1" ]; then
+    node -e '
+      const r = require(process.argv[1]);
+      const broken = r.testResults.filter(t => t.status === "failed" && t.assertionResults.length === 0).length;
+      console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests);' "$1"
+  else
+    echo "0 1 0"
+  fi
+}
+
 # Node: npm ci runs the package's install script, which builds the addon with cmake-js.
 js_passed=0; js_failed=0; js_skipped=0
+pkg_passed=0; pkg_failed=0; pkg_skipped=0
 if [ -f package.json ]; then
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund >"$LOGDIR/npm.log" 2>&1 || { echo "npm ci failed:"; tail -n 30 "$LOGDIR/npm.log"; }
@@ -77,22 +91,25 @@ if [ -f package.json ]; then
   rm -f "$LOGDIR/jest.json"
   t=$(date +%s)
   npx jest --json --outputFile="$LOGDIR/jest.json" 2>&1 | tee "$LOGDIR/jest.log" | grep -vE '^\s*$' | tail -n 40
-  if [ -f "$LOGDIR/jest.json" ]; then
-    read -r js_passed js_failed js_skipped < <(node -e '
-      const r = require(process.argv[1]);
-      // suites that failed to run (compile errors) have no test results: count each as one failure
-      const broken = r.testResults.filter(t => t.status === "failed" && t.assertionResults.length === 0).length;
-      console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests);' "$LOGDIR/jest.json")
-  else
-    js_failed=1
-  fi
+  read -r js_passed js_failed js_skipped < <(jest_counts "$LOGDIR/jest.json")
   step_time "jest" "$t"
+
+  # The package as npm users get it (test/package/): npm pack, whose prepack makes the prebuilt addon (reusing the
+  # build/ made above), npm install of the tarball into an empty folder with no compiler on PATH and npm offline,
+  # classification from CommonJS and ESM there; the install script's cases; the Debian runtime line against what
+  # the addon loads. After the other jest files, not beside them: packing rewrites dist/ and prebuilds/.
+  rm -f "$LOGDIR/jest-package.json"
+  t=$(date +%s)
+  npx jest -c test/package/jest.config.js --json --outputFile="$LOGDIR/jest-package.json" 2>&1 |
+    tee "$LOGDIR/jest-package.log" | grep -vE '^\s*$' | tail -n 30
+  read -r pkg_passed pkg_failed pkg_skipped < <(jest_counts "$LOGDIR/jest-package.json")
+  step_time "package (pack, install, classify)" "$t"
 fi
 
-echo "C++ core: $cpp_passed passed, $cpp_failed failed, $cpp_skipped skipped; ASan+UBSan: $asan_passed passed, $asan_failed failed, $asan_skipped skipped; fuzz: $fuzz_passed passed, $fuzz_failed failed; jest: $js_passed passed, $js_failed failed, $js_skipped skipped"
-passed=$((cpp_passed + asan_passed + fuzz_passed + js_passed))
-failed=$((cpp_failed + asan_failed + fuzz_failed + js_failed))
-skipped=$((cpp_skipped + asan_skipped + fuzz_skipped + js_skipped))
+echo "C++ core: $cpp_passed passed, $cpp_failed failed, $cpp_skipped skipped; ASan+UBSan: $asan_passed passed, $asan_failed failed, $asan_skipped skipped; fuzz: $fuzz_passed passed, $fuzz_failed failed; jest: $js_passed passed, $js_failed failed, $js_skipped skipped; package: $pkg_passed passed, $pkg_failed failed"
+passed=$((cpp_passed + asan_passed + fuzz_passed + js_passed + pkg_passed))
+failed=$((cpp_failed + asan_failed + fuzz_failed + js_failed + pkg_failed))
+skipped=$((cpp_skipped + asan_skipped + fuzz_skipped + js_skipped + pkg_skipped))
 # Skipped tests are those that need hardware this machine lacks (CUDA); each prints why.
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"

@@ -2,6 +2,7 @@
 // `tokenizers` package); everything that touches pixels or files runs on a PromiseWorker.
 #include "processing.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -352,8 +353,39 @@ Napi::Value ProbeVideo(const Napi::CallbackInfo& info) {
   return (new ProbeWorker(info.Env(), info[0], o))->Start();
 }
 
+// ---- cancellation: JS makes a token, hands it to a decode call in its options, and flips it with cancel(token) (a
+// plain store, safe at any time); the decoder polls it where it checks its deadline. The worker holds its own
+// reference, so a token collected while a call runs stays valid for that call.
+constexpr uint32_t kCancelMagic = 0x434e434c;  // "CNCL"
+struct CancelToken {
+  uint32_t magic = kCancelMagic;
+  std::shared_ptr<std::atomic<bool>> flag = std::make_shared<std::atomic<bool>>(false);
+};
+
+CancelToken* cancel_token_of(const Napi::Value& v) {
+  auto* t = v.IsExternal() ? v.As<Napi::External<CancelToken>>().Data() : nullptr;
+  if (t == nullptr || t->magic != kCancelMagic) throw_code(v.Env(), "INVALID_INPUT", "expected a cancel token");
+  return t;
+}
+
+Napi::Value NewCancelToken(const Napi::CallbackInfo& info) {
+  return Napi::External<CancelToken>::New(info.Env(), new CancelToken(), [](Napi::Env, CancelToken* t) { delete t; });
+}
+
+Napi::Value Cancel(const Napi::CallbackInfo& info) {
+  cancel_token_of(info[0])->flag->store(true, std::memory_order_relaxed);
+  return info.Env().Undefined();
+}
+
+// The flag of options.cancel, or null when the call has none.
+std::shared_ptr<std::atomic<bool>> cancel_flag(const Napi::Object& o) {
+  Napi::Value v = o.Get("cancel");
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  return cancel_token_of(v)->flag;
+}
+
 // options: {numFrames, sampling: 'segment-middle'|'uniform'|'indices'|'hf-random', indices, frameSampleRate, seed,
-//           maxPixels, maxFrames, timeoutMs, applyRotation, threads}
+//           maxPixels, maxFrames, timeoutMs, applyRotation, threads, cancel}
 // The limits and decoder settings ReadOptions and ClipOptions share, read the same way for both calls.
 template <class Options>
 void decode_limits(const Napi::Object& o, Options& r) {
@@ -383,7 +415,9 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
 class ReadVideoWorker : public PromiseWorker {
  public:
   ReadVideoWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& options)
-      : PromiseWorker(env), source_(video_source(source, refs_)), options_(read_options(options)) {}
+      : PromiseWorker(env), source_(video_source(source, refs_)), options_(read_options(options)), cancel_(cancel_flag(options)) {
+    options_.cancel = cancel_.get();
+  }
 
  protected:
   void Run() override {
@@ -400,6 +434,7 @@ class ReadVideoWorker : public PromiseWorker {
  private:
   xclip::VideoSource source_;
   xclip::ReadOptions options_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
   xclip::DecodedVideo video_;
 };
 
@@ -417,6 +452,8 @@ class ReadClipsWorker : public PromiseWorker {
     if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
     options_.num_clips = static_cast<int>(int_field(o, "numClips", 0));
     decode_limits(o, options_);
+    cancel_ = cancel_flag(o);
+    options_.cancel = cancel_.get();
   }
 
  protected:
@@ -445,6 +482,7 @@ class ReadClipsWorker : public PromiseWorker {
  private:
   xclip::VideoSource source_;
   xclip::ClipOptions options_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
   xclip::VideoClips clips_;
 };
 
@@ -461,7 +499,10 @@ class PrepareWorker : public PromiseWorker {
         config_(image_processor_of(handle)),
         source_(video_source(source, refs_)),
         options_(read_options(options)),
-        dest_(out, "out") {}
+        cancel_(cancel_flag(options)),
+        dest_(out, "out") {
+    options_.cancel = cancel_.get();
+  }
 
  protected:
   void Run() override {
@@ -480,6 +521,7 @@ class PrepareWorker : public PromiseWorker {
   std::shared_ptr<const xclip::ImageProcessorConfig> config_;
   xclip::VideoSource source_;
   xclip::ReadOptions options_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
   Destination dest_;
   xclip::PreparedVideo prepared_;
 };
@@ -515,6 +557,8 @@ void init_processing(Napi::Env env, Napi::Object exports) {
   video.Set("probe", Napi::Function::New(env, ProbeVideo, "probe"));
   video.Set("read", Napi::Function::New(env, ReadVideo, "read"));
   video.Set("readClips", Napi::Function::New(env, ReadVideoClips, "readClips"));
+  video.Set("cancelToken", Napi::Function::New(env, NewCancelToken, "cancelToken"));
+  video.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
   video.Set("prepare", Napi::Function::New(env, PrepareVideo, "prepare"));
   exports.Set("video", video);
 #endif

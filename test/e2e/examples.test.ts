@@ -26,12 +26,17 @@ describe('examples', () => {
     expect(Math.abs(total - 1)).toBeLessThan(1e-3);
   });
 
-  it('rank-videos orders videos by similarity', () => {
-    const r = run('rank-videos.js', ['a dog', video('h264_320x240_30fps.mp4'), video('vp9_176x144_25fps.webm'), '--model', model]);
+  it("rank-videos orders videos by X-CLIP's score for the query", () => {
+    const files = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm', 'one_frame.mp4'].map(video);
+    const r = run('rank-videos.js', ['eating spaghetti', ...files, '--model', model]);
     expect(r.status).toBe(0);
-    const sims = r.stdout.trim().split('\n').map((l) => Number(l.trim().split(/\s+/)[0]));
-    expect(sims).toHaveLength(2);
-    expect(sims[0]).toBeGreaterThanOrEqual(sims[1]);
+    const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+    expect(lines).toHaveLength(3);
+    const logits = lines.map((l) => Number(l[0]));
+    expect(logits).toEqual([...logits].sort((a, b) => b - a));
+    // The values are the model's logits_per_video for the pair (fixtures/e2e, h264 clip with "eating spaghetti").
+    const h264 = lines.find((l) => l[1] === files[0])!;
+    expect(Math.abs(Number(h264[0]) - -0.34204)).toBeLessThan(1e-4);
   });
 
   it('embed-folder writes good videos and skips broken ones', () => {

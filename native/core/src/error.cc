@@ -23,6 +23,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kVideoUnsupported: return "VIDEO_UNSUPPORTED";
     case ErrorCode::kVideoTooLarge: return "VIDEO_TOO_LARGE";
     case ErrorCode::kVideoTimeout: return "VIDEO_TIMEOUT";
+    case ErrorCode::kCancelled: return "CANCELLED";
     case ErrorCode::kInternal: return "INTERNAL";
   }
   return "INTERNAL";

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -121,16 +122,20 @@ PacketPtr make_packet() {
 }
 
 // ---- per-call limits -------------------------------------------------------------------------------------------
-// The wall-clock bound of one call. FFmpeg polls it through the format context's interrupt callback (file reads,
-// stream probing) and our AVIO reader; our own loops check it once per packet. A hostile stream therefore cannot
-// keep a worker thread busy past the timeout, whatever it makes the demuxer or decoder do.
+// The wall-clock bound of one call, and the caller's cancel flag. FFmpeg polls them through the format context's
+// interrupt callback (file reads, stream probing) and our AVIO reader; our own loops check them once per packet. A
+// hostile stream therefore cannot keep a worker thread busy past the timeout, and a cancelled call stops at the
+// next packet, whatever the stream makes the demuxer or decoder do.
 class Deadline {
  public:
-  Deadline(int64_t timeout_ms, std::string what) : timeout_ms_(timeout_ms), what_(std::move(what)) {
+  Deadline(int64_t timeout_ms, std::string what, const std::atomic<bool>* cancel = nullptr)
+      : timeout_ms_(timeout_ms), what_(std::move(what)), cancel_(cancel) {
     if (timeout_ms_ > 0) end_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
   }
-  bool expired() const { return timeout_ms_ > 0 && std::chrono::steady_clock::now() >= end_; }
+  bool cancelled() const { return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed); }
+  bool expired() const { return cancelled() || (timeout_ms_ > 0 && std::chrono::steady_clock::now() >= end_); }
   void check() const {
+    if (cancelled()) throw Error(ErrorCode::kCancelled, "video " + what_ + ": the call was cancelled");
     if (expired())
       throw Error(ErrorCode::kVideoTimeout, "video " + what_ + " took longer than the " + std::to_string(timeout_ms_) +
                                                 " ms timeout (raise timeout_ms if you trust the file)");
@@ -140,6 +145,7 @@ class Deadline {
  private:
   int64_t timeout_ms_;
   std::string what_;
+  const std::atomic<bool>* cancel_;
   std::chrono::steady_clock::time_point end_;
 };
 
@@ -441,6 +447,7 @@ struct DecodeConfig {
   int threads = 0;
   int64_t max_frames = kDefaultMaxFrames;
   int64_t timeout_ms = kDefaultTimeoutMs;
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct FrameTable {
@@ -471,7 +478,7 @@ std::vector<int64_t> unique_sorted(std::vector<int64_t> v) {
 class Engine {
  public:
   Engine(const VideoSource& src, const DecodeConfig& cfg)
-      : src_(src), cfg_(cfg), deadline_(cfg.timeout_ms, src.describe()) {}
+      : src_(src), cfg_(cfg), deadline_(cfg.timeout_ms, src.describe(), cfg.cancel) {}
 
   Collected run(const Planner& plan) {
     auto demux = std::make_unique<Demuxer>(src_, cfg_.max_pixels, deadline_);
@@ -856,7 +863,7 @@ DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& optio
     throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
   if (options.sampling == Sampling::kIndices && options.indices.empty())
     throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs at least one index");
-  Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms});
+  Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms, options.cancel});
   std::vector<int64_t> sampled;
   Collected c = engine.run([&](const FrameTable& t) {
     sampled = sample_frame_indices(options, t.n);
@@ -879,7 +886,7 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
   if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
-  Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms});
+  Engine engine(source, DecodeConfig{options.max_pixels, options.threads, options.max_frames, options.timeout_ms, options.cancel});
   std::vector<std::pair<int64_t, int64_t>> ranges;
   std::vector<std::pair<double, double>> windows;  // clip_seconds mode: the time window of each clip
   std::vector<std::vector<int64_t>> per_clip;

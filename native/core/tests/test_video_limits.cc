@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <random>
+#include <thread>
 
 #include "testing.h"
 #include "xclip/video.h"
@@ -63,6 +65,46 @@ TEST(video_limits_decode_deadline) {
   EXPECT_TRUE(ms < 3000);
   all.timeout_ms = 0;  // no deadline
   EXPECT_EQ(read_video(fixture_video("h264_320x240_30fps.mp4"), all).frames.size(0), 60);
+}
+
+TEST(video_limits_cancel) {
+  // A flag set before the call stops it before any frame is decoded, for paths, buffers and clips alike.
+  std::atomic<bool> cancel{true};
+  ReadOptions o;
+  o.cancel = &cancel;
+  EXPECT_ERROR(read_video(fixture_video("h264_320x240_30fps.mp4"), o), ErrorCode::kCancelled, "cancelled");
+  std::vector<uint8_t> bytes = fixture_bytes("h264_320x240_30fps.mp4");
+  EXPECT_ERROR(read_video(VideoSource::from_buffer(bytes.data(), bytes.size()), o), ErrorCode::kCancelled, "buffer");
+  ClipOptions c;
+  c.num_clips = 2;
+  c.cancel = &cancel;
+  EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kCancelled, "cancelled");
+  // Flipped by another thread while reads run: the running read stops with kCancelled, not a timeout or a crash.
+  cancel = false;
+  ReadOptions all;
+  all.sampling = Sampling::kUniform;
+  all.num_frames = 60;
+  all.threads = 1;
+  all.cancel = &cancel;
+  std::thread flipper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    cancel = true;
+  });
+  int reads = 0;
+  bool stopped = false;
+  auto t0 = std::chrono::steady_clock::now();
+  while (!stopped && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+    try {
+      read_video(fixture_video("h264_320x240_30fps.mp4"), all);
+      ++reads;
+    } catch (const Error& e) {
+      EXPECT_TRUE(e.code() == ErrorCode::kCancelled);
+      stopped = true;
+    }
+  }
+  flipper.join();
+  std::cout << "    " << reads << " reads completed before the flag stopped one\n";
+  EXPECT_TRUE(stopped);
 }
 
 // Damage inside the coded data (not a clean cut like broken_truncated.mp4): every outcome is either frames of the

@@ -23,6 +23,7 @@ enum class ErrorCode {
   kVideoUnsupported,   // codec not available
   kVideoTooLarge,      // declared resolution / frame count over the configured limit
   kVideoTimeout,       // probing or decoding took longer than the call's timeout
+  kCancelled,          // the caller cancelled the call (ReadOptions::cancel)
   kInternal,           // a libtorch or FFmpeg failure we did not anticipate
 };
 

@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -94,6 +95,9 @@ struct ReadOptions {
   // matches PyAV's. Frame threads cost ~25% more CPU per frame than one thread: callers that decode several videos
   // at once get more throughput from one thread each.
   int threads = 0;
+  // Set by another thread to stop the call at the next packet or FFmpeg read; it then throws kCancelled. The
+  // caller keeps the flag alive for the duration of the call.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct DecodedVideo {
@@ -128,6 +132,7 @@ struct ClipOptions {
   int64_t timeout_ms = kDefaultTimeoutMs;
   bool apply_rotation = false;
   int threads = 0;
+  const std::atomic<bool>* cancel = nullptr;  // as ReadOptions::cancel
 };
 
 struct VideoClip {

@@ -1,0 +1,14 @@
+/**
+ * The CLI's commands, in the order `xclip-node --help` lists them. A new command is a module exporting a
+ * {@link Command} plus one line here.
+ * @module
+ * @internal
+ */
+import { classify } from './classify';
+import type { Command } from './command';
+import { embed } from './embed';
+import { embedText } from './embedText';
+import { info } from './info';
+import { score } from './score';
+
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, info];

@@ -1,0 +1,34 @@
+/**
+ * `xclip-node info`: versions, device, threads and BLAS.
+ * @module
+ * @internal
+ */
+import { binding } from '../native';
+import { getNumThreads } from '../runtime';
+import type { Command } from './command';
+import { EXIT_OK } from './io';
+import { packageVersion } from './version';
+
+export const info: Command = {
+  name: 'info',
+  summary: 'versions, device, threads, BLAS',
+  usage: 'info',
+  options: [],
+  async run({ io }) {
+    const b = binding();
+    const v = b.versions();
+    io.out(
+      [
+        `xclip-node ${packageVersion()}`,
+        `node       ${process.version}`,
+        `libtorch   ${v.libtorch}`,
+        `ffmpeg     ${v.ffmpeg}`,
+        `device     cpu${b.cudaAvailable() ? ', cuda available' : ' (no CUDA in this libtorch)'}`,
+        `threads    ${getNumThreads()}`,
+        `blas       ${v.blas}`,
+        '',
+      ].join('\n'),
+    );
+    return EXIT_OK;
+  },
+};

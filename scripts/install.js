@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// npm's install script. The published package carries a prebuilt addon for linux-x64 (Debian 12), so this
+// normally only checks that it loads and compiles nothing. It builds from source (cmake-js) only when no
+// prebuild fits: another platform, a prebuild made from other sources than the ones beside it (a checkout where
+// native/ changed), or a prebuild that loads but fails for another reason than a missing system library.
+//   XCLIP_NODE_BUILD_FROM_SOURCE=1   build from source even when a prebuild loads
+// cmake-js and node-addon-api are optional peer dependencies: npm does not install them for users of the
+// prebuild, so when a source build is needed and they are missing this says how to get them and fails.
+'use strict';
+const { spawnSync } = require('child_process');
+const path = require('path');
+
+const { loadError, readFingerprint, sourcesDigest } = require('./native-fingerprint');
+
+const root = path.resolve(__dirname, '..');
+const pkg = require(path.join(root, 'package.json'));
+const rel = (p) => path.relative(root, p);
+const log = (line) => console.error(`xclip-node: ${line}`);
+
+/** The addon node-gyp-build would load (build/Release first, then prebuilds/<platform>-<arch>), or undefined. */
+function candidate() {
+  try {
+    return require('node-gyp-build').resolve(root);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a prebuild does not belong to the sources shipped beside it, or ''. */
+function sourcesMismatch(file) {
+  const recorded = readFingerprint(file);
+  if (!recorded) return 'it has no fingerprint';
+  try {
+    return recorded.sources === sourcesDigest(root) ? '' : 'it was made from other native sources';
+  } catch (err) {
+    return `its sources cannot be checked (${err.message})`;
+  }
+}
+
+function buildFromSource(reason) {
+  const resolve = (name) => {
+    try {
+      return require.resolve(name, { paths: [root] });
+    } catch {
+      return undefined;
+    }
+  };
+  const cli = resolve('cmake-js/bin/cmake-js');
+  const missing = ['cmake-js', 'node-addon-api'].filter((name) => !resolve(`${name}/package.json`));
+  if (missing.length) {
+    const peers = missing.map((name) => `${name}@"${pkg.peerDependencies[name]}"`).join(' ');
+    console.error(
+      [
+        `xclip-node: ${reason}, so the addon must be built from source. That needs ${missing.join(' and ')}`,
+        'xclip-node: (optional peer dependencies, which npm does not install), a C++ compiler and the -dev packages:',
+        `    sudo apt-get install --no-install-recommends ${pkg.debian.build.join(' ')}`,
+        `    npm install --save-dev ${peers}`,
+        '    npm rebuild xclip-node',
+        `xclip-node: prebuilt addons exist for linux-x64 on Debian 12; they need only the runtime libraries:`,
+        `    sudo apt-get install --no-install-recommends ${pkg.debian.runtime.join(' ')}`,
+      ].join('\n'),
+    );
+    process.exit(1);
+  }
+  log(`${reason}: building from source with cmake-js (a few minutes)`);
+  const r = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: 'inherit' });
+  process.exit(r.status === null ? 1 : r.status);
+}
+
+function main() {
+  if (process.env.XCLIP_NODE_BUILD_FROM_SOURCE === '1') return buildFromSource('XCLIP_NODE_BUILD_FROM_SOURCE=1');
+  const file = candidate();
+  if (!file) return buildFromSource(`no prebuilt addon for ${process.platform}-${process.arch}`);
+  const isPrebuild = !path.relative(path.join(root, 'prebuilds'), file).startsWith('..');
+  if (isPrebuild) {
+    const mismatch = sourcesMismatch(file);
+    if (mismatch) return buildFromSource(`${rel(file)} does not fit: ${mismatch}`);
+  }
+  const error = loadError(file);
+  if (!error) return log(`using ${rel(file)}`);
+  if (isPrebuild && /cannot open shared object file/.test(error)) {
+    // The right binary, on a machine that lacks runtime packages (or a Docker build stage that installs them
+    // later): compiling would need the same libraries and more, so keep it; require() says the same until then.
+    log(`${rel(file)} needs system libraries that are missing: ${error}`);
+    log(`on Debian 12: sudo apt-get install --no-install-recommends ${pkg.debian.runtime.join(' ')}`);
+    return undefined;
+  }
+  return buildFromSource(`${rel(file)} does not load here (${error})`);
+}
+
+main();
