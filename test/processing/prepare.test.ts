@@ -8,8 +8,10 @@ import { XClipError } from '../../lib/errors';
 import { VideoMAEImageProcessor } from '../../lib/imageProcessor';
 import { binding } from '../../lib/native';
 import { XCLIPProcessor } from '../../lib/processor';
+import { pendingNativeCalls } from '../../lib/runtime';
 import { readVideo, type ReadVideoOptions } from '../../lib/video';
 import { fixturesDir } from '../helpers/fixtures';
+import { longVideo } from '../helpers/generated';
 
 const e2eDir = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
 const VIDEO_EXT = /\.(mp4|webm|avi|mov|mkv)$/;
@@ -95,6 +97,31 @@ describe('prepare', () => {
       expect(err.code).toBe(readErr.code);
       expect(out.every((v) => v === 5)).toBe(true);
     }
+  });
+
+  describe('with a signal', () => {
+    it('an aborted prepare into a destination rejects only once the native call has stopped writing there', async () => {
+      const out = new Float32Array(8 * 3 * 224 * 224).fill(5);
+      const ac = new AbortController();
+      const before = pendingNativeCalls();
+      const call = proc.prepare(longVideo(), { threads: 1, out, signal: ac.signal });
+      setTimeout(() => ac.abort(), 50);
+      await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+      expect(pendingNativeCalls()).toBe(before); // settled after the worker, so the slot can be reused at once
+      expect(out.every((v) => v === 5)).toBe(true); // stopped while decoding: nothing written
+    });
+    it('without a destination it rejects at once, as readVideo does', async () => {
+      const ac = new AbortController();
+      const call = proc.prepare(longVideo(), { threads: 1, signal: ac.signal });
+      setTimeout(() => ac.abort(), 50);
+      await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+      while (pendingNativeCalls() > 0) await new Promise((r) => setTimeout(r, 5));
+    });
+    it('an already aborted signal starts nothing', async () => {
+      const before = pendingNativeCalls();
+      await expect(proc.prepare(longVideo(), { out: new Float32Array(8 * 3 * 224 * 224), signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(pendingNativeCalls()).toBe(before);
+    });
   });
 
   describe('bad destinations', () => {
