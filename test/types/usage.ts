@@ -3,8 +3,11 @@
 import {
   type BaseModelOutputWithPooling,
   type BatchStats,
+  type PreparedVideo,
   Tensor,
+  VideoMAEImageProcessor,
   XCLIPConfig,
+  XCLIPProcessor,
   XClipError,
   type XClipErrorCode,
   XCLIPModel,
@@ -59,6 +62,17 @@ export async function usage(): Promise<void> {
   clf.stats.batches = 0;
   // @ts-expect-error misspelled batching option
   new ZeroShotVideoClassifier(model, clf.processor, '', { maxBach: 4 });
+
+  const proc = await VideoMAEImageProcessor.fromPretrained('./model');
+  const prepared: PreparedVideo = await proc.prepare('a.mp4', { numFrames: 8, out: new Float32Array(8 * 3 * 224 * 224), signal: new AbortController().signal });
+  const slotSize: readonly [number, number] | undefined = proc.fixedOutputSize;
+  const fromHub = await XCLIPProcessor.fromPretrained('microsoft/xclip-base-patch32', { localFilesOnly: true });
+  const encoded = await fromHub.encode({ videos: ['a.mp4'], out: new Float32Array(8 * 3 * 224 * 224) });
+  void [prepared.pixelValues.dims, prepared.indices, slotSize, encoded.pixelValues];
+  // @ts-expect-error out is a Float32Array
+  await proc.prepare('a.mp4', { out: new Float64Array(4) });
+  // @ts-expect-error the processor takes hub options, not model options
+  await XCLIPProcessor.fromPretrained('org/name', { device: 'cpu' });
 
   // @ts-expect-error device must be one of the listed strings
   await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
