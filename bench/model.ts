@@ -79,11 +79,11 @@ class FramesPathProcessor extends XCLIPProcessor {
   }
 }
 
-type PrepFigures = { cpuPerVideo: number; grownMiB: number; gcCount: number; gcMs: number };
+type PrepFigures = { cpuPerVideo: number; peakMiB: number; gcCount: number; gcMs: number };
 
 /**
- * Prepares `n` videos one after another with `prepareOne` and reports the CPU per video, how much JS heap and
- * ArrayBuffer memory the loop left behind for the collector (measured before any forced collection), and the
+ * Prepares `n` videos one after another with `prepareOne` and reports the CPU per video, the most JS-held memory
+ * (V8 heap plus external and ArrayBuffer memory, sampled after each video) above where the loop started, and the
  * garbage collections it caused (count and total pause).
  */
 async function preparationFigures(n: number, prepareOne: (i: number) => Promise<unknown>): Promise<PrepFigures> {
@@ -99,15 +99,21 @@ async function preparationFigures(n: number, prepareOne: (i: number) => Promise<
     }
   });
   observer.observe({ entryTypes: ['gc'] });
-  const m0 = process.memoryUsage();
+  const held = (): number => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external; // external includes ArrayBuffers and the addon's external buffers
+  };
+  const m0 = held();
+  let peak = 0;
   const c0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) await prepareOne(i);
+  for (let i = 0; i < n; i++) {
+    await prepareOne(i);
+    peak = Math.max(peak, held() - m0);
+  }
   const c = process.cpuUsage(c0);
-  const m1 = process.memoryUsage();
   await new Promise((r) => setTimeout(r, 50)); // GC entries are delivered asynchronously
   observer.disconnect();
-  const grown = m1.heapUsed + m1.arrayBuffers - (m0.heapUsed + m0.arrayBuffers);
-  return { cpuPerVideo: (c.user + c.system) / 1e6 / n, grownMiB: grown / 2 ** 20, gcCount, gcMs };
+  return { cpuPerVideo: (c.user + c.system) / 1e6 / n, peakMiB: peak / 2 ** 20, gcCount, gcMs };
 }
 
 function pixels(videos: number, config: XCLIPConfig): Tensor<'float32'> {
@@ -313,32 +319,42 @@ async function main(): Promise<void> {
     // around a pinned arena as the classifier does, the frames path allocates frames and pixel values per video.
     const threadsPerVideo = clf.batching.decodeThreads;
     const numFrames = processor.numFrames;
-    const framesPath = await preparationFigures(64, async (i) => {
-      const { frames } = await readVideo(files[i % files.length], { numFrames, threads: threadsPerVideo });
-      await processor.imageProcessor.preprocess([frames]);
-    });
     const arena = new SlotArena(processor.imageProcessor.pixelValuesLength(numFrames)!, clf.batching.maxBatch, 2);
-    const preparePath = await preparationFigures(64, async (i) => {
-      const slot = arena.acquire()!;
-      await processor.imageProcessor.prepare(files[i % files.length], { numFrames, threads: threadsPerVideo, out: slot.data });
-      arena.release(slot);
-    });
+    const runFramesPath = () =>
+      preparationFigures(64, async (i) => {
+        const { frames } = await readVideo(files[i % files.length], { numFrames, threads: threadsPerVideo });
+        await processor.imageProcessor.preprocess([frames]);
+      });
+    const runPreparePath = () =>
+      preparationFigures(64, async (i) => {
+        const slot = arena.acquire()!;
+        await processor.imageProcessor.prepare(files[i % files.length], { numFrames, threads: threadsPerVideo, out: slot.data });
+        arena.release(slot);
+      });
+    // Alternated, the better of two rounds each, so a burst of load from elsewhere does not land on one path only.
+    const better = (a: PrepFigures, b: PrepFigures): PrepFigures => (a.cpuPerVideo <= b.cpuPerVideo ? a : b);
+    const f1 = await runFramesPath();
+    const p1 = await runPreparePath();
+    const framesPath = better(f1, await runFramesPath());
+    const preparePath = better(p1, await runPreparePath());
     prep.push(
       { name: 'decode + preprocess, CPU per video', before: `${framesPath.cpuPerVideo.toFixed(3)} s`, after: `${preparePath.cpuPerVideo.toFixed(3)} s`, ratio: `${(preparePath.cpuPerVideo / framesPath.cpuPerVideo).toFixed(2)}×` },
-      { name: 'JS heap + ArrayBuffers left to the GC after 64 videos', before: `${framesPath.grownMiB.toFixed(1)} MiB`, after: `${preparePath.grownMiB.toFixed(1)} MiB`, ratio: '' },
+      { name: 'most JS-held memory (heap + external buffers) while preparing 64 videos', before: `+${framesPath.peakMiB.toFixed(0)} MiB`, after: `+${preparePath.peakMiB.toFixed(0)} MiB`, ratio: '' },
       { name: 'garbage collections during 64 videos (total pause)', before: `${framesPath.gcCount} (${framesPath.gcMs.toFixed(1)} ms)`, after: `${preparePath.gcCount} (${preparePath.gcMs.toFixed(1)} ms)`, ratio: '' },
     );
     ratios.prepare_cpu_vs_frames_path = preparePath.cpuPerVideo / framesPath.cpuPerVideo;
     // End to end, 32 files in one call, each path against the model alone in the same run.
     const oldClf = new ZeroShotVideoClassifier(model, new FramesPathProcessor(processor.tokenizer, processor.imageProcessor, processor.numFrames));
     await oldClf.classify(files.slice(0, 1), LABELS);
-    const tOld = await time(() => oldClf.classify(stream, LABELS), 1, 0);
-    const tNew = await time(() => clf.classify(stream, LABELS), 1, 0);
+    const tOld1 = await time(() => oldClf.classify(stream, LABELS), 1, 0);
+    const tNew1 = await time(() => clf.classify(stream, LABELS), 1, 0);
+    const tOld = Math.min(tOld1, await time(() => oldClf.classify(stream, LABELS), 1, 0));
+    const tNew = Math.min(tNew1, await time(() => clf.classify(stream, LABELS), 1, 0));
     prep.push({
       name: 'classify 32 files in one call, end to end vs model only',
       before: `${((100 * 4 * tFC) / tOld).toFixed(0)}%`,
       after: `${((100 * 4 * tFC) / tNew).toFixed(0)}%`,
-      ratio: `${(tOld / tNew).toFixed(2)}× faster`,
+      ratio: `${(tOld / tNew).toFixed(2)}× the throughput`,
     });
     ratios.e2e_stream_frames_path_of_model_only = (4 * tFC) / tOld;
     ratios.e2e_stream_prepare_of_model_only = (4 * tFC) / tNew;
