@@ -23,6 +23,8 @@ export type XClipErrorCode =
   | 'CANCELLED'
   | 'INTERNAL'
   | 'DISPOSED'
+  | 'INDEX_MODEL_MISMATCH'
+  | 'INDEX_CORRUPT'
   | 'HUB_NOT_FOUND'
   | 'HUB_UNAUTHORIZED'
   | 'HUB_OFFLINE'

@@ -19,8 +19,10 @@ export type {
   LoadOptions,
   ModelDtype,
   PixelTensorType,
+  StoredFeatures,
   TextForwardOptions,
   TextInputs,
+  VideoSearchFeatures,
   VisionForwardOptions,
   XCLIPInputs,
   XCLIPOutput,
@@ -49,11 +51,14 @@ export type { ProcessorEncodeOptions, ProcessorLoadOptions, ProcessorOutput, Vid
 export { probeVideo, readVideo, readVideoClips } from './video';
 export type { Cancellable, DecodeReport, DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
-export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, TextOptions, VideoCallOptions } from './pipelines';
+export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, SearchFeatureRow, TextOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';
 export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
 export type { ResolvedModel } from './modelSpec';
+export { VideoIndex } from './search/videoIndex';
+export type { AddOptions, AddProgress, AddResult, IndexInfo, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';
+export type { EntryBatch, EntryRow, SearchStore, StoreStats } from './search/store';
 export { fileRecord, isFailedRecord, recordError } from './records';
 export type { FailedRecord, FileRecord, RecordError } from './records';

@@ -139,6 +139,35 @@ export interface XCLIPOutput {
   mitOutput: BaseModelOutputWithPooling;
 }
 
+/**
+ * What a search index stores per video ({@link XCLIPModel.getVideoSearchFeatures}), from one vision pass.
+ * @example
+ * const { videoEmbeds, promptFeatures } = await model.getVideoSearchFeatures({ pixelValues }, { featureDtype: 'float16' });
+ */
+export interface VideoSearchFeatures {
+  /** `[numVideos, projectionDim]`: `getVideoFeatures`' output (not normalised). */
+  videoEmbeds: Tensor;
+  /**
+   * `[numVideos, numPatches, projectionDim]`: the prompt generator's visual input (every frame's patch tokens,
+   * layer-normed, projected, averaged over time).
+   */
+  promptFeatures: Tensor;
+}
+
+/**
+ * Inputs of {@link XCLIPModel.scoreVideoFeatures}.
+ * @example
+ * const inputs: StoredFeatures = { videoEmbeds, promptFeatures, textFeatures };
+ */
+export interface StoredFeatures {
+  /** `[numVideos, projectionDim]`, normalised or not. */
+  videoEmbeds: Tensor;
+  /** `[numVideos, numPatches, projectionDim]`, or their keys/values `[numVideos, promptLayers, 2, numPatches, projectionDim]`. */
+  promptFeatures: Tensor;
+  /** `[numTexts, projectionDim]` from {@link XCLIPModel.getTextFeatures}. */
+  textFeatures: Tensor;
+}
+
 const INDEX_TYPES = ['int64', 'int32'] as const;
 const MASK_TYPES: readonly MaskTensorType[] = ['int64', 'int32', 'uint8', 'bool', 'float32'];
 const PIXEL_TYPES: readonly PixelTensorType[] = ['float32', 'float16', 'bfloat16'];
@@ -251,6 +280,16 @@ function checkVideoPixels(value: unknown, v: XCLIPVisionConfig, interpolate: boo
   return pv;
 }
 
+/** A floating features tensor of one of `ranks` dims, non-empty, whose last dim is the projection dim. */
+function checkFeatures(value: unknown, name: string, ranks: readonly number[], projectionDim: number): Tensor {
+  if (!(value instanceof Tensor) || !is.inArray(value.type, PIXEL_TYPES)) throw typeError(name, 'a float32, float16 or bfloat16 Tensor', value);
+  const dims = value.dims;
+  if (!ranks.includes(dims.length) || dims[dims.length - 1] !== projectionDim || dims.some((d) => d < 1)) {
+    throw rangeError(`${name}.dims`, `${ranks.join(' or ')} non-zero dims ending in projectionDim ${projectionDim}`, dims);
+  }
+  return value;
+}
+
 /** Common lifecycle: a native handle, dispose() and `await using`. */
 abstract class DisposableModel {
   #handle: ModelHandle | undefined;
@@ -308,9 +347,12 @@ abstract class DisposableModel {
 export class XCLIPModel extends DisposableModel {
   /** The model's configuration. */
   readonly config: XCLIPConfig;
+  /** `exp(logit_scale)`: logits are cosine similarities times this. */
+  readonly logitScale: number;
 
   private constructor(loaded: LoadedModel) {
     super('XCLIPModel', loaded);
+    this.logitScale = Math.exp(loaded.logitScale ?? 0);
     // Canonical JSON from the native parser: already validated.
     this.config = XCLIPConfig.fromCanonical(JSON.parse(loaded.config) as Record<string, unknown>);
   }
@@ -425,6 +467,65 @@ export class XCLIPModel extends DisposableModel {
     const pixelValues = inputs instanceof Tensor ? inputs : is.object(inputs) ? inputs.pixelValues : inputs;
     const pv = checkVideoPixels(pixelValues, this.config.visionConfig, false);
     return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, { pixelValues: pv })));
+  }
+
+  /**
+   * What a text-to-video search index stores per video, from one vision pass: the video embedding
+   * (= {@link getVideoFeatures}) and the prompt generator's visual input. `featureDtype` rounds the prompt
+   * features for storage (default: float32).
+   * @example
+   * const { videoEmbeds, promptFeatures } = await model.getVideoSearchFeatures({ pixelValues }, { featureDtype: 'float16' });
+   */
+  async getVideoSearchFeatures(
+    inputs: { pixelValues: Tensor<PixelTensorType> } | Tensor<PixelTensorType>,
+    options?: { featureDtype?: PixelTensorType },
+  ): Promise<VideoSearchFeatures> {
+    const callSite = new Error();
+    const handle = this.handle();
+    const pixelValues = inputs instanceof Tensor ? inputs : is.object(inputs) ? inputs.pixelValues : inputs;
+    const pv = checkVideoPixels(pixelValues, this.config.visionConfig, false);
+    const o = optionalObject('options', options, ['featureDtype']);
+    if (o.featureDtype !== undefined && !is.inArray(o.featureDtype, PIXEL_TYPES)) {
+      throw typeError('featureDtype', `one of ${PIXEL_TYPES.join(', ')}`, o.featureDtype);
+    }
+    const out = await callNative(callSite, () => binding().xclipGetVideoSearchFeatures(handle, { pixelValues: pv }, { featureDtype: o.featureDtype as string | undefined }));
+    return { videoEmbeds: wrap(out.videoEmbeds), promptFeatures: wrap(out.promptFeatures) };
+  }
+
+  /**
+   * `logitsPerVideo` `[numVideos, numTexts]` exactly as {@link forward} computes them for those videos and texts,
+   * from features stored earlier ({@link getVideoSearchFeatures}) and text features ({@link getTextFeatures}),
+   * without the vision tower: the rerank of a search, one call for every candidate.
+   * @example
+   * const logits = await model.scoreVideoFeatures({ videoEmbeds, promptFeatures, textFeatures });
+   */
+  async scoreVideoFeatures(inputs: StoredFeatures): Promise<Tensor> {
+    const callSite = new Error();
+    const handle = this.handle();
+    if (!is.object(inputs)) throw typeError('inputs', 'an object', inputs);
+    optionalObject('inputs', inputs, ['videoEmbeds', 'promptFeatures', 'textFeatures']);
+    const p = this.config.projectionDim;
+    const videoEmbeds = checkFeatures(inputs.videoEmbeds, 'videoEmbeds', [2], p);
+    const promptFeatures = checkFeatures(inputs.promptFeatures, 'promptFeatures', [3, 5], p);
+    const textFeatures = checkFeatures(inputs.textFeatures, 'textFeatures', [2], p);
+    if (promptFeatures.dims[0] !== videoEmbeds.dims[0]) {
+      throw rangeError('promptFeatures.dims[0] (numVideos)', `${videoEmbeds.dims[0]} (videoEmbeds.dims[0])`, promptFeatures.dims[0]);
+    }
+    return wrap(await callNative(callSite, () => binding().xclipScoreVideoFeatures(handle, { videoEmbeds, promptFeatures, textFeatures })));
+  }
+
+  /**
+   * The prompt generator's per-layer cross-attention keys and values of stored prompt features,
+   * `[numVideos, promptLayers, 2, numPatches, projectionDim]`: an alternative storage layout for
+   * {@link scoreVideoFeatures} (4x the bytes at base size, a little less compute).
+   * @example
+   * const kv = await model.promptKeyValues(promptFeatures);
+   */
+  async promptKeyValues(promptFeatures: Tensor): Promise<Tensor> {
+    const callSite = new Error();
+    const handle = this.handle();
+    const pf = checkFeatures(promptFeatures, 'promptFeatures', [3], this.config.projectionDim);
+    return wrap(await callNative(callSite, () => binding().xclipPromptKeyValues(handle, { promptFeatures: pf })));
   }
 
   /**

@@ -194,7 +194,7 @@ export interface NativeVideo {
   read(source: string | Uint8Array, options: NativeReadOptions): Promise<NativeDecodedVideo>;
   readClips(
     source: string | Uint8Array,
-    options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
+    options: { numFrames?: number; clipSeconds?: number; strideSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
   /** A fresh token for one call's `cancel` option. */
   cancelToken(): CancelHandle;
@@ -214,6 +214,8 @@ export interface LoadedModel {
   config: string;
   device: string;
   dtype: TensorType;
+  /** XCLIPModel only: the `logit_scale` parameter (logits are cosines times its exp). */
+  logitScale?: number;
 }
 
 export interface NativeModelOptions {
@@ -269,6 +271,16 @@ export interface NativeBinding {
   ): Promise<Pick<NativeXCLIPOutput, 'logitsPerVideo' | 'logitsPerText' | 'textEmbeds' | 'videoEmbeds'>>;
   xclipGetTextFeatures(handle: ModelHandle, inputs: NativeTextInputs): Promise<NativeTensor>;
   xclipGetVideoFeatures(handle: ModelHandle, inputs: { pixelValues: NativeTensor }): Promise<NativeTensor>;
+  xclipGetVideoSearchFeatures(
+    handle: ModelHandle,
+    inputs: { pixelValues: NativeTensor },
+    options: { featureDtype?: string },
+  ): Promise<{ videoEmbeds: NativeTensor; promptFeatures: NativeTensor }>;
+  xclipScoreVideoFeatures(
+    handle: ModelHandle,
+    inputs: { videoEmbeds: NativeTensor; promptFeatures: NativeTensor; textFeatures: NativeTensor },
+  ): Promise<NativeTensor>;
+  xclipPromptKeyValues(handle: ModelHandle, inputs: { promptFeatures: NativeTensor }): Promise<NativeTensor>;
   xclipSavePretrained(handle: ModelHandle, dir: string): Promise<void>;
   textModelFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   textModelForward(handle: ModelHandle, inputs: NativeTextInputs, options: NativeForwardOptions): Promise<NativeOutputWithPooling>;

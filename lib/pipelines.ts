@@ -12,7 +12,7 @@ import { XCLIPModel, type Device, type ModelDtype } from './models';
 import { VIDEO_DECODE_KEYS, XCLIPProcessor, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
 import { SlotArena, type PreparedInput } from './slots';
-import type { Tensor } from './tensor';
+import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
 import { checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
 import { isFrameList, nativeReadOptions } from './video';
@@ -88,6 +88,18 @@ export interface TextOptions {
  * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true });
  */
 export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {}
+
+/**
+ * What a search index stores for one video ({@link ZeroShotVideoClassifier.searchFeatures}).
+ * @example
+ * const [{ videoEmbed, promptFeatures }] = await clf.searchFeatures(['clip.mp4'], { featureDtype: 'float16' });
+ */
+export interface SearchFeatureRow {
+  /** `get_video_features`, projectionDim floats (not normalised). */
+  videoEmbed: Float32Array;
+  /** The prompt generator's visual input, `[numPatches, projectionDim]` in the dtype asked for. */
+  promptFeatures: Tensor;
+}
 
 export interface LabelScore {
   label: string;
@@ -306,6 +318,23 @@ export class ZeroShotVideoClassifier {
     };
   }
 
+  #searchGroup(shape: string, featureDtype: 'float32' | 'float16'): BatchGroup<PreparedInput, SearchFeatureRow> {
+    return {
+      key: `search ${featureDtype} ${shape}`,
+      run: (videos) =>
+        this.#runBatch(videos, async (pixelValues) => {
+          const { videoEmbeds, promptFeatures } = await this.model.getVideoSearchFeatures(pixelValues, { featureDtype });
+          const embeds = rowsOf(videoEmbeds);
+          const [n, ...row] = promptFeatures.dims;
+          const size = row[0] * row[1];
+          return Array.from({ length: n }, (_, i) => ({
+            videoEmbed: embeds[i],
+            promptFeatures: new Tensor(promptFeatures.type, promptFeatures.data.subarray(i * size, (i + 1) * size), row),
+          }));
+        }),
+    };
+  }
+
   /**
    * Checks a call's decode options up front (a mistake is reported at the call, not per video) and splits off its
    * signal. `numFrames` may only restate the model's `num_frames`: the vision tower and the MIT are built for it.
@@ -459,6 +488,24 @@ export class ZeroShotVideoClassifier {
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
     const settings = this.#callSettings(optionalObject('options', options, VIDEO_DECODE_KEYS));
     return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape), settings);
+  }
+
+  /**
+   * What a text-to-video search index stores per video (`getVideoSearchFeatures`: the video embedding and the
+   * prompt generator's visual input), from one vision pass, batched like {@link embedVideos}.
+   * @example
+   * const rows = await clf.searchFeatures(['a.mp4', 'b.mp4'], { featureDtype: 'float16' });
+   */
+  async searchFeatures(
+    videos: readonly VideoInput[],
+    options: VideoDecodeOptions & { featureDtype?: 'float32' | 'float16' } = {},
+  ): Promise<SearchFeatureRow[]> {
+    const callSite = new Error();
+    if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
+    const { featureDtype = 'float32', ...decodeOptions } = optionalObject('options', options, [...VIDEO_DECODE_KEYS, 'featureDtype']);
+    if (featureDtype !== 'float32' && featureDtype !== 'float16') throw typeError('featureDtype', "'float32' or 'float16'", featureDtype);
+    const settings = this.#callSettings(decodeOptions);
+    return this.#eachVideo(videos, callSite, (shape) => this.#searchGroup(shape, featureDtype), settings);
   }
 
   /**

@@ -259,8 +259,9 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
 }
 
 /**
- * Consecutive clips covering a long video (for search inside it), each sampled with `numFrames` frames; every frame
- * is decoded once.
+ * Clips covering a long video (for search inside it), each sampled with `numFrames` frames: `clipSeconds` long,
+ * starting every `strideSeconds` (default `clipSeconds`: back to back; shorter: overlapping), or `numClips` equal
+ * parts. Every frame is decoded once, also where clips overlap.
  * @example
  * for await (const clip of readVideoClips('movie.mp4', { numFrames: 8, clipSeconds: 10 })) {
  *   console.log(clip.startSeconds, clip.endSeconds);
@@ -268,12 +269,12 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
  */
 export async function* readVideoClips(
   source: VideoSource,
-  options: { numFrames?: number; clipSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits & DecoderOptions & Cancellable,
+  options: { numFrames?: number; clipSeconds?: number; strideSeconds?: number; numClips?: number; applyRotation?: boolean } & VideoLimits & DecoderOptions & Cancellable,
 ): AsyncGenerator<VideoClip> {
   const callSite = new Error();
   const src = checkSource(source);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'numClips', 'applyRotation', 'signal', ...DECODE_KEYS]);
+  checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'strideSeconds', 'numClips', 'applyRotation', 'signal', ...DECODE_KEYS]);
   const signal = optionalSignal(options.signal);
   const numFrames = integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames());
   const { clipSeconds, numClips } = options;
@@ -284,9 +285,14 @@ export async function* readVideoClips(
     throw rangeError('clipSeconds', 'positive number', clipSeconds);
   }
   if (numClips !== undefined) integerInRange('numClips', numClips, 1, 100000);
+  const { strideSeconds } = options;
+  if (strideSeconds !== undefined) {
+    if (clipSeconds === undefined) throw typeError('strideSeconds', 'clipSeconds with it', strideSeconds);
+    if (!is.number(strideSeconds) || !(strideSeconds > 0) || !Number.isFinite(strideSeconds)) throw rangeError('strideSeconds', 'positive number', strideSeconds);
+  }
   const limits = nativeLimits(options);
   const r = await cancellableNative(callSite, signal, (cancel) =>
-    binding().video.readClips(src, { numFrames, clipSeconds, numClips, applyRotation: options.applyRotation, ...limits, cancel }),
+    binding().video.readClips(src, { numFrames, clipSeconds, strideSeconds, numClips, applyRotation: options.applyRotation, ...limits, cancel }),
   );
   for (const c of r.clips) {
     yield { frames: splitFrames(c.frames), indices: c.indices, timestamps: c.timestamps, startSeconds: c.startSeconds, endSeconds: c.endSeconds };

@@ -8,7 +8,9 @@ import { classify } from './classify';
 import type { Command } from './command';
 import { embed } from './embed';
 import { embedText } from './embedText';
+import { indexCommand } from './indexCommand';
 import { info } from './info';
 import { score } from './score';
+import { search } from './search';
 
-export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, info];
+export const COMMANDS: readonly Command[] = [classify, score, embed, embedText, indexCommand, search, info];

@@ -134,6 +134,7 @@ class LoadWorker : public PromiseWorker {
         config_json_ = xclip::config_to_json(xclip_->config());
         device_ = xclip_->device().str();
         dtype_ = xclip_->dtype();
+        logit_scale_ = xclip_->state_dict().at("logit_scale").to(at::kDouble).item<double>();
         break;
       case Kind::kText:
         text_ = xclip::XCLIPTextModel::from_pretrained(arg_, opts_);
@@ -159,6 +160,7 @@ class LoadWorker : public PromiseWorker {
     r.Set("config", config_json_);
     r.Set("device", device_);
     r.Set("dtype", dtype_name(dtype_));
+    if (kind_ == Kind::kXClip) r.Set("logitScale", logit_scale_);
     return r;
   }
 
@@ -175,6 +177,7 @@ class LoadWorker : public PromiseWorker {
   std::string config_json_;
   std::string device_;
   at::ScalarType dtype_ = at::kFloat;
+  double logit_scale_ = 0;  // XCLIPModel: the parameter (log of the scale the logits carry)
 };
 
 // ---- model calls --------------------------------------------------------------------------------------
@@ -183,16 +186,18 @@ class LoadWorker : public PromiseWorker {
 //   using Model;                      the model class the handle must hold
 //   static constexpr Kind kKind;      its handle kind
 //   static constexpr const char* kInputs[];  the tensors to borrow from the inputs object, in order
-//   using Output; static Output run(const Model&, const std::vector<at::Tensor>& inputs, const ForwardOptions&)
+//   using Options; static Options options(const Napi::Value&)   the call's options, read on the main thread
+//       (ForwardOptionsOp: transformers' forward flags)
+//   using Output; static Output run(const Model&, const std::vector<at::Tensor>& inputs, const Options&)
 //       on the pool thread (outputs already prepare_output'ed);
-//   static Napi::Value result(Napi::Env, OutputBuilder&, const Output&, const ForwardOptions&) on the main thread.
+//   static Napi::Value result(Napi::Env, OutputBuilder&, const Output&, const Options&) on the main thread.
 // ModelCallWorker<Op> borrows the inputs (undefined ones stay undefined tensors), holds the model while it runs, and
 // hands the outputs to JS without copies.
 template <class Op>
 class ModelCallWorker : public PromiseWorker {
  public:
-  ModelCallWorker(Napi::Env env, std::shared_ptr<typename Op::Model> model, const Napi::Object& inputs, xclip::ForwardOptions opts)
-      : PromiseWorker(env), model_(std::move(model)), opts_(opts) {
+  ModelCallWorker(Napi::Env env, std::shared_ptr<typename Op::Model> model, const Napi::Object& inputs, typename Op::Options opts)
+      : PromiseWorker(env), model_(std::move(model)), opts_(std::move(opts)) {
     for (const char* name : Op::kInputs) tensors_.push_back(Borrow(inputs.Get(name), name));
   }
 
@@ -209,7 +214,7 @@ class ModelCallWorker : public PromiseWorker {
 
  private:
   std::shared_ptr<typename Op::Model> model_;
-  xclip::ForwardOptions opts_;
+  typename Op::Options opts_;
   std::vector<BorrowedTensor> tensors_;
   typename Op::Output out_;
 };
@@ -228,11 +233,17 @@ template <class Op>
 Napi::Value ModelCall(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Handle& h = get_handle(info[0], Op::kKind);
-  const xclip::ForwardOptions opts = forward_options(info.Length() > 2 ? info[2] : env.Undefined());
+  typename Op::Options opts = Op::options(info.Length() > 2 ? info[2] : env.Undefined());
   return (new ModelCallWorker<Op>(env, model_of<typename Op::Model>(h), object_arg(info, 1, "inputs"), opts))->Start();
 }
 
-struct Forward {
+// The options most calls take: transformers' forward flags (ignored by the calls that have none).
+struct ForwardOptionsOp {
+  using Options = xclip::ForwardOptions;
+  static Options options(const Napi::Value& v) { return forward_options(v); }
+};
+
+struct Forward : ForwardOptionsOp {
   using Model = xclip::XCLIPModel;
   static constexpr Kind kKind = Kind::kXClip;
   static constexpr const char* kInputs[] = {"inputIds", "pixelValues", "attentionMask", "positionIds"};
@@ -256,7 +267,7 @@ struct Forward {
 };
 
 // forward() on texts encoded earlier by get_text_features: the label-set cache of the classifier.
-struct ForwardWithTextFeatures {
+struct ForwardWithTextFeatures : ForwardOptionsOp {
   using Model = xclip::XCLIPModel;
   static constexpr Kind kKind = Kind::kXClip;
   static constexpr const char* kInputs[] = {"textFeatures", "pixelValues"};
@@ -274,7 +285,7 @@ struct ForwardWithTextFeatures {
 };
 
 // The calls whose result is one tensor.
-struct TensorResult {
+struct TensorResult : ForwardOptionsOp {
   using Output = at::Tensor;
   static Napi::Value result(Napi::Env, OutputBuilder& b, const Output& out, const xclip::ForwardOptions&) { return b.tensor(out); }
 };
@@ -298,7 +309,7 @@ struct VideoFeatures : TensorResult {
 };
 
 // The towers: BaseModelOutputWithPooling.
-struct PoolingResult {
+struct PoolingResult : ForwardOptionsOp {
   using Output = xclip::BaseModelOutputWithPooling;
   static Napi::Value result(Napi::Env env, OutputBuilder& b, const Output& out, const xclip::ForwardOptions& o) {
     return output_with_pooling(env, b, out, o);
@@ -324,6 +335,48 @@ struct VisionForward : PoolingResult {
     Output out = m.forward(in[0], o);
     prepare(out);
     return out;
+  }
+};
+
+// get_video_search_features: what a search index stores per video, the prompt features cast on the pool thread to
+// the dtype the index stores (options.featureDtype, default float32).
+struct SearchFeatures {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"pixelValues"};
+  using Options = std::string;
+  static Options options(const Napi::Value& v) { return string_field(options_arg(v, "options"), "featureDtype", "float32"); }
+  using Output = xclip::VideoSearchFeatures;
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const Options& dtype) {
+    Output f = m.get_video_search_features(in[0]);
+    f.video_embeds = prepare_output(f.video_embeds);
+    f.prompt_features = prepare_output(f.prompt_features.to(xclip::resolve_dtype(dtype)));
+    return f;
+  }
+  static Napi::Value result(Napi::Env env, OutputBuilder& b, const Output& out, const Options&) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("videoEmbeds", b.tensor(out.video_embeds));
+    r.Set("promptFeatures", b.tensor(out.prompt_features));
+    return r;
+  }
+};
+
+// score_video_features: the search rerank, one call for every candidate.
+struct ScoreFeatures : TensorResult {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"videoEmbeds", "promptFeatures", "textFeatures"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const Options&) {
+    return prepare_output(m.score_video_features(in[0], in[1], in[2]));
+  }
+};
+
+struct PromptKeyValues : TensorResult {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"promptFeatures"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const Options&) {
+    return prepare_output(m.prompt_key_values(in[0]));
   }
 };
 
@@ -417,6 +470,9 @@ void init_models(Napi::Env env, Napi::Object exports) {
   fn("xclipForwardWithTextFeatures", ModelCall<ForwardWithTextFeatures>);
   fn("xclipGetTextFeatures", ModelCall<TextFeatures>);
   fn("xclipGetVideoFeatures", ModelCall<VideoFeatures>);
+  fn("xclipGetVideoSearchFeatures", ModelCall<SearchFeatures>);
+  fn("xclipScoreVideoFeatures", ModelCall<ScoreFeatures>);
+  fn("xclipPromptKeyValues", ModelCall<PromptKeyValues>);
   fn("xclipSavePretrained", XClipSavePretrained);
   fn("textModelFromPretrained", FromPretrained<Kind::kText>);
   fn("textModelForward", ModelCall<TextForward>);

@@ -450,6 +450,8 @@ class ReadClipsWorker : public PromiseWorker {
     options_.num_frames = static_cast<int>(int_field(o, "numFrames", options_.num_frames));
     Napi::Value secs = o.Get("clipSeconds");
     if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
+    Napi::Value stride = o.Get("strideSeconds");
+    if (stride.IsNumber()) options_.stride_seconds = stride.As<Napi::Number>().DoubleValue();
     options_.num_clips = static_cast<int>(int_field(o, "numClips", 0));
     decode_limits(o, options_);
     cancel_ = cancel_flag(o);

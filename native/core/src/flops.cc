@@ -38,21 +38,44 @@ double text_features_flops(const XCLIPConfig& c, int64_t num_texts, int64_t seq_
   return num_texts * (per_text + 2 * t.hidden_size * c.projection_dim);
 }
 
+bool prompt_queries_first(int64_t lq, int64_t lk, int64_t d, int64_t heads) {
+  // Multiply-adds that differ between the two orders: projecting the Lk visual tokens to keys and values and
+  // attending per head, or folding the key and value projections into each query per head and attending to
+  // the raw tokens.
+  const double keys_first = 2.0 * lk * d * d + 2.0 * lq * lk * d;
+  const double queries_first = 2.0 * lq * d * d + 2.0 * heads * lq * lk * d;
+  return queries_first < keys_first;
+}
+
+double stored_prompt_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts, bool key_values) {
+  const auto& v = c.vision_config;
+  const double p = c.projection_dim, h = c.prompt_num_attention_heads;
+  const double patches = static_cast<double>(v.image_size / v.patch_size) * (v.image_size / v.patch_size);
+  const double q = static_cast<double>(num_videos) * num_texts;
+  // Each layer: the text queries cross-attend to the video's visual tokens (in the cheaper order, see
+  // prompt_queries_first; keys and values read as stored when precomputed), then a 4x MLP.
+  double attention;
+  if (key_values) {
+    attention = 2 * 2 * q * patches * p;
+  } else if (prompt_queries_first(num_texts, static_cast<int64_t>(patches), c.projection_dim, c.prompt_num_attention_heads)) {
+    attention = 2 * 2 * q * p * p + 2 * 2 * h * q * patches * p;
+  } else {
+    attention = 2 * 2 * num_videos * patches * p * p + 2 * 2 * q * patches * p;
+  }
+  const double layer = 2 * q * p * p   // q_proj
+                       + attention
+                       + 2 * q * p * p   // proj
+                       + 2 * 2 * q * p * 4 * p;  // mlp
+  return c.prompt_layers * layer;
+}
+
 double prompt_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts) {
   const auto& v = c.vision_config;
-  const double p = c.projection_dim;
   // The patch tokens averaged over time: the prompt generator sees one set per video, not one per frame.
   const double patches = static_cast<double>(v.image_size / v.patch_size) * (v.image_size / v.patch_size);
   // prompts_visual_projection, applied after the time average (linear, so the same result as HF's order).
-  double prompts_in = num_videos * patches * 2 * v.hidden_size * p;
-  // Prompt generator layer: text queries cross-attend to the video's visual tokens, then a 4x MLP.
-  double q = static_cast<double>(num_videos) * num_texts;
-  double layer = 2 * q * p * p                          // q_proj
-                 + 2 * 2 * num_videos * patches * p * p  // k_proj, v_proj
-                 + 2 * 2 * q * patches * p               // attention
-                 + 2 * q * p * p                          // proj
-                 + 2 * 2 * q * p * 4 * p;                 // mlp
-  return prompts_in + c.prompt_layers * layer;
+  const double prompts_in = num_videos * patches * 2 * v.hidden_size * c.projection_dim;
+  return prompts_in + stored_prompt_flops(c, num_videos, num_texts, false);
 }
 
 double forward_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts, int64_t seq_len) {

@@ -106,9 +106,22 @@ struct MultiframeIntegrationTransformer : Module {
 };
 
 // ---- prompt_generator.cc: = XCLIPPromptGenerator (VideoSpecificPrompt) ----
+// What the prompt layers attend to: the (layer-normed) visual tokens [B, N, P], or their keys and values per
+// layer computed beforehand (PromptGenerator::key_values).
+struct PromptMemory {
+  at::Tensor tokens;
+  at::Tensor keys, values;  // [B, N, P] each, for one layer
+};
+
+// Two association orders of the same cross-attention (see CrossAttention::forward); kAuto takes the one with
+// fewer FLOPs for the shapes at hand. Tests pin each to check both against transformers.
+enum class AttentionOrder { kAuto, kKeysFirst, kQueriesFirst };
+
 struct CrossAttention : Module {
   explicit CrossAttention(const XCLIPConfig& c);
-  at::Tensor forward(const at::Tensor& queries, const at::Tensor& kv) const;
+  at::Tensor forward(const at::Tensor& queries, const PromptMemory& memory, AttentionOrder order = AttentionOrder::kAuto) const;
+  // queries [B, Lq, P] attend to keys/values [B, Lk, P] already projected (HF's order).
+  at::Tensor attend(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values) const;
   int64_t num_heads;
   double scale;
   Linear *q_proj, *k_proj, *v_proj, *proj;
@@ -116,7 +129,7 @@ struct CrossAttention : Module {
 
 struct PromptGeneratorLayer : Module {
   explicit PromptGeneratorLayer(const XCLIPConfig& c);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& visual) const;
+  at::Tensor forward(const at::Tensor& x, const PromptMemory& visual, AttentionOrder order = AttentionOrder::kAuto) const;
   CrossAttention* cross_attn;
   LayerNorm *norm1, *norm3;
   Linear *mlp0, *mlp3;  // mlp.0 / mlp.3 of nn.Sequential(Linear, act, Dropout, Linear)
@@ -126,7 +139,11 @@ struct PromptGeneratorLayer : Module {
 struct PromptGenerator : Module {
   explicit PromptGenerator(const XCLIPConfig& c);
   // text [B, K, P], visual [B, N, P] -> alpha * prompts [B, K, P]
-  at::Tensor forward(at::Tensor text, const at::Tensor& visual) const;
+  at::Tensor forward(at::Tensor text, const at::Tensor& visual, AttentionOrder order = AttentionOrder::kAuto) const;
+  // The same from key_values(visual) [B, L, 2, N, P].
+  at::Tensor forward_key_values(at::Tensor text, const at::Tensor& kv) const;
+  // Every layer's cross-attention keys and values of `visual` [B, N, P]: [B, L, 2, N, P].
+  at::Tensor key_values(const at::Tensor& visual) const;
   LayerNorm* layernorm;
   std::vector<PromptGeneratorLayer*> decoder;
   at::Tensor alpha;

@@ -1,5 +1,6 @@
 // = XCLIPPromptGenerator (VideoSpecificPrompt): the text embeddings attend to the video's patch features.
 #include "parts.h"
+#include "xclip/flops.h"
 
 namespace xclip {
 
@@ -14,12 +15,34 @@ CrossAttention::CrossAttention(const XCLIPConfig& c) : num_heads(c.prompt_num_at
   proj = &register_module("proj", std::make_unique<Linear>(dim, dim, true, f));
 }
 
-at::Tensor CrossAttention::forward(const at::Tensor& queries, const at::Tensor& kv) const {
-  const int64_t b = queries.size(0), lq = queries.size(1), d = queries.size(2), lk = kv.size(1);
+at::Tensor CrossAttention::forward(const at::Tensor& queries, const PromptMemory& memory, AttentionOrder order) const {
+  if (memory.keys.defined()) return attend(queries, memory.keys, memory.values);
+  const at::Tensor& kv = memory.tokens;
+  if (order == AttentionOrder::kAuto) {
+    order = prompt_queries_first(queries.size(1), kv.size(1), queries.size(2), num_heads) ? AttentionOrder::kQueriesFirst
+                                                                                          : AttentionOrder::kKeysFirst;
+  }
+  if (order == AttentionOrder::kKeysFirst) return attend(queries, k_proj->forward(kv), v_proj->forward(kv));
+
+  // Same attention, other association: q_h . (W_k,h x_j) = (W_k,h^T q_h) . x_j, and sum_j a_j (W_v,h x_j) =
+  // W_v,h (sum_j a_j x_j). For one query (a search) against 49 tokens at base size the attention costs ~25x
+  // fewer FLOPs than projecting the tokens, so a search index needs to store only the tokens.
+  const int64_t b = queries.size(0), lq = queries.size(1), d = queries.size(2), h = num_heads, hd = d / h;
+  at::Tensor q = q_proj->forward(queries).reshape({b * lq, h, hd}).transpose(0, 1);  // [H, B*Lq, hd]
+  at::Tensor qk = at::bmm(q, k_proj->weight.reshape({h, hd, d}));                   // [H, B*Lq, D]
+  qk = qk.view({h, b, lq, d}).permute({1, 0, 2, 3}).reshape({b, h * lq, d});
+  at::Tensor attn = at::bmm(qk, kv.transpose(1, 2)).mul_(scale).softmax(-1);  // [B, H*Lq, Lk]
+  at::Tensor mixed = at::bmm(attn, kv).view({b, h, lq, d}).permute({1, 0, 2, 3}).reshape({h, b * lq, d});
+  at::Tensor out = at::bmm(mixed, v_proj->weight.reshape({h, hd, d}).transpose(1, 2));  // [H, B*Lq, hd]
+  return proj->forward(out.view({h, b, lq, hd}).permute({1, 2, 0, 3}).reshape({b, lq, d}));
+}
+
+at::Tensor CrossAttention::attend(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values) const {
+  const int64_t b = queries.size(0), lq = queries.size(1), d = queries.size(2), lk = keys.size(1);
   const int64_t hd = d / num_heads;
   at::Tensor q = q_proj->forward(queries).reshape({b, lq, num_heads, hd}).permute({0, 2, 1, 3});
-  at::Tensor k = k_proj->forward(kv).reshape({b, lk, num_heads, hd}).permute({0, 2, 1, 3});
-  at::Tensor v = v_proj->forward(kv).reshape({b, lk, num_heads, hd}).permute({0, 2, 1, 3});
+  at::Tensor k = keys.reshape({b, lk, num_heads, hd}).permute({0, 2, 1, 3});
+  at::Tensor v = values.reshape({b, lk, num_heads, hd}).permute({0, 2, 1, 3});
   at::Tensor attn = at::matmul(q, k.transpose(-2, -1)).mul_(scale).softmax(-1);
   return proj->forward(at::matmul(attn, v).transpose(1, 2).reshape({b, lq, d}));
 }
@@ -36,8 +59,8 @@ PromptGeneratorLayer::PromptGeneratorLayer(const XCLIPConfig& c)
   mlp3 = &seq.register_module("3", std::make_unique<Linear>(4 * d, d, true, f));
 }
 
-at::Tensor PromptGeneratorLayer::forward(const at::Tensor& x, const at::Tensor& visual) const {
-  at::Tensor h = x + cross_attn->forward(norm1->forward(x), visual);
+at::Tensor PromptGeneratorLayer::forward(const at::Tensor& x, const PromptMemory& visual, AttentionOrder order) const {
+  at::Tensor h = x + cross_attn->forward(norm1->forward(x), visual, order);
   return h + mlp3->forward(mlp0->forward(norm3->forward(h), {act}));
 }
 
@@ -51,10 +74,27 @@ PromptGenerator::PromptGenerator(const XCLIPConfig& c) {
   register_parameter("alpha", alpha, {d}, Init::fill(c.prompt_alpha));
 }
 
-at::Tensor PromptGenerator::forward(at::Tensor text, const at::Tensor& visual) const {
-  at::Tensor v = layernorm->forward(visual);
-  for (const PromptGeneratorLayer* layer : decoder) text = layer->forward(text, v);
+at::Tensor PromptGenerator::forward(at::Tensor text, const at::Tensor& visual, AttentionOrder order) const {
+  const PromptMemory memory{layernorm->forward(visual), {}, {}};
+  for (const PromptGeneratorLayer* layer : decoder) text = layer->forward(text, memory, order);
   return alpha * text;
+}
+
+at::Tensor PromptGenerator::forward_key_values(at::Tensor text, const at::Tensor& kv) const {
+  for (size_t i = 0; i < decoder.size(); ++i) {
+    const int64_t l = static_cast<int64_t>(i);
+    text = decoder[i]->forward(text, PromptMemory{{}, kv.select(1, l).select(1, 0), kv.select(1, l).select(1, 1)});
+  }
+  return alpha * text;
+}
+
+at::Tensor PromptGenerator::key_values(const at::Tensor& visual) const {
+  at::Tensor v = layernorm->forward(visual);
+  std::vector<at::Tensor> layers;
+  for (const PromptGeneratorLayer* layer : decoder) {
+    layers.push_back(at::stack({layer->cross_attn->k_proj->forward(v), layer->cross_attn->v_proj->forward(v)}, 1));
+  }
+  return at::stack(layers, 1);  // [B, L, 2, N, P]
 }
 
 }  // namespace xclip

@@ -899,17 +899,25 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
       const int64_t k = std::min<int64_t>(options.num_clips, n);
       for (int64_t i = 0; i < k; ++i) ranges.emplace_back(i * n / k, (i + 1) * n / k);
     } else {
-      // Windows [t0 + j*clip_seconds, t0 + (j+1)*clip_seconds) by presentation time; pts are sorted by index.
-      const double t0 = t.pts_seconds.front();
-      int64_t first = 0;
+      // Windows [t0 + j*stride, t0 + j*stride + clip_seconds) by presentation time; pts are sorted by index.
+      // Back to back (stride = clip_seconds) every frame is in one window; empty windows (VFR gaps) are skipped.
+      const double t0 = t.pts_seconds.front(), clip = options.clip_seconds;
+      const double stride = options.stride_seconds > 0 ? options.stride_seconds : clip;
+      const auto at_or_after = [&](double s) {
+        return std::lower_bound(t.pts_seconds.begin(), t.pts_seconds.begin() + n, s - 1e-9) - t.pts_seconds.begin();
+      };
+      int64_t first = 0, previous = -1;
       while (first < n) {
-        int64_t window = static_cast<int64_t>(std::floor((t.pts_seconds[first] - t0) / options.clip_seconds + 1e-9));
-        double end_t = t0 + (window + 1) * options.clip_seconds;
-        int64_t last = first + 1;
-        while (last < n && t.pts_seconds[last] < end_t - 1e-9) ++last;
-        ranges.emplace_back(first, last);
-        windows.emplace_back(end_t - options.clip_seconds, end_t);
-        first = last;
+        // The first window after the previous one that holds frame `first`.
+        const int64_t j = std::max<int64_t>(
+            previous + 1, static_cast<int64_t>(std::floor((t.pts_seconds[first] - t0 - clip) / stride + 1e-9)) + 1);
+        previous = j;
+        const double start_t = t0 + j * stride, end_t = start_t + clip;
+        const int64_t a = at_or_after(start_t), b = at_or_after(end_t);
+        ranges.emplace_back(a, b);
+        windows.emplace_back(start_t, end_t);
+        if (b >= n) break;
+        first = at_or_after(start_t + stride);
       }
     }
     std::vector<int64_t> all;

@@ -274,26 +274,58 @@ std::shared_ptr<XCLIPModel> XCLIPModel::from_pretrained(const std::string& dir, 
 
 namespace {
 
-// HF XCLIPModel.forward after the text tower: video-conditioned prompts, normalisation and logits.
-// text_features [K, P] are text_projection(pooled text) = get_text_features, in the compute dtype.
-void score(const XCLIPModelImpl& m, const at::Tensor& text_features, int64_t b, int64_t t, XCLIPOutput& out) {
-  at::Tensor video_embeds = out.mit_output.pooler_output;  // [B, P]
-  // Patch tokens of every frame, projected and averaged over time: [B, N, P]
-  const at::Tensor& hidden = out.vision_model_output.last_hidden_state;
+// The prompt generator's visual input: every frame's patch tokens, layer-normed, projected and averaged over
+// time. hidden [B*T, 1+N, Dv] -> [B, N, P]
+at::Tensor prompt_visual_input(const XCLIPModelImpl& m, const at::Tensor& hidden, int64_t b, int64_t t) {
   at::Tensor img = hidden.narrow(1, 1, hidden.size(1) - 1);
   img = m.prompts_visual_layernorm->forward(img);
   // HF projects every frame's tokens, then averages over time; the projection is linear, so averaging first
   // gives the same result with T times fewer FLOPs.
-  img = xclip::matmul(img.view({b, t, img.size(1), img.size(2)}).mean(1), m.prompts_visual_projection);
+  return xclip::matmul(img.view({b, t, img.size(1), img.size(2)}).mean(1), m.prompts_visual_projection);
+}
 
+// HF XCLIPModel.forward after the towers: video-conditioned prompts, normalisation and logits, from the video
+// embeddings [B, P], the prompt generator's visual input (tokens [B, N, P], or per-layer keys and values
+// [B, L, 2, N, P]) and text_features [K, P] (= get_text_features), all in the compute dtype. forward() and the
+// search rerank (score_video_features) both end here.
+void score(const XCLIPModelImpl& m, const at::Tensor& video_embeds, const at::Tensor& visual,
+           const at::Tensor& text_features, XCLIPOutput& out) {
+  const int64_t b = video_embeds.size(0);
   at::Tensor text_embeds = text_features.unsqueeze(0).expand({b, -1, -1});
-  text_embeds = text_embeds + m.prompts_generator->forward(text_embeds, img);
-
+  text_embeds = text_embeds + (visual.dim() == 5 ? m.prompts_generator->forward_key_values(text_embeds, visual)
+                                                 : m.prompts_generator->forward(text_embeds, visual));
   out.video_embeds = normalise(video_embeds);
   out.text_embeds = normalise(text_embeds);
   at::Tensor scale = m.logit_scale.exp();
   out.logits_per_video = at::einsum("bd,bkd->bk", {out.video_embeds, scale * out.text_embeds});
   out.logits_per_text = out.logits_per_video.t();
+}
+
+void score_videos(const XCLIPModelImpl& m, const at::Tensor& text_features, int64_t b, int64_t t, XCLIPOutput& out) {
+  score(m, out.mit_output.pooler_output, prompt_visual_input(m, out.vision_model_output.last_hidden_state, b, t),
+        text_features, out);
+}
+
+// A floating tensor of `rank` dims whose last dim is the projection dim, on the model's device in the compute
+// dtype; NaN/Inf are refused naming the first row (video or text) that holds one.
+at::Tensor checked_features(const XCLIPModelImpl& m, const at::Tensor& t, const char* name, int64_t rank,
+                            const char* layout) {
+  const int64_t p = m.config.projection_dim;
+  if (!t.defined() || t.dim() != rank || t.size(0) < 1 || t.size(-1) != p || t.numel() == 0 ||
+      !at::isFloatingType(t.scalar_type())) {
+    invalid(std::string(name) + " must be a floating " + layout + " tensor with projection_dim " + std::to_string(p) +
+            ", got " + (t.defined() ? shape_str(t.sizes()) + " " + c10::toString(t.scalar_type()) : std::string("none")));
+  }
+  // Checked after the cast: stored float16 features would take libtorch's scalar half-precision path.
+  at::Tensor c = t.to(m.device, m.compute);
+  if (!at::isfinite(c.sum()).item<bool>()) {  // one pass; a NaN/Inf anywhere makes the sum non-finite
+    at::Tensor finite = at::isfinite(c).flatten(1).all(1);
+    if (!finite.all().item<bool>()) {
+      const int64_t row = (~finite).nonzero().min().item<int64_t>();
+      throw Error(ErrorCode::kNonFinite, std::string(name) + "[" + std::to_string(row) + "] contains NaN or Inf");
+    }
+  }
+  return c;
 }
 
 void cast_outputs(const XCLIPModelImpl& m, XCLIPOutput& out) {
@@ -323,7 +355,7 @@ XCLIPOutput XCLIPModel::forward(const at::Tensor& input_ids, const at::Tensor& p
     m.encode_video(pixel_values, options, out.vision_model_output, out.mit_output);
     out.text_model_output = m.text_model->forward(text.input_ids, text.attention_mask, text.position_ids, options);
     at::Tensor text_features = m.text_projection->forward(out.text_model_output.pooler_output);  // [K, P]
-    score(m, text_features, pixel_values.size(0), pixel_values.size(1), out);
+    score_videos(m, text_features, pixel_values.size(0), pixel_values.size(1), out);
     if (options.return_loss) {
       out.loss = (contrastive_loss(out.logits_per_text) + contrastive_loss(out.logits_per_text.t())) / 2.0;
     }
@@ -336,18 +368,10 @@ XCLIPOutput XCLIPModel::forward_with_text_features(const at::Tensor& text_featur
   const XCLIPModelImpl& m = *impl_;
   return guarded("XCLIPModel.forward_with_text_features", [&] {
     check_video_rank(m.config.vision_config, pixel_values);
-    if (!text_features.defined() || text_features.dim() != 2 || text_features.size(0) < 1 ||
-        text_features.size(1) != m.config.projection_dim || !at::isFloatingType(text_features.scalar_type())) {
-      invalid("text_features must be a floating [num_texts, " + std::to_string(m.config.projection_dim) +
-              "] tensor (get_text_features output), got " +
-              (text_features.defined() ? shape_str(text_features.sizes()) : std::string("none")));
-    }
-    if (!at::isfinite(text_features).all().item<bool>()) {
-      throw Error(ErrorCode::kNonFinite, "text_features contain NaN or Inf");
-    }
+    at::Tensor text = checked_features(m, text_features, "text_features", 2, "[num_texts, projection_dim] (get_text_features output)");
     XCLIPOutput out;
     m.encode_video(pixel_values, {}, out.vision_model_output, out.mit_output);
-    score(m, text_features.to(m.device, m.compute), pixel_values.size(0), pixel_values.size(1), out);
+    score_videos(m, text, pixel_values.size(0), pixel_values.size(1), out);
     cast_outputs(m, out);
     return out;
   });
@@ -369,6 +393,51 @@ at::Tensor XCLIPModel::get_video_features(const at::Tensor& pixel_values) const 
     BaseModelOutputWithPooling vision, mit_out;
     m.encode_video(pixel_values, {}, vision, mit_out);
     return mit_out.pooler_output.to(m.dtype);
+  });
+}
+
+VideoSearchFeatures XCLIPModel::get_video_search_features(const at::Tensor& pixel_values) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.get_video_search_features", [&] {
+    BaseModelOutputWithPooling vision, mit_out;
+    m.encode_video(pixel_values, {}, vision, mit_out);
+    VideoSearchFeatures out;
+    out.video_embeds = mit_out.pooler_output.to(m.dtype);
+    out.prompt_features =
+        prompt_visual_input(m, vision.last_hidden_state, pixel_values.size(0), pixel_values.size(1)).to(m.dtype);
+    return out;
+  });
+}
+
+at::Tensor XCLIPModel::prompt_key_values(const at::Tensor& prompt_features) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.prompt_key_values", [&] {
+    at::Tensor visual = checked_features(m, prompt_features, "prompt_features", 3, "[num_videos, num_patches, projection_dim]");
+    return m.prompts_generator->key_values(visual).to(m.dtype);
+  });
+}
+
+at::Tensor XCLIPModel::score_video_features(const at::Tensor& video_embeds, const at::Tensor& prompt_features,
+                                            const at::Tensor& text_features) const {
+  const XCLIPModelImpl& m = *impl_;
+  return guarded("XCLIPModel.score_video_features", [&] {
+    at::Tensor video = checked_features(m, video_embeds, "video_embeds", 2, "[num_videos, projection_dim]");
+    at::Tensor text = checked_features(m, text_features, "text_features", 2, "[num_texts, projection_dim] (get_text_features output)");
+    const bool kv = prompt_features.defined() && prompt_features.dim() == 5;
+    at::Tensor visual = kv ? checked_features(m, prompt_features, "prompt_features", 5,
+                                              "[num_videos, prompt_layers, 2, num_patches, projection_dim] (prompt_key_values output)")
+                           : checked_features(m, prompt_features, "prompt_features", 3, "[num_videos, num_patches, projection_dim]");
+    if (visual.size(0) != video.size(0)) {
+      invalid("prompt_features holds " + std::to_string(visual.size(0)) + " videos but video_embeds " +
+              std::to_string(video.size(0)));
+    }
+    if (kv && (visual.size(1) != m.config.prompt_layers || visual.size(2) != 2)) {
+      invalid("prompt_features " + shape_str(visual.sizes()) + " are not keys and values for " +
+              std::to_string(m.config.prompt_layers) + " prompt layers");
+    }
+    XCLIPOutput out;
+    score(m, video, visual, text, out);
+    return out.logits_per_video.to(m.dtype);
   });
 }
 

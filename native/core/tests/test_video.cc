@@ -317,6 +317,35 @@ TEST(video_sampling_rules) {
   EXPECT_EQ(short_idx.back(), 9);
 }
 
+// Overlapping windows: 1 s clips every 0.5 s over the 2 s, 30 fps h264 fixture -> [0,1) [0.5,1.5) [1,2); frames
+// shared by two clips are decoded once and come out equal to read_video's. A stride longer than the clip leaves
+// gaps.
+TEST(video_clips_overlap_with_a_stride) {
+  auto src = VideoSource::from_path(testing::fixture("videos/h264_320x240_30fps.mp4"));
+  ClipOptions co;
+  co.num_frames = 8;
+  co.clip_seconds = 1;
+  co.stride_seconds = 0.5;
+  VideoClips c = read_video_clips(src, co);
+  EXPECT_EQ(c.clips.size(), size_t(3));
+  const int64_t first[] = {0, 15, 30}, end[] = {30, 45, 60};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.clips[i].first_frame, first[i]);
+    EXPECT_EQ(c.clips[i].end_frame, end[i]);
+    EXPECT_TRUE(std::abs(c.clips[i].start_seconds - 0.5 * i) < 1e-9);
+    ReadOptions o;
+    o.sampling = Sampling::kIndices;
+    o.indices = c.clips[i].indices;
+    EXPECT_TRUE(c.clips[i].frames.equal(read_video(src, o).frames));
+  }
+  co.clip_seconds = 0.5;
+  co.stride_seconds = 1.5;
+  VideoClips gaps = read_video_clips(src, co);
+  EXPECT_EQ(gaps.clips.size(), size_t(2));
+  EXPECT_EQ(gaps.clips[0].end_frame, 15);
+  EXPECT_EQ(gaps.clips[1].first_frame, 45);
+}
+
 TEST(video_clips_are_consecutive_and_match_read_video) {
   auto src = VideoSource::from_path(testing::fixture("videos/vfr_h264_192x108.mp4"));
   ClipOptions co;

@@ -47,6 +47,13 @@ struct XCLIPOutput {
   BaseModelOutputWithPooling mit_output;
 };
 
+// What a search index stores per video (get_video_search_features), from one vision pass.
+struct VideoSearchFeatures {
+  at::Tensor video_embeds;     // [num_videos, projection_dim] = get_video_features (MIT pooled, not normalised)
+  at::Tensor prompt_features;  // [num_videos, num_patches, projection_dim]: the prompt generator's visual input
+                               // (every frame's patch tokens layer-normed, projected, averaged over time)
+};
+
 class XCLIPModelImpl;
 class XCLIPTextModelImpl;
 class XCLIPVisionModelImpl;
@@ -74,6 +81,17 @@ class XCLIPModel {
   // text_model_output is left empty.
   XCLIPOutput forward_with_text_features(const at::Tensor& text_features, const at::Tensor& pixel_values) const;
   at::Tensor get_video_features(const at::Tensor& pixel_values) const;
+
+  // Text-to-video search with X-CLIP's own scores. get_video_search_features stores, per video, what
+  // forward() derives from its pixels; score_video_features then gives logits_per_video [num_videos, num_texts]
+  // equal to forward()'s for those videos and texts (text_features = get_text_features), without the vision
+  // tower. prompt_features may also be their keys and values (prompt_key_values, [num_videos, prompt_layers, 2,
+  // num_patches, projection_dim]): 4x the bytes for less compute. Features may come in float16/bfloat16 (they
+  // are computed in the model's dtype); video_embeds may be normalised already.
+  VideoSearchFeatures get_video_search_features(const at::Tensor& pixel_values) const;
+  at::Tensor score_video_features(const at::Tensor& video_embeds, const at::Tensor& prompt_features,
+                                  const at::Tensor& text_features) const;
+  at::Tensor prompt_key_values(const at::Tensor& prompt_features) const;
 
   const XCLIPConfig& config() const;
   at::Device device() const;

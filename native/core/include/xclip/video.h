@@ -125,7 +125,8 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& options, int64_t n_
 
 struct ClipOptions {
   int num_frames = 8;         // frames per clip (SegmentMiddle inside each clip)
-  double clip_seconds = 0;    // either: consecutive windows of this length (last one may be shorter) ...
+  double clip_seconds = 0;    // either: windows of this length (last one may be shorter) ...
+  double stride_seconds = 0;  //    starting every stride_seconds (0: clip_seconds, back to back; less: overlapping)
   int num_clips = 0;          // ... or: this many equal frame-count segments
   int64_t max_pixels = kDefaultMaxPixels;
   int64_t max_frames = kDefaultMaxFrames;
@@ -139,8 +140,9 @@ struct VideoClip {
   at::Tensor frames;  // uint8 [num_frames, H, W, 3]
   std::vector<int64_t> indices;
   std::vector<double> timestamps;
-  // clip_seconds: the window [t0 + j*clip_seconds, t0 + (j+1)*clip_seconds) (t0 = first frame's pts; the last
-  // window ends at the stream end); windows holding no frame (VFR gaps) produce no clip.
+  // clip_seconds: the window [t0 + j*stride, t0 + j*stride + clip_seconds) (t0 = first frame's pts, stride =
+  // stride_seconds or clip_seconds; the last window reaches the stream end); windows holding no frame (VFR gaps)
+  // produce no clip.
   // num_clips: from the clip's first frame pts to the next clip's first frame pts (stream end for the last).
   double start_seconds = 0;
   double end_seconds = 0;
@@ -156,7 +158,8 @@ struct VideoClips {
   std::string warning;
 };
 
-// Consecutive clips covering the whole video; a frame used by several clips is decoded once.
+// Clips covering the whole video (overlapping when stride_seconds < clip_seconds); a frame used by several clips
+// is decoded once.
 VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options);
 
 struct DecodeThroughput {

@@ -1,0 +1,303 @@
+/**
+ * The {@link SearchStore} on LanceDB: one embedded table (`entries`) in the index directory, with the normalised
+ * video embedding as a fixed-size-list vector column and the prompt features as a fixed-size binary column.
+ * Stage 1 is LanceDB's exact flat scan until the table reaches `annThreshold` rows, then its IVF-PQ index
+ * (rows added later are scanned exactly until `maintain` folds them in).
+ * @module
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import * as lancedb from '@lancedb/lancedb';
+import * as arrow from 'apache-arrow';
+
+import { XClipError } from '../errors';
+import type { EntryBatch, EntryRow, SearchStore, StoreStats } from './store';
+
+const TABLE = 'entries';
+const COLUMNS = ['id', 'source', 'segment', 'start', 'end', 'vector'];
+
+/**
+ * @example
+ * const store = await LanceStore.open('/data/index/lance', { dim: 512, featureBytes: 49 * 512 * 2 });
+ */
+export interface LanceStoreOptions {
+  dim: number;
+  featureBytes: number;
+  /** Rows from which stage 1 uses an IVF-PQ index instead of an exact scan. Default 50,000. */
+  annThreshold?: number;
+  /** IVF partitions probed per query. Default 32. */
+  nprobes?: number;
+  /** PQ candidates re-scored with the full vectors, as a multiple of k. Default 4. */
+  refineFactor?: number;
+}
+
+function schemaFor(dim: number, featureBytes: number): arrow.Schema {
+  return new arrow.Schema([
+    new arrow.Field('id', new arrow.Utf8(), false),
+    new arrow.Field('source', new arrow.Utf8(), false),
+    new arrow.Field('segment', new arrow.Int32(), false),
+    new arrow.Field('start', new arrow.Float64(), false),
+    new arrow.Field('end', new arrow.Float64(), false),
+    new arrow.Field('vector', new arrow.FixedSizeList(dim, new arrow.Field('item', new arrow.Float32(), true)), false),
+    new arrow.Field('features', new arrow.FixedSizeBinary(featureBytes), false),
+  ]);
+}
+
+/** A SQL string literal for LanceDB's filters (DataFusion: quotes doubled). */
+function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+function sqlList(values: readonly string[]): string {
+  return values.map(sqlString).join(', ');
+}
+
+/** Every chunk's values of a fixed-size column, as one contiguous array (a copy only when there are several). */
+function contiguous<T extends Float32Array | Uint8Array>(chunks: readonly arrow.Data[], width: number, make: (n: number) => T, values: (d: arrow.Data) => T): T {
+  if (chunks.length === 1) {
+    const d = chunks[0];
+    return values(d).subarray(d.offset * width, (d.offset + d.length) * width) as T;
+  }
+  const total = chunks.reduce((n, d) => n + d.length, 0);
+  const out = make(total * width);
+  let at = 0;
+  for (const d of chunks) {
+    out.set(values(d).subarray(d.offset * width, (d.offset + d.length) * width), at);
+    at += d.length * width;
+  }
+  return out;
+}
+
+function vectorsOf(table: arrow.Table, dim: number): Float32Array {
+  const col = table.getChild('vector');
+  if (!col) return new Float32Array(0);
+  return contiguous(col.data, dim, (n) => new Float32Array(n), (d) => d.children[0].values as Float32Array);
+}
+
+function batchOf(table: arrow.Table, dim: number, withDistance: boolean): EntryBatch {
+  const col = <T>(name: string): T[] => (table.getChild(name)?.toArray() ?? []) as T[];
+  const n = table.numRows;
+  const distances = withDistance ? (table.getChild('_distance')?.toArray() as Float32Array) : undefined;
+  return {
+    ids: Array.from(col<string>('id')),
+    sources: Array.from(col<string>('source')),
+    segments: Array.from(col<number>('segment')),
+    starts: Array.from(col<number>('start')),
+    ends: Array.from(col<number>('end')),
+    // LanceDB's 'dot' distance is 1 - dot.
+    similarities: Array.from({ length: n }, (_, i) => (distances ? 1 - distances[i] : Number.NaN)),
+    vectors: vectorsOf(table, dim),
+    handles: Array.from(table.getChild('_rowid')?.toArray() ?? []),
+  };
+}
+
+function select(batch: EntryBatch, keep: (i: number) => boolean, dim: number): EntryBatch {
+  const idx = batch.ids.map((_, i) => i).filter(keep);
+  const vectors = new Float32Array(idx.length * dim);
+  idx.forEach((i, j) => vectors.set(batch.vectors.subarray(i * dim, (i + 1) * dim), j * dim));
+  const pick = <T>(a: readonly T[]): T[] => idx.map((i) => a[i]);
+  return {
+    ids: pick(batch.ids),
+    sources: pick(batch.sources),
+    segments: pick(batch.segments),
+    starts: pick(batch.starts),
+    ends: pick(batch.ends),
+    similarities: pick(batch.similarities),
+    vectors,
+    handles: pick(batch.handles),
+  };
+}
+
+/**
+ * @example
+ * const store = await LanceStore.open(path.join(dir, 'lance'), { dim: 32, featureBytes: 16 * 32 * 2 });
+ * const hits = await store.nearest(queryVector, 200);
+ * const bytes = await store.features(hits);
+ */
+export class LanceStore implements SearchStore {
+  readonly dim: number;
+  readonly featureBytes: number;
+  readonly #db: lancedb.Connection;
+  readonly #table: lancedb.Table;
+  readonly #schema: arrow.Schema;
+  readonly #annThreshold: number;
+  readonly #nprobes: number;
+  readonly #refineFactor: number;
+  readonly #dir: string;
+  #indexed = false;
+
+  private constructor(dir: string, db: lancedb.Connection, table: lancedb.Table, options: LanceStoreOptions, indexed: boolean) {
+    this.#dir = dir;
+    this.dim = options.dim;
+    this.featureBytes = options.featureBytes;
+    this.#db = db;
+    this.#table = table;
+    this.#schema = schemaFor(options.dim, options.featureBytes);
+    this.#annThreshold = options.annThreshold ?? 50000;
+    this.#nprobes = options.nprobes ?? 32;
+    this.#refineFactor = options.refineFactor ?? 4;
+    this.#indexed = indexed;
+  }
+
+  /** Opens the table in `dir`, creating it when absent; refuses one whose columns do not fit `dim`/`featureBytes`. */
+  static async open(dir: string, options: LanceStoreOptions): Promise<LanceStore> {
+    // Other processes (ingest workers) may commit to the same table: look for new versions at most every second.
+    const db = await lancedb.connect(dir, { readConsistencyInterval: 1 });
+    const schema = schemaFor(options.dim, options.featureBytes);
+    const table = (await db.tableNames()).includes(TABLE) ? await db.openTable(TABLE) : await db.createEmptyTable(TABLE, schema, { existOk: true });
+    const found = await table.schema();
+    const vector = found.fields.find((f) => f.name === 'vector')?.type;
+    const features = found.fields.find((f) => f.name === 'features')?.type;
+    if (!(vector instanceof arrow.FixedSizeList) || vector.listSize !== options.dim || !(features instanceof arrow.FixedSizeBinary) || features.byteWidth !== options.featureBytes) {
+      table.close();
+      db.close();
+      throw new XClipError('INDEX_CORRUPT', `${dir}: table '${TABLE}' has columns ${found.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ')}, not vectors of ${options.dim} and features of ${options.featureBytes} bytes`);
+    }
+    const indexed = (await table.listIndices()).some((i) => i.columns.includes('vector'));
+    return new LanceStore(dir, db, table, options, indexed);
+  }
+
+  count(): Promise<number> {
+    return this.#table.countRows();
+  }
+
+  async countSources(): Promise<number> {
+    const sources = new Set<string>();
+    for await (const batch of this.#table.query().select(['source'])) {
+      for (const s of batch.getChild('source')?.toArray() ?? []) sources.add(s as string);
+    }
+    return sources.size;
+  }
+
+  #arrowTable(rows: readonly EntryRow[]): arrow.Table {
+    const n = rows.length;
+    const vectors = new Float32Array(n * this.dim);
+    const features = new Uint8Array(n * this.featureBytes);
+    rows.forEach((r, i) => {
+      vectors.set(r.vector, i * this.dim);
+      features.set(r.features, i * this.featureBytes);
+    });
+    const fields = this.#schema.fields;
+    const children = [
+      arrow.vectorFromArray(rows.map((r) => r.id), new arrow.Utf8()).data[0],
+      arrow.vectorFromArray(rows.map((r) => r.source), new arrow.Utf8()).data[0],
+      arrow.makeData({ type: new arrow.Int32(), length: n, data: Int32Array.from(rows, (r) => r.segment) }),
+      arrow.makeData({ type: new arrow.Float64(), length: n, data: Float64Array.from(rows, (r) => r.start) }),
+      arrow.makeData({ type: new arrow.Float64(), length: n, data: Float64Array.from(rows, (r) => r.end) }),
+      arrow.makeData({ type: fields[5].type, length: n, nullCount: 0, child: arrow.makeData({ type: new arrow.Float32(), length: n * this.dim, data: vectors }) }),
+      arrow.makeData({ type: fields[6].type, length: n, nullCount: 0, data: features }),
+    ];
+    const struct = arrow.makeData({ type: new arrow.Struct(fields), length: n, nullCount: 0, children });
+    return new arrow.Table(this.#schema, new arrow.RecordBatch(this.#schema, struct));
+  }
+
+  async replaceSources(sources: readonly string[], rows: readonly EntryRow[]): Promise<void> {
+    for (const r of rows) {
+      if (r.vector.length !== this.dim || r.features.length !== this.featureBytes) {
+        throw new RangeError(`entry ${r.id}: ${r.vector.length} vector values and ${r.features.length} feature bytes, expected ${this.dim} and ${this.featureBytes}`);
+      }
+    }
+    // Two commits, delete then append: a crash between them leaves these sources without entries (never doubled,
+    // never partial). LanceDB's one-commit mergeInsert with a delete-by-source clause reads every row of the table,
+    // features included, on each call: it fails outright past 2 GiB of features (~43k entries at base size).
+    if (sources.length > 0) await this.#table.delete(`source IN (${sqlList(sources)})`);
+    if (rows.length > 0) await this.#table.add(this.#arrowTable(rows));
+  }
+
+  async removeIds(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const r = await this.#table.delete(`id IN (${sqlList(ids)})`);
+    return r.numDeletedRows;
+  }
+
+  async nearest(vector: Float32Array, k: number, exclude: readonly string[] = []): Promise<EntryBatch> {
+    let q = this.#table.vectorSearch(vector).distanceType('dot').select([...COLUMNS, '_distance']).withRowId().limit(k + exclude.length);
+    if (this.#indexed) q = q.nprobes(this.#nprobes).refineFactor(this.#refineFactor);
+    const batch = batchOf(await q.toArrow(), this.dim, true);
+    if (exclude.length === 0 && batch.ids.length <= k) return batch;
+    const skip = new Set(exclude);
+    let kept = 0;
+    return select(batch, (i) => !skip.has(batch.ids[i]) && kept++ < k, this.dim);
+  }
+
+  async get(ids: readonly string[]): Promise<EntryBatch> {
+    if (ids.length === 0) return batchOf(new arrow.Table(), this.dim, false);
+    const t = await this.#table.query().where(`id IN (${sqlList(ids)})`).select(COLUMNS).withRowId().toArrow();
+    return batchOf(t, this.dim, false);
+  }
+
+  async features(batch: EntryBatch): Promise<Uint8Array> {
+    const n = batch.ids.length;
+    const out = new Uint8Array(n * this.featureBytes);
+    if (n === 0) return out;
+    const slot = new Map(batch.ids.map((id, i) => [id, i]));
+    const copy = (t: arrow.Table): void => {
+      const ids = t.getChild('id')?.toArray() as string[];
+      const bytes = contiguous(t.getChild('features')?.data ?? [], this.featureBytes, (m) => new Uint8Array(m), (d) => d.values as Uint8Array);
+      ids.forEach((id, j) => {
+        const i = slot.get(id);
+        if (i === undefined) return;
+        out.set(bytes.subarray(j * this.featureBytes, (j + 1) * this.featureBytes), i * this.featureBytes);
+        slot.delete(id);
+      });
+    };
+    copy(await this.#table.takeRowIds(batch.handles as bigint[]).select(['id', 'features']).toArrow());
+    // Row ids name a row of one table version: a commit or compaction in between moves rows, so look the rest
+    // up by id.
+    if (slot.size > 0) copy(await this.#table.query().where(`id IN (${sqlList([...slot.keys()])})`).select(['id', 'features']).toArrow());
+    if (slot.size > 0) throw new XClipError('INDEX_CORRUPT', `entries vanished while being read: ${[...slot.keys()].slice(0, 3).join(', ')}`);
+    return out;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const s = await this.#table.stats();
+    let annIndexed = 0;
+    if (this.#indexed) annIndexed = (await this.#table.indexStats('vector_idx'))?.numIndexedRows ?? 0;
+    return { rows: s.numRows, bytes: s.totalBytes, annIndexed, fragments: s.fragmentStats.numFragments };
+  }
+
+  async maintain(): Promise<void> {
+    const s = await this.#table.stats();
+    const trained = this.#trainedRows();
+    // (Re)train the IVF-PQ index at the threshold, and again whenever the table has grown 4x since: partitions
+    // sized for 50k rows would each hold 80k rows at 4M.
+    if (s.numRows >= this.#annThreshold && (!this.#indexed || s.numRows >= 4 * trained)) {
+      // sqrt(rows) partitions (LanceDB's default); sub-vectors of 8 dims (twice the default) for better recall.
+      await this.#table.createIndex('vector', {
+        config: lancedb.Index.ivfPq({ distanceType: 'dot', numPartitions: Math.round(Math.sqrt(s.numRows)), numSubVectors: this.dim % 8 === 0 ? this.dim / 8 : undefined }),
+        replace: true,
+      });
+      fs.writeFileSync(this.#annFile, JSON.stringify({ trainedRows: s.numRows }));
+      this.#indexed = true;
+      return;
+    }
+    // Many tiny files (one per commit of a few videos) slow every scan; large ones are left alone, since
+    // rewriting them costs more than it saves.
+    let due = s.fragmentStats.numFragments >= 64 && s.fragmentStats.lengths.mean < 10000;
+    if (this.#indexed && !due) {
+      const idx = await this.#table.indexStats('vector_idx');
+      due = (idx?.numUnindexedRows ?? 0) > Math.max(10000, 0.1 * (idx?.numIndexedRows ?? 0));
+    }
+    // Compacts, appends unindexed rows to the ANN index, and drops data files of versions older than ten minutes
+    // (a reader in another process may still be on one of those).
+    if (due) await this.#table.optimize({ cleanupOlderThan: new Date(Date.now() - 10 * 60 * 1000) });
+  }
+
+  get #annFile(): string {
+    return path.join(this.#dir, 'ann.json');
+  }
+
+  #trainedRows(): number {
+    try {
+      return (JSON.parse(fs.readFileSync(this.#annFile, 'utf8')) as { trainedRows: number }).trainedRows;
+    } catch {
+      return 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#table.close();
+    this.#db.close();
+  }
+}

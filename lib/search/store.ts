@@ -1,0 +1,95 @@
+/**
+ * Where a {@link VideoIndex} keeps its entries: a small interface with one implementation on LanceDB (an embedded
+ * table in the index directory), so that a shared store (PostgreSQL + pgvector) can follow for teams whose workers
+ * fill one index from several machines. A store knows nothing about the model: rows carry a normalised vector for
+ * the nearest-neighbour stage and opaque feature bytes for the rerank.
+ * @module
+ */
+
+/**
+ * One entry: a video, or one segment of it.
+ * @example
+ * const row: EntryRow = { id: '/v/a.mp4#0', source: '/v/a.mp4', segment: 0, start: 0, end: 10, vector, features };
+ */
+export interface EntryRow {
+  /** Unique key: the source and the segment number. */
+  id: string;
+  /** The video it came from (an absolute path, or the name given with its bytes). */
+  source: string;
+  /** Segment number within the source, from 0. */
+  segment: number;
+  /** Seconds. */
+  start: number;
+  end: number;
+  /** The normalised video embedding, `dim` floats. */
+  vector: Float32Array;
+  /** The stored prompt features, exactly `featureBytes` bytes. */
+  features: Uint8Array;
+}
+
+/**
+ * Entries found by {@link SearchStore.nearest} or {@link SearchStore.get}, column by column; `vectors` and
+ * `features` are contiguous so the rerank takes them as one tensor each.
+ * @example
+ * const { ids, vectors } = await store.nearest(query, 200);
+ */
+export interface EntryBatch {
+  ids: string[];
+  sources: string[];
+  segments: number[];
+  starts: number[];
+  ends: number[];
+  /** Dot product with the query vector (cosine: both are normalised); NaN from `get`. */
+  similarities: number[];
+  /** `[n, dim]` normalised video embeddings. */
+  vectors: Float32Array;
+  /** Opaque handles that {@link SearchStore.features} takes back (LanceDB row ids). */
+  handles: readonly unknown[];
+}
+
+/**
+ * Counters for `index info` and the store's own upkeep.
+ * @example
+ * const { rows, annIndexed } = await store.stats();
+ */
+export interface StoreStats {
+  rows: number;
+  /** Bytes on disk. */
+  bytes: number;
+  /** Rows covered by the approximate nearest-neighbour index (0: stage 1 is an exact scan). */
+  annIndexed: number;
+  /** Data files; many small ones are compacted by {@link SearchStore.maintain}. */
+  fragments: number;
+}
+
+/**
+ * The storage a VideoIndex needs. A crash during a write leaves whole entries only: a source's rows are all there or
+ * none are (a crash while replacing a source may leave it with none, never with old and new rows mixed).
+ * @example
+ * const store = await LanceStore.open(dir, { dim: 512, featureBytes: 49 * 512 * 2 });
+ * await store.replaceSources(['/v/a.mp4'], rows);
+ */
+export interface SearchStore {
+  readonly dim: number;
+  readonly featureBytes: number;
+  count(): Promise<number>;
+  /** Distinct sources stored (a scan: for `index info`, not for every request). */
+  countSources(): Promise<number>;
+  /** Removes every entry of `sources`, then inserts `rows` (re-adding a video replaces it). */
+  replaceSources(sources: readonly string[], rows: readonly EntryRow[]): Promise<void>;
+  /** Removes entries by id; resolves with how many there were. */
+  removeIds(ids: readonly string[]): Promise<number>;
+  /**
+   * The `k` entries whose vectors have the largest dot product with `vector` (normalised), best first; exact below
+   * the ANN threshold, approximate above it. `exclude` ids are skipped.
+   */
+  nearest(vector: Float32Array, k: number, exclude?: readonly string[]): Promise<EntryBatch>;
+  /** Entries by id, in the order found (missing ids are left out). */
+  get(ids: readonly string[]): Promise<EntryBatch>;
+  /** The feature bytes of entries of a batch this store returned, `[n, featureBytes]` in the batch's order. */
+  features(batch: EntryBatch): Promise<Uint8Array>;
+  stats(): Promise<StoreStats>;
+  /** Upkeep after writes: compacts small files, builds or extends the ANN index when due. */
+  maintain(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,599 @@
+/**
+ * Text-to-video search with X-CLIP's own scores. X-CLIP conditions the text embedding on each video (the prompt
+ * generator attends from the text to the video's patch features), so its logits are not a cosine of two stored
+ * vectors. A VideoIndex stores, per video or segment, the video embedding and the prompt generator's visual input;
+ * a search finds candidates by the cosine of the video embedding with the plain text embedding (stage 1), then
+ * scores every candidate exactly as `XCLIPModel.forward` would, in one native call (stage 2).
+ * @module
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { atCallSite, XClipError } from '../errors';
+import { resolveModelSpec } from '../modelSpec';
+import { ZeroShotVideoClassifier } from '../pipelines';
+import { Tensor } from '../tensor';
+import { integerInRange, is, optionalObject, rangeError, typeError } from '../validate';
+import { readVideoClips, type VideoSource } from '../video';
+import { LanceStore } from './lanceStore';
+import { checkModel, configHash, readMeta, weightsHash, writeMeta, type IndexMeta, type ModelIdentity } from './meta';
+import type { EntryBatch, EntryRow, SearchStore } from './store';
+
+/**
+ * @example
+ * const index = await VideoIndex.open('./my-index', { model: 'microsoft/xclip-base-patch32' });
+ */
+export interface VideoIndexOptions {
+  /**
+   * The model: a directory, a hub id or `demo` (as `--model`), or a loaded classifier to share (not disposed by
+   * `close`). Default: the model the index was built with; for a new index, `microsoft/xclip-base-patch32`.
+   */
+  model?: string | ZeroShotVideoClassifier;
+  /** With a classifier: the id to record for it (e.g. the hub id it was loaded from); default its directory. */
+  modelId?: string;
+  /**
+   * Precision of the stored prompt features, fixed when the index is created. `'float16'` (default) halves the
+   * disk; rounding the features moves logits by up to ~1e-3 × the logit scale. `'float32'`: every logit equals
+   * `forward()`'s within 1e-4.
+   */
+  featureDtype?: 'float16' | 'float32';
+  /** Entries from which stage 1 uses an IVF-PQ index instead of an exact scan. Default 50,000. */
+  annThreshold?: number;
+}
+
+/**
+ * @example
+ * await index.add(['a.mp4', { source: 'upload-17.mp4', data: bytes }], { clipSeconds: 10 });
+ */
+export interface AddOptions {
+  /** Cut each video into segments of this many seconds, one entry each; default: one entry per video. */
+  clipSeconds?: number;
+  /** Seconds between segment starts (with `clipSeconds`); default `clipSeconds`; shorter: overlapping segments. */
+  strideSeconds?: number;
+  /** Called once a video's entries are committed (durable), in completion order. */
+  onProgress?: (progress: AddProgress) => void;
+}
+
+/** A video given by its bytes, under a name of its own. */
+export interface VideoBytes {
+  source: string;
+  data: Uint8Array;
+}
+
+export interface AddProgress {
+  source: string;
+  entries: number;
+  /** Videos finished so far (committed or failed) and in all. */
+  done: number;
+  total: number;
+}
+
+export interface AddResult {
+  source: string;
+  /** Entries stored (0 when the video failed). */
+  entries: number;
+  /** Why the video was skipped (it could not be decoded, ...); the other videos are added all the same. */
+  error?: Error;
+}
+
+/**
+ * @example
+ * const hits = await index.search('a dog catching a frisbee', { k: 5, candidates: 500 });
+ */
+export interface SearchOptions {
+  /** Results wanted, 1 to 10,000. Default 10. */
+  k?: number;
+  /** Stage-1 candidates scored exactly (K′), k to 100,000. Default 200. */
+  candidates?: number;
+  /** Receives where the time went (for benchmarks and monitoring). */
+  onTimings?: (timings: SearchTimings) => void;
+}
+
+/** Milliseconds per stage of one search. */
+export interface SearchTimings {
+  textEncode: number;
+  ann: number;
+  featureFetch: number;
+  rerank: number;
+  candidates: number;
+}
+
+/**
+ * @example
+ * const [best] = await index.search('cooking pasta');
+ * console.log(best.source, best.start, best.end, best.logit);
+ */
+export interface SearchResult {
+  id: string;
+  source: string;
+  /** Seconds. */
+  start: number;
+  end: number;
+  /** `logits_per_video` of this (video, text) pair, as `XCLIPModel.forward` computes it. */
+  logit: number;
+  /** The same as a cosine similarity: `logit / model.logitScale`. */
+  score: number;
+}
+
+/** A {@link VideoIndex.similar} hit: `score` is the cosine of the two video embeddings. */
+export type SimilarResult = Omit<SearchResult, 'logit'>;
+
+/** Counters for `xclip-node index info`. */
+export interface IndexInfo {
+  dir: string;
+  model: ModelIdentity;
+  featureDtype: 'float16' | 'float32';
+  entries: number;
+  sources: number;
+  bytes: number;
+  bytesPerEntry: number;
+  annIndexed: number;
+}
+
+const TEXT_CACHE_SIZE = 256;
+const STORE_DIR = 'lance';
+
+interface Item {
+  source: string;
+  input: VideoSource;
+}
+
+function normalised(v: Float32Array): Float32Array {
+  let s = 0;
+  for (const x of v) s += x * x;
+  const n = Math.sqrt(s) || 1;
+  return v.map((x) => x / n);
+}
+
+function toItem(video: unknown, i: number): Item {
+  if (is.string(video)) {
+    if (video === '') throw rangeError(`videos[${i}]`, 'a non-empty path', video);
+    return { source: path.resolve(video), input: video };
+  }
+  if (is.object(video) && is.string(video.source) && is.typedArray<Uint8Array>(video.data, 'Uint8Array')) {
+    return { source: video.source, input: video.data };
+  }
+  throw typeError(`videos[${i}]`, 'a file path or { source, data: Uint8Array }', video);
+}
+
+/** At most `n` holders at once. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+/**
+ * An on-disk text-to-video search index scored with X-CLIP's own logits.
+ * @example
+ * const index = await VideoIndex.open('./videos-index', { model: 'demo' });
+ * await index.add(['a.mp4', 'b.mp4'], { clipSeconds: 10 });
+ * for (const hit of await index.search('someone skiing', { k: 3 })) console.log(hit.source, hit.start, hit.logit);
+ * await index.close();
+ */
+export class VideoIndex {
+  /** The directory holding `index.json` and the table. */
+  readonly dir: string;
+  /** What the index was built with. */
+  readonly meta: IndexMeta;
+  readonly #clf: ZeroShotVideoClassifier;
+  readonly #ownsModel: boolean;
+  readonly #store: SearchStore;
+  readonly #textCache = new Map<string, Promise<Float32Array>>();
+  /** Commits run one at a time; videos finished meanwhile go into the next one. */
+  readonly #pending = new Map<string, { rows: EntryRow[]; resolve: () => void; reject: (err: unknown) => void }>();
+  #writing: Promise<void> | undefined;
+  #size: number;
+  #closed = false;
+
+  private constructor(dir: string, meta: IndexMeta, clf: ZeroShotVideoClassifier, ownsModel: boolean, store: SearchStore, size: number) {
+    this.dir = dir;
+    this.meta = meta;
+    this.#clf = clf;
+    this.#ownsModel = ownsModel;
+    this.#store = store;
+    this.#size = size;
+  }
+
+  /**
+   * Opens the index in `dir`, creating it (and the directory) when there is none. An existing index refuses a
+   * model other than the one it was built with (`INDEX_MODEL_MISMATCH`).
+   * @example
+   * const index = await VideoIndex.open('./idx', { model: './xclip-base-patch32', featureDtype: 'float32' });
+   */
+  static async open(dir: string, options: VideoIndexOptions = {}): Promise<VideoIndex> {
+    const callSite = new Error();
+    if (!is.string(dir) || dir === '') throw typeError('dir', 'a non-empty string', dir);
+    const o = optionalObject('options', options, ['model', 'modelId', 'featureDtype', 'annThreshold']);
+    if (o.modelId !== undefined && !is.string(o.modelId)) throw typeError('modelId', 'a string', o.modelId);
+    if (o.model !== undefined && !is.string(o.model) && !(o.model instanceof ZeroShotVideoClassifier)) {
+      throw typeError('model', 'a model directory, hub id or ZeroShotVideoClassifier', o.model);
+    }
+    if (o.featureDtype !== undefined && o.featureDtype !== 'float16' && o.featureDtype !== 'float32') {
+      throw typeError('featureDtype', "'float16' or 'float32'", o.featureDtype);
+    }
+    const annThreshold = o.annThreshold === undefined ? undefined : integerInRange('annThreshold', o.annThreshold, 1, Number.MAX_SAFE_INTEGER);
+    const root = path.resolve(dir);
+    try {
+      let meta = readMeta(root);
+      const spec = (o.model as string | ZeroShotVideoClassifier | undefined) ?? meta?.model.id;
+      let clf: ZeroShotVideoClassifier;
+      let id: string;
+      const owns = !(spec instanceof ZeroShotVideoClassifier);
+      if (spec instanceof ZeroShotVideoClassifier) {
+        clf = spec;
+        id = (o.modelId as string | undefined) ?? (clf.modelDir || 'in-memory model');
+      } else {
+        const resolved = await resolveModelSpec(spec);
+        // A directory is recorded by its absolute path, so the index opens from any working directory.
+        id = spec !== undefined && fs.existsSync(spec) ? path.resolve(spec) : resolved.id;
+        clf = await ZeroShotVideoClassifier.fromPretrained(resolved.dir);
+      }
+      try {
+        const identity: ModelIdentity = { id, configHash: configHash(clf.model.config), weightsHash: weightsHash(clf.modelDir) };
+        const { projectionDim, visionConfig } = clf.model.config;
+        const numPatches = (visionConfig.imageSize / visionConfig.patchSize) ** 2;
+        if (meta) {
+          checkModel(root, meta, identity);
+          if (o.featureDtype !== undefined && o.featureDtype !== meta.featureDtype) {
+            throw rangeError('featureDtype', `'${meta.featureDtype}' (this index stores ${meta.featureDtype} features)`, o.featureDtype);
+          }
+        } else {
+          fs.mkdirSync(root, { recursive: true });
+          const featureDtype = (o.featureDtype as 'float16' | 'float32' | undefined) ?? 'float16';
+          meta = writeMeta(root, { model: identity, featureDtype, layout: 'visual-tokens', numPatches, projectionDim });
+        }
+        const featureBytes = meta.numPatches * meta.projectionDim * (meta.featureDtype === 'float16' ? 2 : 4);
+        const store = await LanceStore.open(path.join(root, STORE_DIR), { dim: meta.projectionDim, featureBytes, annThreshold });
+        return new VideoIndex(root, meta, clf, owns, store, await store.count());
+      } catch (err) {
+        if (owns) await clf.dispose();
+        throw err;
+      }
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /** Entries stored (videos, or segments of them), as of this process's last write (or the open). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The classifier the index computes features with (shared with its owner when one was passed in). */
+  get classifier(): ZeroShotVideoClassifier {
+    return this.#clf;
+  }
+
+  #check(): void {
+    if (this.#closed) throw new XClipError('DISPOSED', 'VideoIndex has been closed');
+  }
+
+  /** Queues a video's rows for the next commit; resolves once they are durable. */
+  #commit(source: string, rows: EntryRow[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const earlier = this.#pending.get(source);
+      // The same source twice in one commit: the later add wins, the earlier is done as well.
+      if (earlier) earlier.resolve();
+      this.#pending.set(source, { rows, resolve, reject });
+      if (!this.#writing) this.#writing = this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.size > 0) {
+      const batch = [...this.#pending.entries()];
+      this.#pending.clear();
+      try {
+        await this.#store.replaceSources(
+          batch.map(([source]) => source),
+          batch.flatMap(([, p]) => p.rows),
+        );
+        this.#size = await this.#store.count();
+        for (const [, p] of batch) p.resolve();
+      } catch (err) {
+        for (const [, p] of batch) p.reject(err);
+      }
+    }
+    this.#writing = undefined;
+  }
+
+  /** The entries of one video: one per clip, or one for the whole video. Only decoding holds a `slots` place. */
+  async #entries(item: Item, clipSeconds: number | undefined, strideSeconds: number | undefined, slots?: Slots): Promise<EntryRow[]> {
+    const clf = this.#clf;
+    const decode = async () => {
+      const clips = [];
+      const options = clipSeconds === undefined ? { numClips: 1 } : { clipSeconds, strideSeconds };
+      for await (const clip of readVideoClips(item.input, { numFrames: clf.processor.numFrames, threads: clf.batching.decodeThreads, ...options })) clips.push(clip);
+      return clips;
+    };
+    const clips = await (slots ? slots.use(decode) : decode());
+    const features = await clf.searchFeatures(
+      clips.map((c) => c.frames),
+      { featureDtype: this.meta.featureDtype },
+    );
+    return features.map((f, segment) => {
+      const pf = f.promptFeatures.data as Uint16Array | Float32Array;
+      return {
+        id: `${item.source}#${segment}`,
+        source: item.source,
+        segment,
+        start: clips[segment].startSeconds,
+        end: clips[segment].endSeconds,
+        vector: normalised(f.videoEmbed),
+        features: new Uint8Array(pf.buffer, pf.byteOffset, pf.byteLength),
+      };
+    });
+  }
+
+  /**
+   * Adds videos (paths, or bytes under a name), replacing the entries of any source added before. Videos are
+   * decoded, batched through the model and committed as they finish; each video's entries are durable when
+   * `onProgress` reports it. A video that fails is reported in its result and does not stop the others.
+   * @example
+   * const results = await index.add(['a.mp4', 'b.mp4'], { clipSeconds: 10, onProgress: (p) => console.log(p.source) });
+   */
+  async add(videos: readonly (string | VideoBytes)[], options: AddOptions = {}): Promise<AddResult[]> {
+    const callSite = new Error();
+    this.#check();
+    if (!Array.isArray(videos)) throw typeError('videos', 'an array of paths or { source, data }', videos);
+    const o = optionalObject('options', options, ['clipSeconds', 'strideSeconds', 'onProgress']);
+    if (o.clipSeconds !== undefined && (!is.number(o.clipSeconds) || !(o.clipSeconds > 0) || !Number.isFinite(o.clipSeconds))) {
+      throw rangeError('clipSeconds', 'positive number', o.clipSeconds);
+    }
+    if (o.strideSeconds !== undefined && (o.clipSeconds === undefined || !is.number(o.strideSeconds) || !(o.strideSeconds > 0) || !Number.isFinite(o.strideSeconds))) {
+      throw rangeError('strideSeconds', 'a positive number, with clipSeconds', o.strideSeconds);
+    }
+    if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw typeError('onProgress', 'a function', o.onProgress);
+    const clipSeconds = o.clipSeconds as number | undefined;
+    const strideSeconds = o.strideSeconds as number | undefined;
+    const onProgress = o.onProgress as AddOptions['onProgress'];
+    const items = videos.map(toItem);
+    const { maxBatch, decodeConcurrency } = this.#clf.batching;
+    // Videos in flight: enough to keep the model's batches full while others decode. Decoding itself gets the
+    // classifier's share of libuv's pool, so the model call always finds a thread.
+    const decodeSlots = new Slots(decodeConcurrency);
+    const results: AddResult[] = new Array(items.length);
+    let next = 0;
+    let done = 0;
+    const worker = async (): Promise<void> => {
+      while (next < items.length) {
+        const i = next++;
+        const item = items[i];
+        try {
+          const rows = await this.#entries(item, clipSeconds, strideSeconds, decodeSlots);
+          await this.#commit(item.source, rows);
+          results[i] = { source: item.source, entries: rows.length };
+        } catch (err) {
+          results[i] = { source: item.source, entries: 0, error: atCallSite(err, callSite) as Error };
+        }
+        onProgress?.({ source: item.source, entries: results[i].entries, done: ++done, total: items.length });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(items.length, maxBatch + decodeConcurrency) }, worker));
+    try {
+      await this.#store.maintain();
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+    return results;
+  }
+
+  /**
+   * Stores entries whose features were computed elsewhere (`classifier.searchFeatures` in a job worker, or
+   * generated for a benchmark), replacing every entry of their sources. Vectors are normalised here.
+   * `maintain: false` leaves the upkeep of {@link maintain} to the caller (bulk loads).
+   * @example
+   * await index.addEntries([{ id: 'a.mp4#0', source: 'a.mp4', segment: 0, start: 0, end: 10, vector, features }]);
+   */
+  async addEntries(entries: readonly EntryRow[], options: { maintain?: boolean } = {}): Promise<void> {
+    const callSite = new Error();
+    this.#check();
+    const { maintain = true } = optionalObject('options', options, ['maintain']);
+    if (!Array.isArray(entries)) throw typeError('entries', 'an array of entries', entries);
+    const bytes = this.#store.featureBytes;
+    const bySource = new Map<string, EntryRow[]>();
+    entries.forEach((e, i) => {
+      if (!is.object(e) || !is.string(e.id) || !is.string(e.source)) throw typeError(`entries[${i}]`, 'an entry with string id and source', e);
+      if (!is.typedArray<Float32Array>(e.vector, 'Float32Array') || e.vector.length !== this.meta.projectionDim) {
+        throw rangeError(`entries[${i}].vector`, `a Float32Array of ${this.meta.projectionDim}`, e.vector);
+      }
+      if (!is.typedArray<Uint8Array>(e.features, 'Uint8Array') || e.features.length !== bytes) {
+        throw rangeError(`entries[${i}].features`, `a Uint8Array of ${bytes} bytes (${this.meta.numPatches} x ${this.meta.projectionDim} ${this.meta.featureDtype})`, e.features);
+      }
+      const rows = bySource.get(e.source) ?? [];
+      const r = e as unknown as EntryRow;
+      if (![r.segment, r.start, r.end].every(Number.isFinite)) throw typeError(`entries[${i}]`, 'finite segment, start and end', e);
+      rows.push({ ...r, vector: normalised(r.vector) });
+      bySource.set(e.source, rows);
+    });
+    try {
+      await this.#writing;
+      await this.#store.replaceSources([...bySource.keys()], [...bySource.values()].flat());
+      this.#size = await this.#store.count();
+      if (maintain) await this.#store.maintain();
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /**
+   * Upkeep that `add` does after each call: compacts many small files, (re)builds the IVF-PQ index when due.
+   * Call it after `addEntries(..., { maintain: false })` bulk loads.
+   * @example
+   * await index.maintain();
+   */
+  async maintain(): Promise<void> {
+    const callSite = new Error();
+    this.#check();
+    try {
+      await this.#writing;
+      await this.#store.maintain();
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  #textFeatures(text: string): Promise<Float32Array> {
+    let f = this.#textCache.get(text);
+    if (f) {
+      this.#textCache.delete(text);
+    } else {
+      const { tokenizer } = this.#clf.processor;
+      const encoding = tokenizer.batchEncode([text], { padding: 'longest', truncation: true, maxLength: this.#clf.model.config.textConfig.maxPositionEmbeddings });
+      f = this.#clf.model.getTextFeatures(encoding).then((t) => t.toFloat32Array());
+      f.catch(() => this.#textCache.delete(text));
+      if (this.#textCache.size >= TEXT_CACHE_SIZE) this.#textCache.delete(this.#textCache.keys().next().value as string);
+    }
+    this.#textCache.set(text, f);
+    return f;
+  }
+
+  #promptTensor(bytes: Uint8Array, n: number): Tensor {
+    const dims = [n, this.meta.numPatches, this.meta.projectionDim];
+    return this.meta.featureDtype === 'float16'
+      ? new Tensor('float16', new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2), dims)
+      : new Tensor('float32', new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), dims);
+  }
+
+  /**
+   * The `k` entries that best match `text`, best first, by X-CLIP's `logits_per_video`: the `candidates` nearest
+   * by plain embedding cosine are scored exactly. With `candidates` at least the index size the search is
+   * exhaustive. `text` may also be its `getTextFeatures` output (projectionDim floats), e.g. cached by the caller.
+   * @example
+   * const hits = await index.search('a person playing guitar', { k: 10, candidates: 200 });
+   */
+  async search(text: string | Float32Array, options: SearchOptions = {}): Promise<SearchResult[]> {
+    const callSite = new Error();
+    this.#check();
+    const features = is.typedArray<Float32Array>(text, 'Float32Array');
+    if (features && text.length !== this.meta.projectionDim) throw rangeError('text', `a Float32Array of ${this.meta.projectionDim} (text features)`, text);
+    if (!features && (!is.string(text) || text.trim() === '')) throw typeError('text', 'a non-empty string or text features', text);
+    const o = optionalObject('options', options, ['k', 'candidates', 'onTimings']);
+    const k = integerInRange('k', o.k ?? 10, 1, 10000);
+    const candidates = integerInRange('candidates', o.candidates ?? 200, k, 100000);
+    if (o.onTimings !== undefined && typeof o.onTimings !== 'function') throw typeError('onTimings', 'a function', o.onTimings);
+    try {
+      const t0 = performance.now();
+      const textFeatures = features ? (text as Float32Array) : await this.#textFeatures(text as string);
+      const t1 = performance.now();
+      const batch = await this.#store.nearest(normalised(textFeatures), candidates);
+      const t2 = performance.now();
+      const n = batch.ids.length;
+      if (n === 0) return [];
+      const bytes = await this.#store.features(batch);
+      const t3 = performance.now();
+      const logits = await this.#clf.model.scoreVideoFeatures({
+        videoEmbeds: new Tensor('float32', batch.vectors, [n, this.meta.projectionDim]),
+        promptFeatures: this.#promptTensor(bytes, n),
+        textFeatures: new Tensor('float32', textFeatures, [1, this.meta.projectionDim]),
+      });
+      const t4 = performance.now();
+      (o.onTimings as SearchOptions['onTimings'])?.({ textEncode: t1 - t0, ann: t2 - t1, featureFetch: t3 - t2, rerank: t4 - t3, candidates: n });
+      const l = logits.toFloat32Array();
+      const scale = this.#clf.model.logitScale;
+      return Array.from({ length: n }, (_, i) => i)
+        .sort((a, b) => l[b] - l[a])
+        .slice(0, k)
+        .map((i) => ({ id: batch.ids[i], source: batch.sources[i], start: batch.starts[i], end: batch.ends[i], logit: l[i], score: l[i] / scale }));
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /**
+   * Entries whose video embedding is closest (cosine) to an entry of the index (by id) or to a video.
+   * @example
+   * const near = await index.similar('/videos/a.mp4#0', { k: 5 });
+   */
+  async similar(videoOrId: string | VideoBytes, options: { k?: number } = {}): Promise<SimilarResult[]> {
+    const callSite = new Error();
+    this.#check();
+    const k = integerInRange('k', optionalObject('options', options, ['k']).k ?? 10, 1, 10000);
+    try {
+      let vector: Float32Array;
+      const exclude: string[] = [];
+      const found: EntryBatch | undefined = is.string(videoOrId) ? await this.#store.get([videoOrId]) : undefined;
+      if (found && found.ids.length > 0) {
+        vector = found.vectors.slice(0, this.meta.projectionDim);
+        exclude.push(videoOrId as string);
+      } else {
+        const [row] = await this.#entries(toItem(videoOrId, 0), undefined, undefined);
+        vector = row.vector;
+      }
+      const batch = await this.#store.nearest(vector, k, exclude);
+      return batch.ids.map((id, i) => ({ id, source: batch.sources[i], start: batch.starts[i], end: batch.ends[i], score: batch.similarities[i] }));
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /**
+   * Removes entries by id (`<source>#<segment>`); resolves with how many were stored.
+   * @example
+   * await index.remove(['/videos/a.mp4#0']);
+   */
+  async remove(ids: readonly string[]): Promise<number> {
+    const callSite = new Error();
+    this.#check();
+    if (!Array.isArray(ids) || !ids.every(is.string)) throw typeError('ids', 'an array of entry ids', ids);
+    try {
+      await this.#writing;
+      const removed = await this.#store.removeIds(ids);
+      this.#size = await this.#store.count();
+      return removed;
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /**
+   * What `xclip-node index info` prints.
+   * @example
+   * const { entries, bytesPerEntry } = await index.info();
+   */
+  async info(): Promise<IndexInfo> {
+    this.#check();
+    const s = await this.#store.stats();
+    return {
+      dir: this.dir,
+      model: this.meta.model,
+      featureDtype: this.meta.featureDtype,
+      entries: s.rows,
+      sources: await this.#store.countSources(),
+      bytes: s.bytes,
+      bytesPerEntry: s.rows > 0 ? s.bytes / s.rows : 0,
+      annIndexed: s.annIndexed,
+    };
+  }
+
+  /**
+   * Waits for pending commits, closes the table and disposes the model if the index loaded it. Idempotent.
+   * @example
+   * await index.close();
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writing;
+    await this.#store.close();
+    if (this.#ownsModel) await this.#clf.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
