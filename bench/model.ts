@@ -3,7 +3,7 @@
 // another figure of the same run: absolute times on shared machines are noise. FLOPs are counted analytically
 // from the config (multiply-add = 2). Prints a table and, last, one JSON line.
 //   npm run bench            (BENCH_QUICK=1 for fewer iterations)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,6 +30,7 @@ import {
 import { binding } from '../lib/native';
 import { SlotArena } from '../lib/slots';
 import { isFrameList } from '../lib/video';
+import { makeVideos } from './clips';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const ITERS = QUICK ? 1 : 2;
@@ -137,17 +138,6 @@ function textInputs(n: number, seq: number, vocab: number): { inputIds: Tensor<'
     ids[i * seq + seq - 1] = BigInt(vocab - 1);
   }
   return { inputIds: new Tensor('int64', ids, [n, seq]), attentionMask: new Tensor('int64', new BigInt64Array(n * seq).fill(1n), [n, seq]) };
-}
-
-function makeVideos(dir: string, count: number): string[] {
-  // Typical user clips: 6 s of 640x360 at 30 fps, H.264 with a keyframe every 2 s, different content each.
-  const sources = ['testsrc2', 'smptebars', 'mandelbrot', 'rgbtestsrc', 'testsrc', 'cellauto', 'life', 'smptehdbars'];
-  return Array.from({ length: count }, (_, i) => {
-    const file = path.join(dir, `clip${i}.mp4`);
-    const src = sources[i % sources.length];
-    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `${src}=size=640x360:rate=30`, '-t', '6', '-c:v', 'libx264', '-g', '60', '-pix_fmt', 'yuv420p', file]);
-    return file;
-  });
 }
 
 /**

@@ -3,7 +3,10 @@
  * @module
  */
 
-/** Every code the native core reports (the names of `xclip::ErrorCode`), plus `DISPOSED` from this layer. */
+/**
+ * Every code the native core reports (the names of `xclip::ErrorCode`), plus `DISPOSED` and the media-source codes
+ * (`SOURCE_*`, lib/mediaSource.ts) from this layer.
+ */
 export type XClipErrorCode =
   | 'CONFIG_INVALID'
   | 'FILE_NOT_FOUND'
@@ -29,7 +32,11 @@ export type XClipErrorCode =
   | 'HUB_UNAUTHORIZED'
   | 'HUB_OFFLINE'
   | 'HUB_DOWNLOAD_FAILED'
-  | 'HUB_INTEGRITY';
+  | 'HUB_INTEGRITY'
+  | 'SOURCE_FORBIDDEN'
+  | 'SOURCE_TOO_LARGE'
+  | 'SOURCE_TIMEOUT'
+  | 'SOURCE_FAILED';
 
 /**
  * A failure reported by the native core (bad checkpoint, bad config, invalid input, ...) or a call on a disposed

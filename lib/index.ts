@@ -56,9 +56,32 @@ export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';
 export { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from './modelSpec';
+export { MediaSources } from './mediaSource';
+export type { MediaPolicy, MediaRef, OpenedMedia, OpenOptions } from './mediaSource';
 export type { ResolvedModel } from './modelSpec';
 export { VideoIndex } from './search/videoIndex';
 export type { AddOptions, AddProgress, AddResult, IndexInfo, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';
 export type { EntryBatch, EntryRow, SearchStore, StoreStats } from './search/store';
 export { fileRecord, isFailedRecord, recordError } from './records';
 export type { FailedRecord, FileRecord, RecordError } from './records';
+export { VideoJobQueue, videoRef } from './jobs/queue';
+export type { AddJobOptions, JobOutcome, QueueCounts, VideoJobQueueOptions, WaitOptions } from './jobs/queue';
+export { VideoJobWorker } from './jobs/worker';
+export type { OpenedVideo, VideoJobWorkerOptions, VideoSources, WorkerLog, WorkerStats } from './jobs/worker';
+export { WorkerMetrics, serveMetrics } from './jobs/metrics';
+export { DEFAULT_MAX_INLINE_BYTES, JOB_KINDS, PERMANENT_CODES } from './jobs/jobTypes';
+export type {
+  ClassifyJobData,
+  ClassifyJobResult,
+  DeadLetter,
+  EmbedJobData,
+  EmbedJobResult,
+  EmbedTextJobData,
+  EmbedTextJobResult,
+  JobDataMap,
+  JobError,
+  JobKind,
+  JobProgress,
+  JobResultMap,
+  ResultModel,
+} from './jobs/jobTypes';

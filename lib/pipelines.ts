@@ -2,14 +2,16 @@
  * The main job: zero-shot video classification against free-text labels, and embedding helpers.
  * @module
  */
+import { channel } from 'node:diagnostics_channel';
 import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 
 import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
 import { XCLIPModel, type Device, type ModelDtype } from './models';
-import { VIDEO_DECODE_KEYS, XCLIPProcessor, type VideoDecodeOptions, type VideoInput } from './processor';
+import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
 import { getNumThreads } from './runtime';
 import { SlotArena, type PreparedInput } from './slots';
 import { Tensor } from './tensor';
@@ -82,12 +84,22 @@ export interface TextOptions {
 
 /**
  * Per-call options of {@link ZeroShotVideoClassifier.score} (and, without `truncation`, of
- * {@link ZeroShotVideoClassifier.embedVideos}): how each video is decoded, `signal` to cancel the call, and how the
- * texts are tokenized.
+ * {@link ZeroShotVideoClassifier.embedVideos}): how each video is decoded, `signal` to cancel the call, how the
+ * texts are tokenized, and `onPrepared` to hear when each video is ready for the model.
  * @example
- * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true });
+ * const rows = await clf.score(files, ['a person cooking'], { timeoutMs: 30000, signal, truncation: true, onPrepared: (i) => console.log(`video ${i} decoded`) });
  */
-export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {}
+export interface VideoCallOptions extends VideoDecodeOptions, TextOptions {
+  /**
+   * Called once per video when it is decoded and preprocessed and joins the queue for a model call, with its index in
+   * the call's videos: a job worker reports progress with it. It runs on the JS thread, so keep it short; what it
+   * throws rejects the call.
+   */
+  onPrepared?: (index: number) => void;
+}
+
+/** The per-call option keys of every video call, besides the texts' (`truncation`) and classify's own. */
+const CALL_KEYS = [...VIDEO_DECODE_KEYS, 'onPrepared'] as const;
 
 /**
  * What a search index stores for one video ({@link ZeroShotVideoClassifier.searchFeatures}).
@@ -121,6 +133,41 @@ export interface BatchStats {
   maxBatchSeen: number;
 }
 
+/**
+ * What a classifier's model calls on videos publish on {@link batchChannel}: `size` videos took `seconds`.
+ * @example
+ * const onBatch = ({ classifier, size, seconds }: BatchEvent) => console.log(size, seconds);
+ */
+export interface BatchEvent {
+  classifier: ZeroShotVideoClassifier;
+  /** `logits`: classify and score calls; `embed`: embedVideos. */
+  kind: 'logits' | 'embed';
+  size: number;
+  seconds: number;
+}
+
+/**
+ * What decoding and preprocessing one video publishes on {@link prepareChannel}: `seconds` from the start of
+ * decoding to the pixel values (or the failure), including waits for a libuv thread.
+ */
+export interface PrepareEvent {
+  classifier: ZeroShotVideoClassifier;
+  seconds: number;
+  ok: boolean;
+}
+
+/**
+ * node:diagnostics_channel channels for monitoring (the server's metrics subscribe): one message per model call on
+ * videos ({@link BatchEvent}) and per video prepared ({@link PrepareEvent}). Nothing is measured while no one
+ * subscribes.
+ * @example
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(batchChannel.name, (m) => console.log((m as BatchEvent).size));
+ */
+export const batchChannel = channel('xclip-node:batch');
+/** See {@link batchChannel}. */
+export const prepareChannel = channel('xclip-node:prepare');
+
 const LABEL_CACHE_SIZE = 32;
 const DEFAULT_MAX_BATCH = 8;
 const DEFAULT_MAX_WAIT_MS = 5;
@@ -133,7 +180,13 @@ function defaultDecodeConcurrency(): number {
   return Math.max(1, Math.floor((pool > 0 ? pool : 4) / 2));
 }
 
-function checkBatchingOptions(options: BatchingOptions): Required<BatchingOptions> {
+/**
+ * The batching settings a classifier would use for `options` (defaults filled in, ranges checked), without loading
+ * anything: for servers that size their admission from them.
+ * @example
+ * const { maxBatch, decodeConcurrency } = checkBatchingOptions({ maxBatch: 16 });
+ */
+export function checkBatchingOptions(options: BatchingOptions): Required<BatchingOptions> {
   const { maxBatch = DEFAULT_MAX_BATCH, maxWaitMs = DEFAULT_MAX_WAIT_MS, decodeConcurrency = defaultDecodeConcurrency(), decodeThreads } = options;
   const concurrency = integerInRange('decodeConcurrency', decodeConcurrency, 1, 64);
   return {
@@ -153,20 +206,27 @@ interface TextSet {
 
 const textKey = (set: TextSet): string => `${set.truncation ? 'truncated ' : ''}${JSON.stringify(set.texts)}`;
 
-/** A call's decode options, checked, and its signal. */
+/** A call's decode options, checked, its signal and its progress hook. */
 interface CallSettings {
   decode: Omit<VideoDecodeOptions, 'signal'>;
   signal: AbortSignal | undefined;
+  onPrepared: ((index: number) => void) | undefined;
 }
 
-function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
+/** A non-empty array of strings (labels, texts); `TypeError` naming the argument otherwise. */
+export function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
   if (!Array.isArray(texts) || texts.length === 0) throw typeError(name, 'a non-empty array of strings', texts);
   texts.forEach((t, i) => {
     if (!is.string(t)) throw typeError(`${name}[${i}]`, 'string', t);
   });
 }
 
-function softmax(row: Float32Array): Float32Array {
+/**
+ * Softmax of one row of logits, as transformers' pipeline takes it over `logits_per_video`.
+ * @example
+ * softmax(Float32Array.of(0, Math.log(3))); // [0.25, 0.75]
+ */
+export function softmax(row: Float32Array): Float32Array {
   const max = Math.max(...row);
   const exp = row.map((v) => Math.exp(v - max));
   const sum = exp.reduce((a, b) => a + b, 0);
@@ -298,23 +358,46 @@ export class ZeroShotVideoClassifier {
     return rows.map((r) => out[r]);
   }
 
+  /** Runs one model call on `size` videos, publishing its duration when someone listens. */
+  async #timed<T>(kind: BatchEvent['kind'], size: number, run: () => Promise<T>): Promise<T> {
+    if (!batchChannel.hasSubscribers) return run();
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      batchChannel.publish({ classifier: this, kind, size, seconds: (performance.now() - t0) / 1000 } satisfies BatchEvent);
+    }
+  }
+
+  /** Decodes and preprocesses one video (`encode`), publishing its duration when someone listens. */
+  #prepare(encode: () => Promise<ProcessorOutput>): Promise<ProcessorOutput> {
+    const t0 = prepareChannel.hasSubscribers ? performance.now() : -1;
+    const encoded = encode();
+    if (t0 < 0) return encoded;
+    const publish = (ok: boolean): void => prepareChannel.publish({ classifier: this, seconds: (performance.now() - t0) / 1000, ok } satisfies PrepareEvent);
+    encoded.then(() => publish(true), () => publish(false));
+    return encoded;
+  }
+
   /** Videos that may share a forward pass (classify and score alike): same texts, same frame geometry. */
   #logitsGroup(texts: TextSet, shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
       key: `logits ${shape} ${textKey(texts)}`,
       run: (videos) =>
-        this.#runBatch(videos, async (pixelValues) => {
-          // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
-          const textFeatures = await this.#labelFeatures(texts);
-          return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues })).logitsPerVideo);
-        }),
+        this.#timed('logits', videos.length, () =>
+          this.#runBatch(videos, async (pixelValues) => {
+            // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
+            const textFeatures = await this.#labelFeatures(texts);
+            return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues })).logitsPerVideo);
+          }),
+        ),
     };
   }
 
   #embedGroup(shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
       key: `embed ${shape}`,
-      run: (videos) => this.#runBatch(videos, async (pixelValues) => rowsOf(await this.model.getVideoFeatures(pixelValues))),
+      run: (videos) => this.#timed('embed', videos.length, () => this.#runBatch(videos, async (pixelValues) => rowsOf(await this.model.getVideoFeatures(pixelValues)))),
     };
   }
 
@@ -339,8 +422,9 @@ export class ZeroShotVideoClassifier {
    * Checks a call's decode options up front (a mistake is reported at the call, not per video) and splits off its
    * signal. `numFrames` may only restate the model's `num_frames`: the vision tower and the MIT are built for it.
    */
-  #callSettings(options: VideoDecodeOptions): CallSettings {
-    const { signal, ...decode } = options;
+  #callSettings(options: Omit<VideoCallOptions, 'truncation'>): CallSettings {
+    const { signal, onPrepared, ...decode } = options;
+    if (onPrepared !== undefined && typeof onPrepared !== 'function') throw typeError('onPrepared', 'a function', onPrepared);
     const numFrames = this.model.config.visionConfig.numFrames;
     if (decode.numFrames !== undefined && decode.numFrames !== numFrames) {
       throw rangeError('numFrames', `${numFrames} (the model's num_frames)`, decode.numFrames);
@@ -350,7 +434,7 @@ export class ZeroShotVideoClassifier {
       throw rangeError('sampling.indices', `${numFrames} frame indices (the model's num_frames)`, s.indices);
     }
     nativeReadOptions({ ...decode, numFrames });
-    return { decode: { ...decode, numFrames }, signal: optionalSignal(signal) };
+    return { decode: { ...decode, numFrames }, signal: optionalSignal(signal), onPrepared };
   }
 
   /**
@@ -365,7 +449,7 @@ export class ZeroShotVideoClassifier {
     videos: readonly VideoInput[],
     callSite: Error,
     groupOf: (shape: string) => BatchGroup<PreparedInput, O>,
-    { decode, signal }: CallSettings,
+    { decode, signal, onPrepared }: CallSettings,
   ): Promise<O[]> {
     if (signal?.aborted) throw signal.reason;
     const abort = new AbortController();
@@ -379,15 +463,23 @@ export class ZeroShotVideoClassifier {
     stopped.catch(() => undefined);
     const results: Promise<O>[] = [];
     try {
-      for (const video of videos) {
+      for (const [index, video] of videos.entries()) {
         const reservation = await this.#batcher.reserve(abort.signal);
         const slot = this.#slotFor(video);
         // With `out`, encode settles only once the native call stopped writing there, abort or not; the item's
         // promise settles only after its batch's model call (the batcher resolves items when run() returns).
-        const result = this.processor
-          .encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal, out: slot?.data })
+        const result = this.#prepare(() =>
+          this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal, out: slot?.data }),
+        )
           .then(
             ({ pixelValues }) => {
+              try {
+                onPrepared?.(index);
+              } catch (err) {
+                // The hook's failure is the call's, and the reservation must not be lost with it.
+                reservation.release();
+                throw err;
+              }
               // In the slot when the processor wrote there (a subclass may return its own buffer instead).
               const input: PreparedInput = { pixelValues: pixelValues!, slot: pixelValues!.data === slot?.data ? slot : undefined };
               return reservation.submit(groupOf(pixelValues!.dims.slice(1).join('x')), input, abort.signal);
@@ -434,7 +526,7 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     checkTexts('labels', labels);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', 'truncation', ...VIDEO_DECODE_KEYS]);
+    checkKeys('options', options as Record<string, unknown>, ['topK', 'hypothesisTemplate', 'truncation', ...CALL_KEYS]);
     const { topK = labels.length, hypothesisTemplate = '{}', truncation, ...decodeOptions } = options;
     if (!is.integer(topK)) throw typeError('topK', `integer between 1 and ${labels.length}`, topK);
     if (!is.inRange(topK, 1, labels.length)) throw rangeError('topK', `integer between 1 and ${labels.length}`, topK);
@@ -470,7 +562,7 @@ export class ZeroShotVideoClassifier {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
     checkTexts('texts', texts);
-    const { truncation, ...decodeOptions } = optionalObject('options', options, [...VIDEO_DECODE_KEYS, 'truncation']);
+    const { truncation, ...decodeOptions } = optionalObject('options', options, [...CALL_KEYS, 'truncation']);
     const settings = this.#callSettings(decodeOptions);
     const set = this.#textSet('texts', texts, truncation);
     return this.#eachVideo(videos, callSite, (shape) => this.#logitsGroup(set, shape), settings);
@@ -483,10 +575,10 @@ export class ZeroShotVideoClassifier {
    * @example
    * const [e] = await clf.embedVideos(['clip.mp4'], { timeoutMs: 30000 });
    */
-  async embedVideos(videos: readonly VideoInput[], options: VideoDecodeOptions = {}): Promise<Float32Array[]> {
+  async embedVideos(videos: readonly VideoInput[], options: Omit<VideoCallOptions, 'truncation'> = {}): Promise<Float32Array[]> {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos', videos);
-    const settings = this.#callSettings(optionalObject('options', options, VIDEO_DECODE_KEYS));
+    const settings = this.#callSettings(optionalObject('options', options, CALL_KEYS));
     return this.#eachVideo(videos, callSite, (shape) => this.#embedGroup(shape), settings);
   }
 

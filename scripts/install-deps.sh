@@ -12,6 +12,7 @@ PKGS=(
   ffmpeg                                    # CLI only: makes the sample video and the bench's test clips
   clang libclang-rt-14-dev llvm             # reliability checks: libFuzzer + ASan/UBSan runtimes, llvm-symbolizer
   python3                                   # scripts/fuzz.sh writes the fuzzers' seeds from the fixtures
+  redis-server                              # the job queue's tests and bench start their own on 127.0.0.1
 )
 
 missing=()

@@ -5,11 +5,26 @@
  */
 import * as fs from 'node:fs';
 
-import { UsageError, flag, stringOption } from './args';
+import { type ParsedArgs, UsageError, flag, stringOption } from './args';
 import type { Command } from './command';
 import { TEXT_OPTIONS, textList } from './inputs';
 import { EXIT_OK } from './io';
 import { MODEL_OPTIONS, modelSettings, openModel } from './model';
+
+/** One line of embed-text's JSONL. */
+export function textEmbeddingLine(text: string, embedding: ArrayLike<number>): string {
+  return `${JSON.stringify({ text, embedding: Array.from(embedding) })}\n`;
+}
+
+/** The texts: the positional arguments, or `--texts-file`'s lines. */
+export function textArgs(args: ParsedArgs): string[] {
+  if (stringOption(args, 'texts-file') !== undefined) {
+    if (args.positional.length > 0) throw new UsageError('give texts as arguments or --texts-file, not both');
+    return textList(args, 'texts', 'texts-file');
+  }
+  if (args.positional.length === 0) throw new UsageError('no texts given');
+  return args.positional;
+}
 
 export const embedText: Command = {
   name: 'embed-text',
@@ -22,14 +37,7 @@ export const embedText: Command = {
     ...MODEL_OPTIONS.filter((o) => o.name !== 'batch'),
   ],
   async run({ args, io }) {
-    let texts: string[];
-    if (stringOption(args, 'texts-file') !== undefined) {
-      if (args.positional.length > 0) throw new UsageError('give texts as arguments or --texts-file, not both');
-      texts = textList(args, 'texts', 'texts-file');
-    } else {
-      texts = args.positional;
-      if (texts.length === 0) throw new UsageError('no texts given');
-    }
+    const texts = textArgs(args);
     const out = stringOption(args, 'out');
     modelSettings(args);
     const { clf } = await openModel(args, io);
@@ -41,7 +49,7 @@ export const embedText: Command = {
         if (err instanceof TypeError || err instanceof RangeError) throw new UsageError(err.message);
         throw err;
       }
-      const lines = texts.map((text, i) => `${JSON.stringify({ text, embedding: Array.from(embeddings[i]) })}\n`).join('');
+      const lines = texts.map((text, i) => textEmbeddingLine(text, embeddings[i])).join('');
       if (out === undefined) io.out(lines);
       else fs.writeFileSync(out, lines);
       return EXIT_OK;

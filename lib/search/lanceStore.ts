@@ -8,11 +8,24 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import * as lancedb from '@lancedb/lancedb';
-import * as arrow from 'apache-arrow';
+import type * as Lance from '@lancedb/lancedb';
+import type * as Arrow from 'apache-arrow';
 
 import { XClipError } from '../errors';
+import { peer } from '../peer';
 import type { EntryBatch, EntryRow, SearchStore, StoreStats } from './store';
+
+// LanceDB's native package is ~155 MB per platform, so both it and apache-arrow are optional peer dependencies:
+// an application that only classifies never downloads them. LanceStore.open is the only way in, and it loads them,
+// so everything below may use these two names.
+let lancedb!: typeof Lance;
+let arrow!: typeof Arrow;
+
+/** Loads LanceDB and apache-arrow, or throws the error saying how to install them. */
+export function loadPeers(): void {
+  lancedb ??= peer<typeof Lance>('@lancedb/lancedb', '0.31.0', 'the video index');
+  arrow ??= peer<typeof Arrow>('apache-arrow', '18.1.0', 'the video index');
+}
 
 const TABLE = 'entries';
 const COLUMNS = ['id', 'source', 'segment', 'start', 'end', 'vector'];
@@ -32,7 +45,7 @@ export interface LanceStoreOptions {
   refineFactor?: number;
 }
 
-function schemaFor(dim: number, featureBytes: number): arrow.Schema {
+function schemaFor(dim: number, featureBytes: number): Arrow.Schema {
   return new arrow.Schema([
     new arrow.Field('id', new arrow.Utf8(), false),
     new arrow.Field('source', new arrow.Utf8(), false),
@@ -54,7 +67,7 @@ function sqlList(values: readonly string[]): string {
 }
 
 /** Every chunk's values of a fixed-size column, as one contiguous array (a copy only when there are several). */
-function contiguous<T extends Float32Array | Uint8Array>(chunks: readonly arrow.Data[], width: number, make: (n: number) => T, values: (d: arrow.Data) => T): T {
+function contiguous<T extends Float32Array | Uint8Array>(chunks: readonly Arrow.Data[], width: number, make: (n: number) => T, values: (d: Arrow.Data) => T): T {
   if (chunks.length === 1) {
     const d = chunks[0];
     return values(d).subarray(d.offset * width, (d.offset + d.length) * width) as T;
@@ -69,13 +82,13 @@ function contiguous<T extends Float32Array | Uint8Array>(chunks: readonly arrow.
   return out;
 }
 
-function vectorsOf(table: arrow.Table, dim: number): Float32Array {
+function vectorsOf(table: Arrow.Table, dim: number): Float32Array {
   const col = table.getChild('vector');
   if (!col) return new Float32Array(0);
   return contiguous(col.data, dim, (n) => new Float32Array(n), (d) => d.children[0].values as Float32Array);
 }
 
-function batchOf(table: arrow.Table, dim: number, withDistance: boolean): EntryBatch {
+function batchOf(table: Arrow.Table, dim: number, withDistance: boolean): EntryBatch {
   const col = <T>(name: string): T[] => (table.getChild(name)?.toArray() ?? []) as T[];
   const n = table.numRows;
   const distances = withDistance ? (table.getChild('_distance')?.toArray() as Float32Array) : undefined;
@@ -118,16 +131,16 @@ function select(batch: EntryBatch, keep: (i: number) => boolean, dim: number): E
 export class LanceStore implements SearchStore {
   readonly dim: number;
   readonly featureBytes: number;
-  readonly #db: lancedb.Connection;
-  readonly #table: lancedb.Table;
-  readonly #schema: arrow.Schema;
+  readonly #db: Lance.Connection;
+  readonly #table: Lance.Table;
+  readonly #schema: Arrow.Schema;
   readonly #annThreshold: number;
   readonly #nprobes: number;
   readonly #refineFactor: number;
   readonly #dir: string;
   #indexed = false;
 
-  private constructor(dir: string, db: lancedb.Connection, table: lancedb.Table, options: LanceStoreOptions, indexed: boolean) {
+  private constructor(dir: string, db: Lance.Connection, table: Lance.Table, options: LanceStoreOptions, indexed: boolean) {
     this.#dir = dir;
     this.dim = options.dim;
     this.featureBytes = options.featureBytes;
@@ -142,6 +155,7 @@ export class LanceStore implements SearchStore {
 
   /** Opens the table in `dir`, creating it when absent; refuses one whose columns do not fit `dim`/`featureBytes`. */
   static async open(dir: string, options: LanceStoreOptions): Promise<LanceStore> {
+    loadPeers();
     // Other processes (ingest workers) may commit to the same table: look for new versions at most every second.
     const db = await lancedb.connect(dir, { readConsistencyInterval: 1 });
     const schema = schemaFor(options.dim, options.featureBytes);
@@ -170,7 +184,7 @@ export class LanceStore implements SearchStore {
     return sources.size;
   }
 
-  #arrowTable(rows: readonly EntryRow[]): arrow.Table {
+  #arrowTable(rows: readonly EntryRow[]): Arrow.Table {
     const n = rows.length;
     const vectors = new Float32Array(n * this.dim);
     const features = new Uint8Array(n * this.featureBytes);
@@ -232,7 +246,7 @@ export class LanceStore implements SearchStore {
     const out = new Uint8Array(n * this.featureBytes);
     if (n === 0) return out;
     const slot = new Map(batch.ids.map((id, i) => [id, i]));
-    const copy = (t: arrow.Table): void => {
+    const copy = (t: Arrow.Table): void => {
       const ids = t.getChild('id')?.toArray() as string[];
       const bytes = contiguous(t.getChild('features')?.data ?? [], this.featureBytes, (m) => new Uint8Array(m), (d) => d.values as Uint8Array);
       ids.forEach((id, j) => {

@@ -15,7 +15,7 @@ import { ZeroShotVideoClassifier } from '../pipelines';
 import { Tensor } from '../tensor';
 import { integerInRange, is, optionalObject, rangeError, typeError } from '../validate';
 import { readVideoClips, type VideoSource } from '../video';
-import { LanceStore } from './lanceStore';
+import { LanceStore, loadPeers } from './lanceStore';
 import { checkModel, configHash, readMeta, weightsHash, writeMeta, type IndexMeta, type ModelIdentity } from './meta';
 import type { EntryBatch, EntryRow, SearchStore } from './store';
 
@@ -227,6 +227,8 @@ export class VideoIndex {
     }
     const annThreshold = o.annThreshold === undefined ? undefined : integerInRange('annThreshold', o.annThreshold, 1, Number.MAX_SAFE_INTEGER);
     const root = path.resolve(dir);
+    // Before the model loads or anything is written: an application without LanceDB learns it at once.
+    loadPeers();
     try {
       let meta = readMeta(root);
       const spec = (o.model as string | ZeroShotVideoClassifier | undefined) ?? meta?.model.id;

@@ -1,11 +1,13 @@
 // Locates /work/shared-style fixtures and compares outputs with the core's tolerances.
 import * as fs from 'fs';
 import * as path from 'path';
+import { packageRoot } from '../../lib/native';
 import { Tensor, type TensorType } from '../../lib/tensor';
 import type { BaseModelOutputWithPooling, XCLIPOutput } from '../../lib/models';
 import { type RawTensor, readSafetensors, toTensor } from './safetensors';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
+// The checkout's root, wherever this file was compiled to (jest runs it in place; the benches from dist-bench/).
+export const ROOT = packageRoot(__dirname);
 
 /** XCLIP_FIXTURES, else ../shared/fixtures beside the checkout (as CI lays it out), else /work/shared/fixtures. */
 export function fixturesDir(): string {

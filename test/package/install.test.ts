@@ -261,6 +261,26 @@ console.log(JSON.stringify({
     });
   });
 
+  it('the video index and the job queue name the optional package to install, and the rest works without them', () => {
+    fs.writeFileSync(
+      path.join(app, 'optional.cjs'),
+      `const os = require('os');
+const path = require('path');
+const { VideoIndex, VideoJobQueue } = require('xclip-node');
+const message = async (f) => { try { await f(); return 'ok'; } catch (e) { return e.message; } };
+(async () => {
+  console.log(JSON.stringify({
+    index: await message(() => VideoIndex.open(path.join(os.tmpdir(), 'xclip-optional-' + process.pid), { model: process.argv[2] })),
+    queue: await message(() => new VideoJobQueue({ redis: 'redis://127.0.0.1:1' })),
+  }));
+})();
+`,
+    );
+    const out = runApp(['optional.cjs', MODEL]);
+    expect(out.index).toContain('npm install @lancedb/lancedb@0.31.0');
+    expect(out.queue).toContain('npm install bullmq@');
+  });
+
   it('runs the CLI from node_modules/.bin', () => {
     const r = spawnSync(path.join(app, 'node_modules', '.bin', 'xclip-node'), ['info'], { cwd: app, env: userEnv, encoding: 'utf8', timeout: 60_000 });
     expect(r.stderr).toBe('');

@@ -1,9 +1,17 @@
 // Compiled with `tsc --noEmit` by test/types.test.ts: typed usage of the public API must type-check, and each
 // line marked as an expected error must stay an error.
 import {
+  MediaSources,
+  type OpenedMedia,
   type BaseModelOutputWithPooling,
   type BatchStats,
   type PreparedVideo,
+  type JobOutcome,
+  type QueueCounts,
+  VideoJobQueue,
+  VideoJobWorker,
+  type WorkerStats,
+  videoRef,
   Tensor,
   VideoMAEImageProcessor,
   XCLIPConfig,
@@ -16,6 +24,7 @@ import {
   XCLIPVisionModel,
   ZeroShotVideoClassifier,
 } from '../../lib';
+import { buildServer } from '../../lib/server/app';
 
 export async function usage(): Promise<void> {
   const config: XCLIPConfig = XCLIPConfig.fromPretrained('./model');
@@ -73,6 +82,18 @@ export async function usage(): Promise<void> {
   await proc.prepare('a.mp4', { out: new Float64Array(4) });
   // @ts-expect-error the processor takes hub options, not model options
   await XCLIPProcessor.fromPretrained('org/name', { device: 'cpu' });
+  const sources = new MediaSources({ mediaRoot: '/srv/videos', allowUrlHosts: ['videos.example.com'], maxInlineBytes: 1 << 20 });
+  const media: OpenedMedia = await sources.open({ path: 'a.mp4' }, { signal: AbortSignal.timeout(1000) });
+  await clf.classify(media.source, ['x']);
+  await media.close();
+  // @ts-expect-error a reference names exactly one of path, url, data
+  await sources.open({ file: 'a.mp4' });
+  // @ts-expect-error misspelled policy key
+  new MediaSources({ mediaRooot: '/srv' });
+  const app = await buildServer({ classifier: clf, modelId: 'm', maxActive: 4, media: { mediaRoot: '/srv' } });
+  await app.xclip.shutdown(1000);
+  // @ts-expect-error modelId is required
+  await buildServer({ classifier: clf });
 
   // @ts-expect-error device must be one of the listed strings
   await XCLIPModel.fromPretrained('./model', { device: 'gpu' });
@@ -90,4 +111,36 @@ export async function usage(): Promise<void> {
   video.dims.push(1);
   // @ts-expect-error the vision tower takes no text
   await towerVision.forward({ inputIds: [[1]] });
+}
+
+export async function queueUsage(clf: ZeroShotVideoClassifier): Promise<void> {
+  const queue = new VideoJobQueue({ redis: 'redis://127.0.0.1:6379', attempts: 3, backoffMs: 500 });
+  const id: string = await queue.add('classify', { video: videoRef('a.mp4'), labels: ['x', 'y'], topK: 1 }, { jobId: 'a-xy' });
+  const ids: string[] = await queue.addBulk('embed', [{ video: { url: 'https://videos.example.com/b.mp4' } }, { video: videoRef(Buffer.alloc(8)) }]);
+  const [o]: JobOutcome<'classify'>[] = await queue.wait<'classify'>([id], { signal: AbortSignal.timeout(1000) });
+  if (o.status === 'completed') {
+    const label: string = o.result.scores[0].label;
+    void label;
+  } else {
+    const code: string = o.error.code;
+    void code;
+  }
+  const counts: QueueCounts = await queue.counts();
+  const worker = new VideoJobWorker(clf, {
+    redis: 'redis://127.0.0.1:6379',
+    sources: { maxInlineBytes: 1 << 20, open: async () => ({ source: 'a.mp4', close: async () => undefined }) },
+    concurrency: 16,
+    lockDurationMs: 60000,
+  });
+  const stats: WorkerStats = worker.stats;
+  void [ids, counts, stats];
+  // @ts-expect-error embed jobs take no labels
+  await queue.add('embed', { video: { path: 'a.mp4' }, labels: ['x'] });
+  // @ts-expect-error a video is a path, a URL or bytes
+  await queue.add('embed', { video: { file: 'a.mp4' } });
+  // @ts-expect-error no such job kind
+  await queue.add('transcode', {});
+  const [e] = await queue.wait<'embed'>(ids);
+  // @ts-expect-error the result of an embed job has no scores
+  if (e.status === 'completed') void e.result.scores;
 }

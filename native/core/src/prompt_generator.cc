@@ -27,14 +27,19 @@ at::Tensor CrossAttention::forward(const at::Tensor& queries, const PromptMemory
   // Same attention, other association: q_h . (W_k,h x_j) = (W_k,h^T q_h) . x_j, and sum_j a_j (W_v,h x_j) =
   // W_v,h (sum_j a_j x_j). For one query (a search) against 49 tokens at base size the attention costs ~25x
   // fewer FLOPs than projecting the tokens, so a search index needs to store only the tokens.
+  // In bfloat16/float16 these folded products are rounded at other points than the projected path, which moved a
+  // small model's logits by ~0.1 in bfloat16; they are the cheap side (few queries), so they run in float32.
+  const at::ScalarType dtype = queries.scalar_type();
+  const auto f32 = [](const at::Tensor& t) { return t.to(at::kFloat); };
   const int64_t b = queries.size(0), lq = queries.size(1), d = queries.size(2), h = num_heads, hd = d / h;
-  at::Tensor q = q_proj->forward(queries).reshape({b * lq, h, hd}).transpose(0, 1);  // [H, B*Lq, hd]
-  at::Tensor qk = at::bmm(q, k_proj->weight.reshape({h, hd, d}));                   // [H, B*Lq, D]
+  const at::Tensor tokens = f32(kv);
+  at::Tensor q = f32(q_proj->forward(queries)).reshape({b * lq, h, hd}).transpose(0, 1);  // [H, B*Lq, hd]
+  at::Tensor qk = at::bmm(q, f32(k_proj->weight).reshape({h, hd, d}));                   // [H, B*Lq, D]
   qk = qk.view({h, b, lq, d}).permute({1, 0, 2, 3}).reshape({b, h * lq, d});
-  at::Tensor attn = at::bmm(qk, kv.transpose(1, 2)).mul_(scale).softmax(-1);  // [B, H*Lq, Lk]
-  at::Tensor mixed = at::bmm(attn, kv).view({b, h, lq, d}).permute({1, 0, 2, 3}).reshape({h, b * lq, d});
-  at::Tensor out = at::bmm(mixed, v_proj->weight.reshape({h, hd, d}).transpose(1, 2));  // [H, B*Lq, hd]
-  return proj->forward(out.view({h, b, lq, hd}).permute({1, 2, 0, 3}).reshape({b, lq, d}));
+  at::Tensor attn = at::bmm(qk, tokens.transpose(1, 2)).mul_(scale).softmax(-1);  // [B, H*Lq, Lk]
+  at::Tensor mixed = at::bmm(attn, tokens).view({b, h, lq, d}).permute({1, 0, 2, 3}).reshape({h, b * lq, d});
+  at::Tensor out = at::bmm(mixed, f32(v_proj->weight).reshape({h, hd, d}).transpose(1, 2));  // [H, B*Lq, hd]
+  return proj->forward(out.view({h, b, lq, hd}).permute({1, 2, 0, 3}).reshape({b, lq, d}).to(dtype));
 }
 
 at::Tensor CrossAttention::attend(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values) const {

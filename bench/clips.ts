@@ -1,0 +1,17 @@
+// The benchmarks' video clips, generated with the ffmpeg CLI (no third-party footage): typical user clips of 6 s of
+// 640x360 at 30 fps, H.264 with a keyframe every 2 s, a different lavfi source each (from a static test card of
+// ~10 KB to an 8 Mbit/s cellular automaton of ~6 MB).
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const SOURCES = ['testsrc2', 'smptebars', 'mandelbrot', 'rgbtestsrc', 'testsrc', 'cellauto', 'life', 'smptehdbars'];
+
+/** Writes `count` clips into `dir` and returns their paths. */
+export function makeVideos(dir: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => {
+    const file = path.join(dir, `clip${i}.mp4`);
+    const src = SOURCES[i % SOURCES.length];
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `${src}=size=640x360:rate=30`, '-t', '6', '-c:v', 'libx264', '-g', '60', '-pix_fmt', 'yuv420p', file]);
+    return file;
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * `xclip-node worker`: takes jobs from a BullMQ queue on Redis and runs them on one model (lib/jobs/worker.ts).
+ * stdout gets `metrics on URL` (with `--metrics-port`) and then `worker ready` once jobs are being taken; logs go to
+ * stderr as JSON lines. SIGTERM or SIGINT: no new jobs, the jobs in hand finish, connections close, exit 0; a second
+ * signal exits at once with 1 (the jobs in hand then stall and run again on another worker).
+ * @module
+ * @internal
+ */
+import * as fs from 'node:fs';
+import type * as http from 'node:http';
+import * as path from 'node:path';
+
+import { XClipError } from '../errors';
+
+import { redisConnection } from '../jobs/connection';
+import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE, type MediaRef, checkQueueName } from '../jobs/jobTypes';
+import { WorkerMetrics, metricsUrl, serveMetrics } from '../jobs/metrics';
+import { VideoJobWorker, type VideoSources, type WorkerLog } from '../jobs/worker';
+import { pendingNativeCalls, setNumThreads } from '../runtime';
+import type { VideoSource } from '../video';
+import { type ParsedArgs, UsageError, intOption, stringOption } from './args';
+import type { Command } from './command';
+import { type CliIo, EXIT_OK } from './io';
+import { MODEL_OPTIONS, modelSettings, openModel } from './model';
+
+const MIB = 1024 * 1024;
+
+/** JSON log lines on stderr, one per event. */
+function jsonLog(io: CliIo): WorkerLog {
+  return (level, msg, fields = {}) => io.err(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+}
+
+/** `--max-batch` is the issue's name for the other commands' `--batch`; either may be given, not both. */
+function batchArgs(args: ParsedArgs): ParsedArgs {
+  const maxBatch = stringOption(args, 'max-batch');
+  if (maxBatch === undefined) return args;
+  if (args.options.has('batch')) throw new UsageError('give --max-batch or --batch, not both');
+  return { ...args, options: new Map([...args.options, ['batch', maxBatch]]) };
+}
+
+/** A positive number of milliseconds. */
+function ms(args: ParsedArgs, name: string): number | undefined {
+  return intOption(args, name, 100, 2 ** 31 - 1);
+}
+
+// TODO(merge): the media-source policy (lib/mediaSource.ts, issue 17: MediaSources, with URLs and descriptor-safe
+// paths, SOURCE_* codes) replaces this until it lands on main. Meanwhile: paths only inside the media root once symlinks are
+// resolved, inline bytes, no URLs.
+function interimSources(mediaRoot: string | undefined, maxInlineBytes: number): VideoSources {
+  const refuse = (why: string): XClipError => new XClipError('INVALID_INPUT', why);
+  return {
+    maxInlineBytes,
+    async open(ref: MediaRef) {
+      let source: VideoSource;
+      if ('path' in ref) {
+        if (mediaRoot === undefined) throw refuse('paths are not accepted: no media root is set');
+        const root = await fs.promises.realpath(mediaRoot);
+        let real: string;
+        try {
+          real = await fs.promises.realpath(path.resolve(root, ref.path));
+        } catch {
+          throw new XClipError('FILE_NOT_FOUND', `video not found: ${JSON.stringify(ref.path)}`);
+        }
+        const rel = path.relative(root, real);
+        if (rel.startsWith('..') || path.isAbsolute(rel)) throw refuse(`path ${JSON.stringify(ref.path)} is outside the media root`);
+        source = real;
+      } else if ('data' in ref) {
+        source = Buffer.from(ref.data, 'base64');
+      } else {
+        throw refuse('URLs are not accepted by this worker yet');
+      }
+      return { source, close: async () => undefined };
+    },
+  };
+}
+
+export const worker: Command = {
+  name: 'worker',
+  summary: 'take jobs from a queue on Redis (BullMQ) and run them; start one per machine, or several',
+  usage: 'worker --redis redis://HOST:PORT [--queue NAME] [--model ID|DIR|demo] [options]',
+  options: [
+    { name: 'redis', value: 'url', help: 'redis://[user:password@]host[:port][/db], rediss:// for TLS (required);\nREDIS_PASSWORD sets the password out of the process list' },
+    { name: 'queue', value: 'name', help: `queue name (default ${DEFAULT_QUEUE}); failed jobs also go to NAME-dead` },
+    ...MODEL_OPTIONS,
+    { name: 'max-batch', value: 'n', help: 'the same as --batch' },
+    { name: 'concurrency', value: 'n', help: 'jobs taken at once, 1-1024 (default 2 x batch: the next batch decodes while one runs)' },
+    { name: 'threads', value: 'n', help: 'inference threads (default: physical cores, or XCLIP_NUM_THREADS)' },
+    { name: 'media-root', value: 'dir', help: 'accept jobs whose video is a path, only inside this directory (symlinks resolved)' },
+    // TODO(merge): passed to MediaSources once lib/mediaSource.ts lands; until then URL jobs are refused.
+    { name: 'allow-url-fetch', value: 'hosts', help: 'accept jobs whose video is a URL on these comma-separated hosts (names, IPs, CIDRs, :port);\nnot yet: URL jobs are refused until the media-source policy is merged' },
+    { name: 'max-inline-mb', value: 'n', help: `most MiB of a video carried in a job as bytes (default ${DEFAULT_MAX_INLINE_BYTES / MIB})` },
+    { name: 'lock-duration-ms', value: 'n', help: "a job's lock, renewed every half of it while the job runs; a dead worker's jobs\nreturn to the queue once it expires (default 30000)" },
+    { name: 'stalled-interval-ms', value: 'n', help: 'how often to look for jobs whose lock expired (default 30000)' },
+    { name: 'max-stalled-count', value: 'n', help: 'times a job may be put back after its worker died before it fails as STALLED (default 2)' },
+    { name: 'metrics-port', value: 'n', help: 'serve Prometheus metrics on this port, 0 for a free one (default: none)' },
+    { name: 'metrics-host', value: 'address', help: 'address of the metrics server (default 127.0.0.1)' },
+    { name: 'name', value: 'name', help: 'worker name stored on the jobs it runs (default HOSTNAME:PID)' },
+  ],
+  async run({ args: given, io }) {
+    const args = batchArgs(given);
+    const redis = stringOption(args, 'redis');
+    if (redis === undefined) throw new UsageError('--redis is required');
+    if (args.positional.length > 0) throw new UsageError(`unexpected argument ${args.positional[0]}`);
+    modelSettings(args);
+    const maxInlineBytes = (intOption(args, 'max-inline-mb', 1, 512) ?? DEFAULT_MAX_INLINE_BYTES / MIB) * MIB;
+    const threads = intOption(args, 'threads', 1, 1024);
+    const metricsPort = intOption(args, 'metrics-port', 0, 65535);
+    const settings = {
+      redis,
+      queue: stringOption(args, 'queue'),
+      concurrency: intOption(args, 'concurrency', 1, 1024),
+      lockDurationMs: ms(args, 'lock-duration-ms'),
+      stalledIntervalMs: ms(args, 'stalled-interval-ms'),
+      maxStalledCount: intOption(args, 'max-stalled-count', 0, 1000),
+      name: stringOption(args, 'name'),
+    };
+    try {
+      // Checked again by the worker; here so that a mistake costs no model load.
+      redisConnection(redis);
+      checkQueueName(settings.queue ?? DEFAULT_QUEUE);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const log = jsonLog(io);
+    if (threads !== undefined) setNumThreads(threads);
+    const sources = interimSources(stringOption(args, 'media-root'), maxInlineBytes);
+    const { clf, model } = await openModel(args, io);
+    let jobs: VideoJobWorker;
+    try {
+      jobs = new VideoJobWorker(clf, { ...settings, sources, model: { model: model.id, demo: model.demo }, log });
+    } catch (err) {
+      await clf.dispose();
+      throw err;
+    }
+
+    let signals = 0;
+    let drain!: () => void;
+    const drained = new Promise<void>((resolve) => {
+      drain = resolve;
+    });
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (++signals > 1) {
+        log('warn', `second ${signal}: exiting now; the jobs in hand will stall and run again on another worker`);
+        process.exit(1);
+      }
+      log('info', `${signal}: no new jobs; finishing the jobs in hand`, { active: jobs.stats.active });
+      drain();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    let metricsServer: http.Server | undefined;
+    try {
+      if (metricsPort !== undefined) {
+        metricsServer = await serveMetrics(new WorkerMetrics(jobs), { host: stringOption(args, 'metrics-host') ?? '127.0.0.1', port: metricsPort });
+        io.out(`metrics on ${metricsUrl(metricsServer)}\n`);
+      }
+      await Promise.race([jobs.start(), drained]);
+      if (signals === 0) {
+        log('info', 'worker ready', { queue: jobs.queueName, name: jobs.name, model: model.id, concurrency: jobs.concurrency, maxBatch: clf.batching.maxBatch, lockDurationMs: jobs.lockDurationMs });
+        io.out('worker ready\n');
+        await drained;
+      }
+    } finally {
+      await jobs.close();
+      await clf.dispose();
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+      // Node's exit waits for native calls still running; a drained worker has none left, so this is brief.
+      while (pendingNativeCalls() > 0) await new Promise((r) => setTimeout(r, 5));
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    log('info', 'worker closed', { completed: jobs.stats.completed, failed: jobs.stats.failed });
+    return EXIT_OK;
+  },
+};
