@@ -306,7 +306,7 @@ async function main(): Promise<void> {
 
     // ---- preparing videos: the frames path (before) vs prepare (after), same run ----
     // Both run one video at a time with the classifier's decoder threads; prepare writes into batch slots taken
-    // around a pinned arena as the classifier does, the frames path allocates frames and pixel values per video.
+    // around an arena of native memory as the classifier does, the frames path allocates frames and pixel values per video.
     const threadsPerVideo = clf.batching.decodeThreads;
     const numFrames = processor.numFrames;
     const arena = new SlotArena(processor.imageProcessor.pixelValuesLength(numFrames)!, clf.batching.maxBatch, 2);

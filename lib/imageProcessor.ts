@@ -10,7 +10,10 @@ import { callNative, callNativeSync } from './errors';
 import { binding, type ImageProcessorHandle, type LoadedImageProcessor, type NativeImageProcessorConfig } from './native';
 import { Tensor } from './tensor';
 import { cancellableNative, checkSource, nativeReadOptions, toReport, type DecodeReport, type Frame, type ReadVideoOptions, type VideoSource } from './video';
-import { checkKeys, is, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, is, rangeError, typeError } from './validate';
+
+// Frames one preprocess call takes, all videos together (the native layer's limit).
+const MAX_FRAMES = 65536;
 
 /** The processor's settings after parsing (HF semantics, camelCase). */
 export type ImageProcessorSettings = Omit<NativeImageProcessorConfig, 'fixedOutputSize'>;
@@ -118,12 +121,18 @@ export class VideoMAEImageProcessor {
   async preprocess(videos: readonly (readonly Frame[])[] | readonly Frame[], options: OutputOptions = {}): Promise<{ pixelValues: Tensor<'float32'> }> {
     const callSite = new Error();
     if (!Array.isArray(videos) || videos.length === 0) throw typeError('videos', 'a non-empty array of videos (arrays of frames)', videos);
-    const list: (readonly Frame[])[] = Array.isArray(videos[0]) ? (videos as Frame[][]) : [videos as Frame[]];
+    const nested = Array.isArray(videos[0]);
+    // Lengths before walking: all videos have the first one's length, and the call takes MAX_FRAMES frames in all.
+    const perVideo = nested ? Math.max(1, (videos[0] as readonly Frame[]).length) : 1;
+    const list: (readonly Frame[])[] = nested
+      ? checkArray('videos', videos, Math.floor(MAX_FRAMES / perVideo), (v) => v as Frame[])
+      : [checkArray('videos', videos, MAX_FRAMES, (f) => f as Frame)];
     list.forEach((v, b) => {
-      if (!Array.isArray(v)) throw typeError(`videos[${b}]`, 'an array of frames', v);
-      if (v.length === 0) throw rangeError(`videos[${b}]`, 'at least one frame', v);
-      if (v.length !== list[0].length) throw rangeError(`videos[${b}].length`, `${list[0].length} frames like videos[0]`, v.length);
-      v.forEach((f, t) => checkFrame(f, `videos[${b}][${t}]`));
+      const name = nested ? `videos[${b}]` : 'videos';
+      if (!Array.isArray(v)) throw typeError(name, 'an array of frames', v);
+      if (v.length === 0) throw rangeError(name, 'at least one frame', v);
+      if (v.length !== list[0].length) throw rangeError(`${name}.length`, `${list[0].length} frames like videos[0]`, v.length);
+      checkArray(name, v, MAX_FRAMES, checkFrame);
     });
     const { out } = checkOptions(options, []);
     const length = this.pixelValuesLength(list.length * list[0].length);

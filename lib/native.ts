@@ -4,6 +4,7 @@
  * @module
  * @internal
  */
+import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { TensorDataMap, TensorType } from './tensor';
@@ -121,8 +122,13 @@ export interface VideoInfo {
   duration: number;
   codec: string;
   pixelFormat: string;
-  /** Display-matrix rotation in degrees (counterclockwise); frames are returned as stored unless `applyRotation`. */
+  /**
+   * Display-matrix rotation in degrees (counterclockwise: 0, 90, 180 or -90), applied after `mirrored`; frames are
+   * returned as stored unless `applyRotation`.
+   */
   rotation: number;
+  /** The display matrix also mirrors the frame (horizontally, before `rotation`; a vertical mirror is 180 + mirrored). */
+  mirrored: boolean;
   hasVideo: boolean;
 }
 
@@ -171,7 +177,8 @@ export interface NativeDecodeReport {
 }
 
 export interface NativeDecodedVideo extends NativeDecodeReport {
-  frames: NativeTensor<'uint8'>;
+  /** [n, H, W, 3] in consecutive parts of whole frames (one unless the frames exceed 2 GiB: Node's buffer limit). */
+  frames: NativeTensor<'uint8'>[];
 }
 
 export interface NativePreparedVideo extends NativeDecodeReport {
@@ -180,7 +187,7 @@ export interface NativePreparedVideo extends NativeDecodeReport {
 }
 
 export interface NativeVideoClip {
-  frames: NativeTensor<'uint8'>;
+  frames: NativeTensor<'uint8'>[];
   indices: number[];
   timestamps: number[];
   startSeconds: number;
@@ -244,7 +251,10 @@ export interface NativeDebugCounters {
   outputsExternal: number;
   outputsCopied: number;
   outputsLive: number;
+  /** Inputs read by calls: pinned (the addon's own output memory) plus copied (memory JavaScript allocated). */
   inputsBorrowed: number;
+  inputsPinned: number;
+  inputsCopied: number;
 }
 
 export interface NativeDebug {
@@ -252,7 +262,8 @@ export interface NativeDebug {
   forceCopyOutputs(on: boolean): void;
   addressOf(array: ArrayBufferView): bigint;
   inspect(tensor: NativeTensor, delayMs: number): Promise<{ address: bigint; values: number[] }>;
-  makeOutput(n: number): { tensor: NativeTensor<'float32'>; address: bigint };
+  makeOutput(n: number, type?: 'float32' | 'uint8'): { tensor: NativeTensor; address: bigint };
+  fill(array: ArrayBufferView, value: number, delayMs: number): Promise<void>;
 }
 
 export interface NativeBinding {
@@ -305,9 +316,11 @@ export interface NativeBinding {
   releaseCachedMemory(): void;
   pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
-  /** A Float32Array of `length` zeros over native, reference-counted memory: a worker writing into it (a batch
-   * slot) needs no copy, whatever JS does to the array meanwhile. */
-  allocPinned(length: number): Float32Array;
+  setMaxBufferLength(bytes: number): void;
+  /** Zeroed native memory as a typed array: calls read it and write into it in place, where memory JavaScript
+   * made is copied (CallMemory). */
+  allocate(type: 'float32', length: number): Float32Array;
+  allocate(type: 'uint8', length: number): Uint8Array;
   /** The core's limits that the TypeScript checks share. */
   limits: { maxNumFrames: number };
   tokenizer: NativeTokenizer;
@@ -386,6 +399,8 @@ export function binding(): NativeBinding {
     } catch (err) {
       throw explainLoadFailure(err, root);
     }
+    // Outputs above this are copied rather than handed over as external buffers, which Node refuses past it.
+    cached.setMaxBufferLength(bufferConstants.MAX_LENGTH);
   }
   return cached;
 }

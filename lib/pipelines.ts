@@ -16,7 +16,7 @@ import { getNumThreads } from './runtime';
 import { SlotArena, type PreparedInput } from './slots';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
-import { checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
 import { isFrameList, nativeReadOptions } from './video';
 
 /**
@@ -133,6 +133,9 @@ export interface BatchStats {
   maxBatchSeen: number;
 }
 
+// Labels one call may score (the tokenizer encodes them in one batch; its limit).
+const MAX_LABELS = 65536;
+
 /**
  * What a classifier's model calls on videos publish on {@link batchChannel}: `size` videos took `seconds`.
  * @example
@@ -216,8 +219,9 @@ interface CallSettings {
 /** A non-empty array of strings (labels, texts); `TypeError` naming the argument otherwise. */
 export function checkTexts(name: string, texts: unknown): asserts texts is readonly string[] {
   if (!Array.isArray(texts) || texts.length === 0) throw typeError(name, 'a non-empty array of strings', texts);
-  texts.forEach((t, i) => {
-    if (!is.string(t)) throw typeError(`${name}[${i}]`, 'string', t);
+  checkArray(name, texts, MAX_LABELS, (t, at) => {
+    if (!is.string(t)) throw typeError(at, 'string', t);
+    return t;
   });
 }
 
@@ -272,6 +276,9 @@ export class ZeroShotVideoClassifier {
    * const clf = new ZeroShotVideoClassifier(model, processor, dir, { maxBatch: 4 });
    */
   constructor(model: XCLIPModel, processor: XCLIPProcessor, modelDir = '', options: BatchingOptions = {}) {
+    if (!(model instanceof XCLIPModel)) throw typeError('model', 'an XCLIPModel', model);
+    if (!(processor instanceof XCLIPProcessor)) throw typeError('processor', 'an XCLIPProcessor', processor);
+    if (!is.string(modelDir)) throw typeError('modelDir', 'string', modelDir);
     this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, BATCHING_KEYS)));
     this.model = model;
     this.processor = processor;

@@ -121,7 +121,7 @@ export class XCLIPProcessor {
 
   /**
    * Every video's pixel values in one [B, T, 3, H, W] tensor. With a fixed output size each video is written into
-   * its slot of the batch (the caller's `out`, else one pinned buffer): no copy. Otherwise each comes back on its
+   * its slot of the batch (the caller's `out`, else one buffer of native memory): no copy. Otherwise each comes back on its
    * own and the batch is stacked after checking the shapes agree.
    */
   async #pixelValues(list: readonly VideoInput[], read: ReadVideoOptions, out: Float32Array | undefined, callSite: Error): Promise<Tensor<'float32'>> {
@@ -133,7 +133,7 @@ export class XCLIPProcessor {
     const perVideo = this.imageProcessor.pixelValuesLength(frames[0]);
     if (perVideo) {
       if (out !== undefined && out.length !== perVideo * list.length) throw rangeError('out.length', `${perVideo * list.length} (the pixel values' size)`, out.length);
-      const batch = out ?? binding().allocPinned(perVideo * list.length);
+      const batch = out ?? binding().allocate('float32', perVideo * list.length);
       // Every call writing into the batch has stopped before this settles, even when one failed or was aborted.
       const settled = await Promise.allSettled(list.map((v, b) => this.#one(v, read, batch.subarray(b * perVideo, (b + 1) * perVideo))));
       if (read.signal?.aborted) throw read.signal.reason;

@@ -1,7 +1,8 @@
 /**
  * Batch memory for the classifier: each video is prepared (decoded and preprocessed by the core) straight into a
- * slot of one pinned buffer, and a batch whose slots lie side by side is handed to the model as a view of that
- * buffer, so pixel values are written once and never copied. Slots are taken in order around the buffer, so
+ * slot of one buffer of native memory (binding().allocate: calls write and read it in place), and a batch whose
+ * slots lie side by side is handed to the model as a view of that buffer, so pixel values are written once and
+ * never copied. Slots are taken in order around the buffer, so
  * consecutive videos (what a batch is made of) usually lie side by side; a batch that does not (the buffer wrapped
  * around, or its videos were prepared out of order with others') is gathered into a reused buffer instead.
  * @module
@@ -56,7 +57,7 @@ export class SlotArena {
       if (this.#used[index]) continue;
       this.#used[index] = true;
       this.#next = (index + 1) % this.#capacity;
-      this.#buffer ??= binding().allocPinned(this.slotLength * this.#capacity);
+      this.#buffer ??= binding().allocate('float32', this.slotLength * this.#capacity);
       return { data: this.#buffer.subarray(index * this.slotLength, (index + 1) * this.slotLength), index };
     }
     return undefined;
@@ -83,8 +84,9 @@ export class SlotArena {
     }
     const perVideo = first.data.length;
     const size = perVideo * inputs.length;
-    // Reused across batches (one runs at a time): first-touching fresh pages costs more than the copy.
-    if (!this.#gather || this.#gather.length < size) this.#gather = new Float32Array(perVideo * Math.max(this.#maxBatch, inputs.length));
+    // Reused across batches (one runs at a time): first-touching fresh pages costs more than the copy. Native memory,
+    // which the model call reads in place (memory JavaScript made would be copied again at every call).
+    if (!this.#gather || this.#gather.length < size) this.#gather = binding().allocate('float32', perVideo * Math.max(this.#maxBatch, inputs.length));
     const data = this.#gather.subarray(0, size);
     inputs.forEach((input, i) => data.set(input.pixelValues.data, i * perVideo));
     return { pixelValues: new Tensor('float32', data, dims), rows: inputs.map((_, i) => i) };

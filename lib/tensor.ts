@@ -3,7 +3,7 @@
  * and model outputs are views of the native result's memory.
  * @module
  */
-import { is, rangeError, typeError } from './validate';
+import { checkArray, is, rangeError, typeError } from './validate';
 
 /**
  * Element types the addon understands. `float16`/`bfloat16` are stored as raw bits in a Uint16Array.
@@ -39,23 +39,34 @@ const ARRAY_CTORS = {
   bool: Uint8Array,
 } as const;
 
+/** At most this many dimensions, each at most MAX_DIM (the addon's limits: an empty tensor's other dimensions are
+ * still sizes the engine would allocate for). */
+const MAX_DIMS = 8;
+const MAX_DIM = 2 ** 31 - 1;
+/** Plain arrays are walked value by value: larger data belongs in a typed array. */
+const MAX_PLAIN_VALUES = 2 ** 24;
+
 function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
 function checkDims(dims: unknown, name: string): number[] {
-  if (!Array.isArray(dims)) throw typeError(`${name}.dims`, 'an array of non-negative integers', dims);
-  return dims.map((d: unknown, i: number) => {
-    if (!is.integer(d)) throw typeError(`${name}.dims[${i}]`, 'non-negative integer', d);
-    if (d < 0) throw rangeError(`${name}.dims[${i}]`, 'non-negative integer', d);
+  return checkArray(`${name}.dims`, dims, MAX_DIMS, (d, at) => {
+    if (!is.integer(d)) throw typeError(at, `integer between 0 and ${MAX_DIM}`, d);
+    if (!is.inRange(d, 0, MAX_DIM)) throw rangeError(at, `integer between 0 and ${MAX_DIM}`, d);
     return d;
-  });
+  }, 'an array of non-negative integers');
 }
 
 function fromPlain<T extends TensorType>(type: T, values: readonly unknown[], name: string): TensorDataMap[T] {
   const Ctor = ARRAY_CTORS[type];
+  if (values.length > MAX_PLAIN_VALUES) {
+    throw rangeError(`${name}.length`, `at most ${MAX_PLAIN_VALUES} plain values (pass a typed array)`, values.length);
+  }
   const out = new Ctor(values.length) as TensorDataMap[T];
-  values.forEach((v, i) => {
+  // Every index, holes included: a sparse array must not read as zeros.
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (type === 'int64') {
       if (typeof v === 'bigint') (out as BigInt64Array)[i] = v;
       else if (is.integer(v)) (out as BigInt64Array)[i] = BigInt(v);
@@ -69,7 +80,7 @@ function fromPlain<T extends TensorType>(type: T, values: readonly unknown[], na
       if (type !== 'float32' && !Number.isInteger(v)) throw typeError(`${name}[${i}]`, 'integer', v);
       (out as Float32Array)[i] = v;
     }
-  });
+  }
   return out;
 }
 
@@ -132,7 +143,12 @@ export class Tensor<T extends TensorType = TensorType> {
     let probe: unknown = nested;
     while (Array.isArray(probe)) {
       dims.push(probe.length);
+      if (dims.length > MAX_DIMS) throw rangeError(name, `at most ${MAX_DIMS} levels of nesting`, nested);
       probe = probe[0];
+    }
+    // The shape bounds the walk below: refuse what would take long before starting.
+    if (product(dims) > MAX_PLAIN_VALUES) {
+      throw rangeError(name, `at most ${MAX_PLAIN_VALUES} plain values (pass a typed array)`, `[${dims.join(', ')}]`);
     }
     const flat: unknown[] = [];
     const walk = (node: unknown, depth: number, path: string): void => {
@@ -144,7 +160,7 @@ export class Tensor<T extends TensorType = TensorType> {
       if (!Array.isArray(node) || node.length !== dims[depth]) {
         throw rangeError(path, `an array of length ${dims[depth]} (rows must have equal lengths)`, node);
       }
-      node.forEach((child, i) => walk(child, depth + 1, `${path}[${i}]`));
+      for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, `${path}[${i}]`);  // holes too
     };
     walk(nested, 0, name);
     return new Tensor(type, fromPlain(type, flat, name), dims);

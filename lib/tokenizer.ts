@@ -6,7 +6,7 @@
 import { callNative, callNativeSync } from './errors';
 import { binding, type LoadedTokenizer, type NativeTensor, type TokenizerHandle } from './native';
 import { Tensor } from './tensor';
-import { checkKeys, is, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, is, rangeError, typeError } from './validate';
 
 /** Options of {@link CLIPTokenizer.batchEncode}, with Hugging Face's meaning. */
 export interface BatchEncodeOptions {
@@ -30,6 +30,8 @@ export interface DecodeOptions {
 }
 
 const MAX_SEQUENCE_LENGTH = 1 << 20;
+/** Texts in one batchEncode, rows in one batchDecode (the native layer's limit). */
+const MAX_BATCH = 65536;
 
 function checkText(text: unknown, name: string): string {
   if (!is.string(text)) throw typeError(name, 'string', text);
@@ -37,13 +39,15 @@ function checkText(text: unknown, name: string): string {
 }
 
 function toIdList(ids: unknown, name: string): number[] | BigInt64Array | Int32Array {
-  if (is.typedArray<BigInt64Array>(ids, 'BigInt64Array') || is.typedArray<Int32Array>(ids, 'Int32Array')) return ids;
-  if (!Array.isArray(ids)) throw typeError(name, 'an array of token ids', ids);
-  return ids.map((id, i) => {
+  if (is.typedArray<BigInt64Array>(ids, 'BigInt64Array') || is.typedArray<Int32Array>(ids, 'Int32Array')) {
+    if (ids.length > MAX_SEQUENCE_LENGTH) throw rangeError(`${name}.length`, `at most ${MAX_SEQUENCE_LENGTH}`, ids.length);
+    return ids;
+  }
+  return checkArray(name, ids, MAX_SEQUENCE_LENGTH, (id, at) => {
     const n = typeof id === 'bigint' ? Number(id) : id;
-    if (!is.integer(n)) throw typeError(`${name}[${i}]`, 'integer', id);
+    if (!is.integer(n)) throw typeError(at, 'integer', id);
     return n as number;
-  });
+  }, 'an array of token ids');
 }
 
 /**
@@ -116,9 +120,8 @@ export class CLIPTokenizer {
    */
   batchEncode(texts: readonly string[], options: BatchEncodeOptions = {}): BatchEncoding {
     const callSite = new Error();
-    if (!Array.isArray(texts)) throw typeError('texts', 'an array of strings', texts);
+    checkArray('texts', texts, MAX_BATCH, checkText, 'an array of strings');
     if (texts.length === 0) throw rangeError('texts', 'at least one text', texts);
-    texts.forEach((t, i) => checkText(t, `texts[${i}]`));
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
     checkKeys('options', options as Record<string, unknown>, ['padding', 'maxLength', 'truncation']);
     const { padding = true, maxLength, truncation = false } = options;
@@ -161,11 +164,13 @@ export class CLIPTokenizer {
     if (batch instanceof Tensor) {
       if (batch.dims.length !== 2) throw rangeError('batch.dims', 'a 2-D shape', batch.dims);
       const [rows, cols] = batch.dims;
+      // An empty tensor may have any number of rows ([2 ** 31, 0]): each would become a string.
+      if (rows > MAX_BATCH) throw rangeError('batch.dims[0]', `at most ${MAX_BATCH} rows`, rows);
       const data = batch.data as BigInt64Array | Int32Array;
       return Array.from({ length: rows }, (_, r) => this.decode(data.subarray(r * cols, (r + 1) * cols) as BigInt64Array | Int32Array, options));
     }
-    if (!Array.isArray(batch)) throw typeError('batch', 'a Tensor or an array of id lists', batch);
-    return batch.map((row) => this.decode(row as (number | bigint)[], options));
+    const rows = checkArray('batch', batch, MAX_BATCH, (row) => row, 'a Tensor or an array of id lists');
+    return rows.map((row) => this.decode(row as (number | bigint)[], options));
   }
 
   /** The token string of one id. */

@@ -107,3 +107,18 @@ export function integerInRange(name: string, value: unknown, min: number, max: n
   if (!is.inRange(value, min, max)) throw rangeError(name, expected, value);
   return value;
 }
+
+/**
+ * Checks an array argument and each of its elements, in order, holes included (they read as `undefined`, so a
+ * sparse array is refused rather than skipped as `forEach` would). The length is checked before anything walks the
+ * array: `new Array(2 ** 32 - 1)` is cheap to make and takes minutes to walk.
+ * @example
+ * const texts = checkArray('texts', value, 65536, (v, name) => { if (!is.string(v)) throw typeError(name, 'string', v); return v; });
+ */
+export function checkArray<T>(name: string, value: unknown, max: number, each: (v: unknown, name: string) => T, expected = 'an array'): T[] {
+  if (!Array.isArray(value)) throw typeError(name, expected, value);
+  if (value.length > max) throw rangeError(`${name}.length`, `at most ${max}`, value.length);
+  const out = new Array<T>(value.length);
+  for (let i = 0; i < value.length; i++) out[i] = each(value[i], `${name}[${i}]`);
+  return out;
+}

@@ -15,11 +15,16 @@ import {
   type NativeVideoLimits,
   type VideoInfo,
 } from './native';
-import { checkKeys, integerInRange, is, rangeError, typeError } from './validate';
+import { checkArray, checkKeys, integerInRange, is, rangeError, typeError } from './validate';
 
 export type { VideoInfo } from './native';
 
-/** A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). */
+/**
+ * A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). A path
+ * names exactly one regular file, opened once per call: no protocols (`file:`, `http:`), no patterns (`%d`), no
+ * playlists or lists naming other files. Bytes are copied when the call starts, unless they are a view of memory
+ * this package returned (a frame, an output tensor), which the call keeps alive instead.
+ */
 export type VideoSource = string | Uint8Array;
 
 /** One RGB24 frame: `data` is row-major HWC, `width * height * 3` bytes. */
@@ -78,7 +83,7 @@ export interface ReadVideoOptions extends VideoLimits, DecoderOptions, Cancellab
    * own seeded generator: not numpy's random numbers).
    */
   sampling?: Sampling;
-  /** Rotate frames upright according to the rotation metadata. Default false (as PyAV and HF). */
+  /** Mirror and rotate frames upright as the display matrix says. Default false (as PyAV and HF). */
   applyRotation?: boolean;
 }
 
@@ -122,6 +127,8 @@ export function isFrameList(v: unknown): v is readonly Frame[] {
 export function checkSource(source: unknown, name = 'source'): VideoSource {
   if (is.string(source)) {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
+    // The C library would read up to the NUL: another file (Node's fs refuses these paths too).
+    if (source.includes('\0')) throw rangeError(name, 'a path without NUL characters', source);
     return source;
   }
   if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
@@ -134,6 +141,8 @@ function maxNumFrames(): number {
 }
 
 const LIMIT_KEYS = ['maxPixels', 'maxFrames', 'timeoutMs'] as const;
+/** Explicit frame indices one read may name (the native core's limit). */
+const MAX_INDICES = 100000;
 /** The options every decoding call (not probeVideo) shares. */
 const DECODE_KEYS = [...LIMIT_KEYS, 'threads'] as const;
 
@@ -189,11 +198,13 @@ export function toReport(v: NativeDecodeReport): DecodeReport {
   return out;
 }
 
-/** Splits an [n, H, W, 3] uint8 tensor into frames that view (not copy) its buffer. */
-function splitFrames(t: { data: Uint8Array; dims: readonly number[] }): Frame[] {
-  const [n, height, width] = t.dims;
-  const bytes = height * width * 3;
-  return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
+/** Splits [n, H, W, 3] uint8 parts (consecutive frames each) into frames that view (not copy) their buffers. */
+function splitFrames(parts: readonly { data: Uint8Array; dims: readonly number[] }[]): Frame[] {
+  return parts.flatMap((t) => {
+    const [n, height, width] = t.dims;
+    const bytes = height * width * 3;
+    return Array.from({ length: n }, (_, i) => ({ data: t.data.subarray(i * bytes, (i + 1) * bytes), width, height }));
+  });
 }
 
 /**
@@ -210,9 +221,8 @@ export function nativeReadOptions(options: Omit<ReadVideoOptions, 'signal'>): Na
     out.sampling = s;
   } else if (is.object(s) && 'indices' in s) {
     if (!Array.isArray(s.indices) || s.indices.length === 0) throw typeError('sampling.indices', 'a non-empty array of frame indices', s.indices);
-    s.indices.forEach((v, i) => integerInRange(`sampling.indices[${i}]`, v, 0, Number.MAX_SAFE_INTEGER));
+    out.indices = checkArray('sampling.indices', s.indices, MAX_INDICES, (v, name) => integerInRange(name, v, 0, Number.MAX_SAFE_INTEGER));
     out.sampling = 'indices';
-    out.indices = s.indices;
   } else if (is.object(s) && 'hfRandom' in s && is.object(s.hfRandom)) {
     out.sampling = 'hf-random';
     out.frameSampleRate = integerInRange('sampling.hfRandom.frameSampleRate', s.hfRandom.frameSampleRate, 1, 1000);

@@ -63,6 +63,49 @@ videos = [os.path.join(d, n) for d in (os.path.join(fx, 'videos'), os.path.join(
           for n in sorted(os.listdir(d)) if n.rsplit('.', 1)[-1] in ('mp4', 'webm', 'avi', 'mov', 'mkv')]
 for i, p in enumerate(videos):
     put('fuzz_video', os.path.basename(p), bytes([modes[i % len(modes)]]) + open(p, 'rb').read())
+h264 = open(os.path.join(fx, 'videos', 'h264_320x240_30fps.mp4'), 'rb').read()
+# Repeated output frames (mode 0x20: indices 0, 1, 0, 1, ...; 0x0E: 8 of them).
+put('fuzz_video', 'repeated-indices', bytes([0x2E]) + h264)
+# The bytes change between the packet scan and the decoding passes (mode 0x10).
+put('fuzz_video', 'changed-between-passes', bytes([0x10]) + h264)
+# Files that name other files: nothing may be opened, whatever the mutation.
+for name, text in [('hls', '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\nclip.mp4\n#EXT-X-ENDLIST\n'),
+                   ('hls-variant', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlist.m3u8\n'),
+                   ('ffconcat', 'ffconcat version 1.0\nfile clip.mp4\n'),
+                   ('sdp', 'v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=video 5004 RTP/AVP 96\n')]:
+    put('fuzz_video', 'list-' + name, b'\x06' + text.encode())
+# MP4 sample tables claiming far more samples than the file holds (refused before FFmpeg builds an index).
+def box(t, p): return struct.pack('>I', 8 + len(p)) + t + p
+def full(t, vf, p): return box(t, struct.pack('>I', vf) + p)
+def claims(samples, edits=0, fragment=0, data=64):
+    m = struct.pack('>9I', 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    tkhd = full(b'tkhd', 3, struct.pack('>5I', 0, 0, 1, 0, samples) + b'\0' * 16 + m + struct.pack('>2I', 64 << 16, 48 << 16))
+    edts = box(b'edts', full(b'elst', 0, struct.pack('>I', edits) + struct.pack('>IiI', samples, 0, 0x10000) * edits)) if edits else b''
+    entry = b'\0' * 6 + struct.pack('>H', 1) + b'\0' * 16 + struct.pack('>HHIII', 64, 48, 0x480000, 0x480000, 0) \
+        + struct.pack('>H', 1) + b'\0' * 32 + struct.pack('>Hh', 24, -1)
+    stbl = box(b'stbl', full(b'stsd', 0, struct.pack('>I', 1) + box(b'jpeg', entry)) + full(b'stts', 0, struct.pack('>3I', 1, samples, 1))
+               + full(b'stsc', 0, struct.pack('>4I', 1, 1, samples, 1)) + full(b'stsz', 0, struct.pack('>2I', 1, samples))
+               + full(b'stco', 0, struct.pack('>2I', 1, 0)))
+    dinf = box(b'dinf', full(b'dref', 0, struct.pack('>I', 1) + full(b'url ', 1, b'')))
+    minf = box(b'minf', full(b'vmhd', 1, b'\0' * 8) + dinf + stbl)
+    mdia = box(b'mdia', full(b'mdhd', 0, struct.pack('>5I', 0, 0, 25, samples, 0x55c40000))
+               + full(b'hdlr', 0, b'\0' * 4 + b'vide' + b'\0' * 12 + b'v\0') + minf)
+    mvhd = full(b'mvhd', 0, struct.pack('>5IH', 0, 0, 25, samples, 0x10000, 0x100) + b'\0' * 10 + m + b'\0' * 24 + struct.pack('>I', 2))
+    mvex = box(b'mvex', full(b'trex', 0, struct.pack('>5I', 1, 1, 1, 1, 0))) if fragment else b''
+    out = box(b'ftyp', b'isom' + struct.pack('>I', 512) + b'isomiso2mp41') + box(b'moov', mvhd + box(b'trak', tkhd + edts + mdia) + mvex)
+    if fragment:
+        out += box(b'moof', full(b'mfhd', 0, struct.pack('>I', 1)) + box(b'traf', full(b'tfhd', 0x020000, struct.pack('>I', 1))
+                                                                       + full(b'trun', 0, struct.pack('>I', fragment))))
+    return out + box(b'mdat', b'\xff' * data)
+put('fuzz_video', 'claims-stsz', b'\x06' + claims(89000000))
+put('fuzz_video', 'claims-elst', b'\x06' + claims(2000, edits=500, data=2000))
+put('fuzz_video', 'claims-trun', b'\x06' + claims(1, fragment=80000000))
+put('fuzz_video', 'claims-fit', b'\x06' + claims(25))
+# Mirrored display matrix (horizontal flip), applied (mode 0x80).
+i = h264.index(b'tkhd') - 4
+mirrored = bytearray(h264)
+mirrored[i + 8 + 4 + 20 + 16:i + 8 + 4 + 20 + 16 + 4] = struct.pack('>i', -0x10000)
+put('fuzz_video', 'mirrored', bytes([0x86]) + bytes(mirrored))
 EOF
 
 passed=0; failed=0

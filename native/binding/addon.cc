@@ -141,6 +141,34 @@ Napi::Value MeasureGemmPeak(const Napi::CallbackInfo& info) {
   });
 }
 
+// allocate(type, length): a zero-filled typed array over native memory, handed out like an output. Buffers a caller
+// refills and passes to call after call (a batch being stacked) are then read in place (CallMemory pins them)
+// instead of being copied at every call, as memory JavaScript allocated must be.
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string type = string_arg(info, 0, "type");
+  if (info.Length() < 2 || !info[1].IsNumber()) throw_code(env, "INVALID_INPUT", "length must be a number");
+  const double n = info[1].As<Napi::Number>().DoubleValue();
+  if (!(n >= 0 && n <= 9007199254740991.0) || n != static_cast<double>(static_cast<int64_t>(n)))
+    throw_code(env, "INVALID_INPUT", "length must be a non-negative integer");
+  at::ScalarType dtype = type == "float32" ? at::kFloat : type == "uint8" ? at::kByte : at::kFloat;
+  if (type != "float32" && type != "uint8") throw_code(env, "INVALID_INPUT", "type must be float32 or uint8");
+  return guard(env, [&] {
+    OutputBuilder b(env, {});
+    return b.tensor(at::zeros({static_cast<int64_t>(n)}, dtype)).As<Napi::Object>().Get("data");
+  });
+}
+
+// The runtime's largest external buffer (Node's buffer.constants.MAX_LENGTH), from lib/native.ts when it loads the
+// addon: outputs above it are copied instead of risking a failed external buffer.
+Napi::Value SetMaxBufferLength(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) {
+    const double v = info[0].As<Napi::Number>().DoubleValue();
+    if (v >= 1 && v <= 9007199254740991.0) max_external_buffer_bytes() = static_cast<size_t>(v);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseConfig", Napi::Function::New(env, ParseConfig, "parseConfig"));
   exports.Set("loadConfig", Napi::Function::New(env, LoadConfig, "loadConfig"));
@@ -159,6 +187,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxNumFrames", static_cast<double>(xclip::kMaxNumFrames));
   exports.Set("limits", limits);
+  exports.Set("setMaxBufferLength", Napi::Function::New(env, SetMaxBufferLength, "setMaxBufferLength"));
+  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
   init_models(env, exports);
   init_processing(env, exports);
 #ifdef XCLIP_TEST_HOOKS

@@ -10,7 +10,6 @@
 #include "args.h"
 #include "errors.h"
 #include "image_processor.h"
-#include "pinned.h"
 #include "tensor_convert.h"
 #include "worker.h"
 #include "xclip/preprocess.h"
@@ -23,20 +22,22 @@
 namespace xclip_binding {
 namespace {
 
-// A Uint8Array borrowed for the duration of a worker: pointer and length, kept alive by `refs`.
-struct BorrowedBytes {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-};
-
-BorrowedBytes borrow_bytes(const Napi::Value& v, const std::string& name, std::vector<Napi::ObjectReference>& refs) {
-  Napi::Env env = v.Env();
+// A Uint8Array a worker reads for the whole call (CallMemory: co-owned if the addon made it, else copied now).
+PinnedBytes read_bytes(const Napi::Value& v, const std::string& name, CallMemory& memory) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw_code(env, "INVALID_INPUT", name + " must be a Uint8Array");
+    throw_code(v.Env(), "INVALID_INPUT", name + " must be a Uint8Array");
   }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  refs.push_back(Napi::Persistent(a.As<Napi::Object>()));
-  return {a.Data(), a.ByteLength()};
+  return memory.read(v.As<Napi::TypedArray>());
+}
+
+// Longest arrays the calls below walk, checked before walking them: an array of length 2^32 - 1 (holes cost nothing
+// to make) would keep the main thread busy for minutes. The TypeScript layer checks the same limits with messages.
+constexpr size_t kMaxTexts = 65536;        // texts in one batchEncode
+constexpr size_t kMaxIds = size_t{1} << 20;  // ids in one decode (the core's longest sequence)
+constexpr size_t kMaxIndices = 100000;     // explicit frame indices of one read (the core's limit)
+
+void check_length(Napi::Env env, size_t n, size_t max, const std::string& what) {
+  if (n > max) throw_code(env, "INVALID_INPUT", what + " has " + std::to_string(n) + " entries (at most " + std::to_string(max) + ")");
 }
 
 // ---- tokenizer ---------------------------------------------------------------------------------------
@@ -111,6 +112,7 @@ Napi::Value TokenizerEncode(const Napi::CallbackInfo& info) {
 std::vector<std::string> string_list(const Napi::Value& v, const char* what) {
   if (!v.IsArray()) throw_code(v.Env(), "INVALID_INPUT", std::string(what) + " must be an array of strings");
   Napi::Array a = v.As<Napi::Array>();
+  check_length(v.Env(), a.Length(), kMaxTexts, what);
   std::vector<std::string> out;
   out.reserve(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
@@ -144,9 +146,11 @@ Napi::Value TokenizerBatchEncode(const Napi::CallbackInfo& info) {
   });
 }
 
-std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
+std::vector<int64_t> id_list(const Napi::Value& v, const char* what, size_t max) {
   Napi::Env env = v.Env();
   std::vector<int64_t> ids;
+  if (v.IsArray()) check_length(env, v.As<Napi::Array>().Length(), max, what);
+  if (v.IsTypedArray()) check_length(env, v.As<Napi::TypedArray>().ElementLength(), max, what);
   auto push = [&](double d, uint32_t i) {
     if (d != static_cast<double>(static_cast<int64_t>(d))) throw_code(env, "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be an integer");
     ids.push_back(static_cast<int64_t>(d));
@@ -185,7 +189,7 @@ std::vector<int64_t> id_list(const Napi::Value& v, const char* what) {
 Napi::Value TokenizerDecode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto& tok = tokenizer_of(info[0]);
-  auto ids = id_list(info[1], "ids");
+  auto ids = id_list(info[1], "ids", kMaxIds);
   bool skip = info.Length() > 2 && info[2].ToBoolean().Value();
   return guard(env, [&]() -> Napi::Value { return Napi::String::New(env, tok.decode(ids, skip)); });
 }
@@ -207,37 +211,74 @@ Napi::Value TokenizerTokenToId(const Napi::CallbackInfo& info) {
 
 // ---- image processor ----------------------------------------------------------------------------------
 
-// The pixel_values a worker made, as JS gets them: in the caller's array when it gave one (Destination), else in
+// A call's `out`: the Float32Array the caller gives for the pixel values (e.g. one video's slot of a batch), written
+// through the call's CallMemory (in place when it is the addon's memory, else through a scratch that write_back
+// copies in). Undefined/null: none; the pixel values then come back in a buffer of their own.
+struct PixelValuesOut {
+  float* data = nullptr;
+  int64_t length = 0;
+  Napi::ObjectReference array;
+  bool defined() const { return !array.IsEmpty(); }
+};
+
+PixelValuesOut pixel_values_out(const Napi::Value& value, CallMemory& memory) {
+  PixelValuesOut out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_code(value.Env(), "INVALID_INPUT", "out must be a Float32Array");
+  const auto array = value.As<Napi::TypedArray>();
+  out.data = reinterpret_cast<float*>(memory.write(array));
+  out.length = out.data == nullptr ? 0 : static_cast<int64_t>(array.ElementLength());
+  out.array = Napi::Persistent(value.As<Napi::Object>());
+  return out;
+}
+
+// The pixel_values a worker made, as JS gets them: in the caller's array when it gave one (after write_back), else in
 // a buffer of their own.
-Napi::Value pixel_values_result(Napi::Env env, Destination& dest, const at::Tensor& pixel_values) {
-  if (!dest.defined()) return OutputBuilder(env, {}).tensor(pixel_values);
+Napi::Value pixel_values_result(Napi::Env env, CallMemory& memory, const PixelValuesOut& out, const at::Tensor& pixel_values) {
+  if (!out.defined()) return OutputBuilder(env, {}).tensor(pixel_values);
+  memory.write_back(env);
   Napi::Object t = Napi::Object::New(env);
   t.Set("type", "float32");
-  t.Set("data", dest.finish(env));
+  t.Set("data", out.array.Value());
   Napi::Array dims = Napi::Array::New(env, static_cast<size_t>(pixel_values.dim()));
   for (int64_t i = 0; i < pixel_values.dim(); ++i) dims.Set(static_cast<uint32_t>(i), static_cast<double>(pixel_values.size(i)));
   t.Set("dims", dims);
   return t;
 }
 
+// Frames one preprocess call may take (all videos together): far more than any batch (64 videos of 32 frames are
+// 2048), and within it a call's arguments are walked in milliseconds.
+constexpr uint64_t kMaxPreprocessFrames = 65536;
+
 class PreprocessWorker : public PromiseWorker {
  public:
   PreprocessWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& videos, const Napi::Value& out)
-      : PromiseWorker(env), config_(image_processor_of(handle)), dest_(out, "out") {
+      : PromiseWorker(env), config_(image_processor_of(handle)), out_(pixel_values_out(out, memory_)) {
     if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
+    // Lengths are checked before each array is walked (walking 2^32 - 1 holes takes minutes).
+    uint64_t total = 0;
+    auto count = [&](uint64_t n, const std::string& what) {
+      total += n;
+      if (total > kMaxPreprocessFrames)
+        throw_code(env, "INVALID_INPUT", what + ": more than " + std::to_string(kMaxPreprocessFrames) + " frames in one call");
+    };
+    count(vs.Length(), "videos");
+    total = 0;
     for (uint32_t b = 0; b < vs.Length(); ++b) {
       Napi::Value video = vs.Get(b);
       const std::string vname = "videos[" + std::to_string(b) + "]";
       if (!video.IsArray()) throw_code(env, "INVALID_INPUT", vname + " must be an array of frames");
       Napi::Array frames = video.As<Napi::Array>();
+      count(frames.Length(), vname);
       std::vector<xclip::FrameView> views;
       for (uint32_t t = 0; t < frames.Length(); ++t) {
         const std::string fname = vname + "[" + std::to_string(t) + "]";
         Napi::Value fv = frames.Get(t);
         if (!fv.IsObject()) throw_code(env, "INVALID_INPUT", fname + " must be a frame {data, width, height}");
         Napi::Object f = fv.As<Napi::Object>();
-        BorrowedBytes bytes = borrow_bytes(f.Get("data"), fname + ".data", refs_);
+        PinnedBytes bytes = read_bytes(f.Get("data"), fname + ".data", memory_);
         xclip::FrameView view;
         view.data = bytes.data;
         view.length = static_cast<int64_t>(bytes.size);
@@ -251,16 +292,16 @@ class PreprocessWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    out_ = dest_.defined() ? xclip::preprocess_videos_into(videos_, *config_, dest_.data(), dest_.length())
-                           : prepare_output(xclip::preprocess_videos(videos_, *config_));
+    pixel_values_ = out_.defined() ? xclip::preprocess_videos_into(videos_, *config_, out_.data, out_.length)
+                                   : prepare_output(xclip::preprocess_videos(videos_, *config_));
   }
-  Napi::Value Result(Napi::Env env) override { return pixel_values_result(env, dest_, out_); }
+  Napi::Value Result(Napi::Env env) override { return pixel_values_result(env, memory_, out_, pixel_values_); }
 
  private:
   std::shared_ptr<const xclip::ImageProcessorConfig> config_;
-  Destination dest_;
+  PixelValuesOut out_;
   std::vector<std::vector<xclip::FrameView>> videos_;
-  at::Tensor out_;
+  at::Tensor pixel_values_;
 };
 
 // preprocess(handle, videos, out?) -> Tensor float32 [B, T, 3, H, W], in `out` (a Float32Array of exactly that
@@ -273,15 +314,10 @@ Napi::Value Preprocess(const Napi::CallbackInfo& info) {
 #ifdef XCLIP_WITH_FFMPEG
 // ---- video --------------------------------------------------------------------------------------------
 
-xclip::VideoSource video_source(const Napi::Value& v, std::vector<Napi::ObjectReference>& refs) {
+xclip::VideoSource video_source(const Napi::Value& v, CallMemory& memory) {
   if (v.IsString()) return xclip::VideoSource::from_path(v.As<Napi::String>().Utf8Value());
-  BorrowedBytes bytes = borrow_bytes(v, "source", refs);
-  if (bytes.size == 0) {
-    // A zero-length buffer still must read as a (broken) buffer source, never as an empty path.
-    static const uint8_t kNothing = 0;
-    xclip::VideoSource s = xclip::VideoSource::from_buffer(&kNothing, 0);
-    return s;
-  }
+  // Even zero bytes read as a (broken) buffer source, never as an empty path: read() never returns null data.
+  PinnedBytes bytes = read_bytes(v, "source", memory);
   return xclip::VideoSource::from_buffer(bytes.data, bytes.size);
 }
 
@@ -296,6 +332,7 @@ Napi::Object info_to_js(Napi::Env env, const xclip::VideoInfo& i) {
   o.Set("codec", i.codec);
   o.Set("pixelFormat", i.pix_fmt);
   o.Set("rotation", i.rotation);
+  o.Set("mirrored", i.mirrored);
   o.Set("hasVideo", i.has_video);
   o.Set("indexIncomplete", i.index_incomplete);
   return o;
@@ -333,7 +370,7 @@ class ProbeWorker : public PromiseWorker {
  public:
   ProbeWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
       : PromiseWorker(env),
-        source_(video_source(source, refs_)),
+        source_(video_source(source, memory_)),
         max_pixels_(int_field(o, "maxPixels", xclip::kDefaultMaxPixels)),
         max_frames_(int_field(o, "maxFrames", xclip::kDefaultMaxFrames)),
         timeout_ms_(int_field(o, "timeoutMs", xclip::kDefaultTimeoutMs)) {}
@@ -405,7 +442,7 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
   else if (s == "indices") r.sampling = xclip::Sampling::kIndices;
   else if (s == "hf-random") r.sampling = xclip::Sampling::kHfRandom;
   else throw_code(o.Env(), "INVALID_INPUT", "unknown sampling \"" + s + "\"");
-  if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices");
+  if (r.sampling == xclip::Sampling::kIndices) r.indices = id_list(o.Get("indices"), "indices", kMaxIndices);
   r.frame_sample_rate = static_cast<int>(int_field(o, "frameSampleRate", r.frame_sample_rate));
   r.seed = static_cast<uint64_t>(int_field(o, "seed", 0));
   decode_limits(o, r);
@@ -415,7 +452,7 @@ xclip::ReadOptions read_options(const Napi::Object& o) {
 class ReadVideoWorker : public PromiseWorker {
  public:
   ReadVideoWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& options)
-      : PromiseWorker(env), source_(video_source(source, refs_)), options_(read_options(options)), cancel_(cancel_flag(options)) {
+      : PromiseWorker(env), source_(video_source(source, memory_)), options_(read_options(options)), cancel_(cancel_flag(options)) {
     options_.cancel = cancel_.get();
   }
 
@@ -426,7 +463,7 @@ class ReadVideoWorker : public PromiseWorker {
   }
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, {});
-    Napi::Object o = sampled_to_js(env, "frames", b.tensor(video_.frames), video_.indices, video_.timestamps);
+    Napi::Object o = sampled_to_js(env, "frames", b.tensors(split_rows(video_.frames, kMaxOutputChunkBytes)), video_.indices, video_.timestamps);
     set_decode_report(o, video_.info, video_.decoded_frame_count, video_.truncated, video_.warning);
     return o;
   }
@@ -446,7 +483,7 @@ Napi::Value ReadVideo(const Napi::CallbackInfo& info) {
 class ReadClipsWorker : public PromiseWorker {
  public:
   ReadClipsWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
-      : PromiseWorker(env), source_(video_source(source, refs_)) {
+      : PromiseWorker(env), source_(video_source(source, memory_)) {
     options_.num_frames = static_cast<int>(int_field(o, "numFrames", options_.num_frames));
     Napi::Value secs = o.Get("clipSeconds");
     if (secs.IsNumber()) options_.clip_seconds = secs.As<Napi::Number>().DoubleValue();
@@ -468,7 +505,7 @@ class ReadClipsWorker : public PromiseWorker {
     Napi::Array arr = Napi::Array::New(env, clips_.clips.size());
     for (size_t i = 0; i < clips_.clips.size(); ++i) {
       const auto& c = clips_.clips[i];
-      Napi::Object o = sampled_to_js(env, "frames", b.tensor(c.frames), c.indices, c.timestamps);
+      Napi::Object o = sampled_to_js(env, "frames", b.tensors(split_rows(c.frames, kMaxOutputChunkBytes)), c.indices, c.timestamps);
       o.Set("startSeconds", c.start_seconds);
       o.Set("endSeconds", c.end_seconds);
       o.Set("firstFrame", static_cast<double>(c.first_frame));
@@ -499,22 +536,22 @@ class PrepareWorker : public PromiseWorker {
                 const Napi::Value& out)
       : PromiseWorker(env),
         config_(image_processor_of(handle)),
-        source_(video_source(source, refs_)),
+        source_(video_source(source, memory_)),
         options_(read_options(options)),
         cancel_(cancel_flag(options)),
-        dest_(out, "out") {
+        out_(pixel_values_out(out, memory_)) {
     options_.cancel = cancel_.get();
   }
 
  protected:
   void Run() override {
-    prepared_ = dest_.defined() ? xclip::prepare_video(source_, options_, *config_, dest_.data(), dest_.length())
-                                : xclip::prepare_video(source_, options_, *config_);
-    if (!dest_.defined()) prepared_.pixel_values = prepare_output(prepared_.pixel_values);
+    prepared_ = out_.defined() ? xclip::prepare_video(source_, options_, *config_, out_.data, out_.length)
+                               : xclip::prepare_video(source_, options_, *config_);
+    if (!out_.defined()) prepared_.pixel_values = prepare_output(prepared_.pixel_values);
   }
   Napi::Value Result(Napi::Env env) override {
     const xclip::DecodedVideo& d = prepared_.decode;
-    Napi::Object o = sampled_to_js(env, "pixelValues", pixel_values_result(env, dest_, prepared_.pixel_values), d.indices, d.timestamps);
+    Napi::Object o = sampled_to_js(env, "pixelValues", pixel_values_result(env, memory_, out_, prepared_.pixel_values), d.indices, d.timestamps);
     set_decode_report(o, d.info, d.decoded_frame_count, d.truncated, d.warning);
     return o;
   }
@@ -524,7 +561,7 @@ class PrepareWorker : public PromiseWorker {
   xclip::VideoSource source_;
   xclip::ReadOptions options_;
   std::shared_ptr<std::atomic<bool>> cancel_;
-  Destination dest_;
+  PixelValuesOut out_;
   xclip::PreparedVideo prepared_;
 };
 
@@ -553,7 +590,6 @@ void init_processing(Napi::Env env, Napi::Object exports) {
   init_image_processor(env, img);
   img.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
   exports.Set("imageProcessor", img);
-  exports.Set("allocPinned", Napi::Function::New(env, AllocPinned, "allocPinned"));
 #ifdef XCLIP_WITH_FFMPEG
   Napi::Object video = Napi::Object::New(env);
   video.Set("probe", Napi::Function::New(env, ProbeVideo, "probe"));

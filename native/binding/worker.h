@@ -1,6 +1,7 @@
 // Base for every asynchronous operation: a promise, Execute on a libuv pool thread under InferenceMode, and the
-// error mapping of errors.h. The JS values a call borrows are referenced in refs_ until the worker is deleted on
-// the main thread, after the promise settles.
+// error mapping of errors.h. What a call reads from JavaScript memory goes through memory_ (tensor_convert.h: the
+// addon's own outputs are co-owned, anything else copied while the call is set up), which lives until the worker
+// is deleted on the main thread, after the promise settles.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -36,12 +37,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   virtual Napi::Value Result(Napi::Env env) = 0;   // main thread
 
   BorrowedTensor Borrow(const Napi::Value& value, const std::string& name) {
-    BorrowedTensor t = borrow_tensor(value, name, refs_);
+    BorrowedTensor t = borrow_tensor(value, name, memory_);
     inputs_.push_back(t);
     return t;
   }
 
-  std::vector<Napi::ObjectReference> refs_;
+  CallMemory memory_;
   std::vector<BorrowedTensor> inputs_;
 
  private:

@@ -1,4 +1,4 @@
-// The classifier's batch memory: slots taken around one pinned buffer, batches viewed in place when their slots lie
+// The classifier's batch memory: slots taken around one buffer of native memory, batches viewed in place when their slots lie
 // side by side, gathered in input order otherwise, and the row each input has in the batch.
 import { SlotArena, type PreparedInput } from '../../lib/slots';
 import { Tensor } from '../../lib/tensor';

@@ -2,6 +2,7 @@
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { Tensor, XCLIPModel } from '../../lib';
+import { binding, type NativeDebug } from '../../lib/native';
 import { debugHooks } from '../helpers/debugHooks';
 import { input, loadCase, modelDir } from '../helpers/fixtures';
 
@@ -9,29 +10,91 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-describe('zero-copy inputs', () => {
-  it('the worker reads the caller buffer itself: a write made during the call is visible', async () => {
+// What a call reads must stay valid for the whole call, whatever JavaScript does meanwhile: N-API cannot stop a
+// transfer (detach), a resize or a write, so memory JavaScript allocated is copied when the call starts, and only
+// memory the addon handed out itself (an earlier output, which Node never detaches: a transfer copies it) is read
+// in place, co-owned by the call.
+describe('call inputs', () => {
+  const transferAway = (buffer: ArrayBufferLike): void => {
+    structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
+    gc();
+  };
+
+  it("copies the caller's own array when the call starts: later writes and a transfer do not reach the worker", async () => {
     const data = new Float32Array([1, 2, 3, 4]);
+    const address = debugHooks().addressOf(data);
+    const before = debugHooks().counters();
     const pending = debugHooks().inspect(new Tensor('float32', data, [2, 2]), 300);
     data[0] = 42; // after the call started, before the worker reads
+    transferAway(data.buffer); // detached: its memory may be freed while the worker sleeps
     const seen = await pending;
-    expect(seen.values).toEqual([42, 2, 3, 4]);
-    expect(seen.address).toBe(debugHooks().addressOf(data));
+    expect(data.length).toBe(0);
+    expect(seen.values).toEqual([1, 2, 3, 4]);
+    expect(seen.address).not.toBe(address);
+    const after = debugHooks().counters();
+    expect(after.inputsCopied - before.inputsCopied).toBe(1);
+    expect(after.inputsPinned - before.inputsPinned).toBe(0);
   });
 
-  it('honours byteOffset of a subarray view', async () => {
-    const backing = new Float32Array([9, 9, 5, 6, 7, 8]);
-    const view = backing.subarray(2);
-    const seen = await debugHooks().inspect(new Tensor('float32', view, [4]), 0);
-    expect(seen.values).toEqual([5, 6, 7, 8]);
-    expect(seen.address).toBe(debugHooks().addressOf(backing) + 8n);
+  it('a resizable buffer shrunk during the call does not change what the call reads', async () => {
+    const buffer = new ArrayBuffer(16, { maxByteLength: 1 << 16 });
+    const data = new Float32Array(buffer, 0, 4);
+    data.set([5, 6, 7, 8]);
+    const pending = debugHooks().inspect(new Tensor('float32', data, [4]), 200);
+    buffer.resize(0);
+    expect((await pending).values).toEqual([5, 6, 7, 8]);
   });
 
-  it('int64 ids are borrowed as well', async () => {
-    const ids = new BigInt64Array([49406n, 320n, 49407n]);
-    const seen = await debugHooks().inspect(new Tensor('int64', ids, [1, 3]), 0);
-    expect(seen.address).toBe(debugHooks().addressOf(ids));
-    expect(seen.values).toEqual([49406, 320, 49407]);
+  it('reads an output of an earlier call in place (no copy), co-owning it: collecting the output meanwhile frees nothing', async () => {
+    const before = debugHooks().counters();
+    let out: ReturnType<NativeDebug['makeOutput']> | undefined = debugHooks().makeOutput(8);
+    const address = out.address;
+    let collected = false;
+    const registry = new FinalizationRegistry(() => (collected = true)); // kept: a collected registry reports nothing
+    registry.register(out.tensor.data.buffer, 'output');
+    const pending = debugHooks().inspect(new Tensor('float32', (out.tensor.data as Float32Array).subarray(2), [6]), 300);
+    out = undefined; // nothing in JavaScript refers to the output now: it is collected (and finalized) during the call
+    for (let i = 0; i < 20 && !collected; i++) {
+      gc();
+      await turn();
+    }
+    expect(collected).toBe(true);
+    const seen = await pending;
+    expect(seen.values).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(seen.address).toBe(address + 8n); // byteOffset of the subarray honoured
+    const after = debugHooks().counters();
+    expect(after.inputsPinned - before.inputsPinned).toBe(1);
+    expect(after.inputsCopied - before.inputsCopied).toBe(0);
+  });
+
+  it('native memory from allocate() is read in place (the classifier stacks its batches in it)', async () => {
+    const a = binding().allocate('float32', 4);
+    a.set([1, 2, 3, 4]);
+    const before = debugHooks().counters();
+    const seen = await debugHooks().inspect(new Tensor('float32', a, [4]), 0);
+    expect(seen.address).toBe(debugHooks().addressOf(a));
+    expect(seen.values).toEqual([1, 2, 3, 4]);
+    expect(debugHooks().counters().inputsPinned - before.inputsPinned).toBe(1);
+  });
+
+  it('a whole output is read at its own address', async () => {
+    const out = debugHooks().makeOutput(3);
+    const seen = await debugHooks().inspect(new Tensor('float32', out.tensor.data as Float32Array, [1, 3]), 0);
+    expect(seen.address).toBe(out.address);
+    expect(seen.values).toEqual([0, 1, 2]);
+  });
+
+  it("a call filling a caller's array writes it when it settles, and refuses one detached meanwhile", async () => {
+    const target = new Uint8Array(1024);
+    await debugHooks().fill(target, 7, 0);
+    expect(target.every((v) => v === 7)).toBe(true);
+    const gone = new Uint8Array(1024);
+    const pending = debugHooks().fill(gone, 9, 200);
+    transferAway(gone.buffer);
+    await expect(pending).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('detached or resized') });
+    const own = debugHooks().makeOutput(64, 'uint8');
+    await debugHooks().fill(own.tensor.data as Uint8Array, 3, 0);
+    expect((own.tensor.data as Uint8Array).every((v) => v === 3)).toBe(true);
   });
 });
 

@@ -68,7 +68,7 @@ describe('prepare', () => {
 
           // The middle slot of a three-video batch: written in place, neighbours untouched.
           const n = want.data.length;
-          for (const batch of [new Float32Array(3 * n).fill(-7), binding().allocPinned(3 * n).fill(-7)]) {
+          for (const batch of [new Float32Array(3 * n).fill(-7), binding().allocate('float32', 3 * n).fill(-7)]) {
             const slot = batch.subarray(n, 2 * n);
             const inSlot = await p.prepare(file, { ...options, out: slot });
             expect(inSlot.pixelValues.data).toBe(slot);
@@ -142,11 +142,16 @@ describe('prepare', () => {
       structuredClone(out.buffer, { transfer: [out.buffer as ArrayBuffer] });
       await expect(proc.prepare(file, { out })).rejects.toThrow(RangeError); // its length reads 0 once detached
     });
-    it('backed by a resizable ArrayBuffer', async () => {
+    it('backed by a resizable ArrayBuffer: written when the call completes, dropped if the buffer shrank meanwhile', async () => {
       const n = 8 * 3 * 224 * 224;
-      const ctor = ArrayBuffer as unknown as new (bytes: number, o: { maxByteLength: number }) => ArrayBuffer;
-      const out = new Float32Array(new ctor(4 * n, { maxByteLength: 8 * n }));
-      await expect(proc.prepare(file, { out })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/resizable/) });
+      const ctor = ArrayBuffer as unknown as new (bytes: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+      const buffer = new ctor(4 * n, { maxByteLength: 8 * n });
+      const out = new Float32Array(buffer, 0, n);
+      const want = (await proc.prepare(file)).pixelValues.data;
+      expect(sameBits((await proc.prepare(file, { out })).pixelValues.data, want)).toBe(true);
+      const call = proc.prepare(file, { out });
+      buffer.resize(0);
+      await expect(call).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/detached or resized/) });
     });
     it('detached while the call runs: the call rejects, nothing crashes', async () => {
       const n = 8 * 3 * 224 * 224;
@@ -159,9 +164,9 @@ describe('prepare', () => {
       expect(new Float32Array(moved).every((v) => v === 0)).toBe(true); // the result was dropped, not written
       expect((await proc.prepare(file)).pixelValues.dims).toEqual([1, 8, 3, 224, 224]);
     });
-    it('pinned memory cannot be taken away from a running call: a transfer copies it instead', async () => {
+    it("the addon's memory (allocate) is written in place and cannot be taken away from a running call: a transfer copies it", async () => {
       const n = 8 * 3 * 224 * 224;
-      const out = binding().allocPinned(n);
+      const out = binding().allocate('float32', n);
       const call = proc.prepare(path.join(fixturesDir(), 'videos', 'h264_320x240_30fps.mp4'), { out });
       const copy = structuredClone(out.buffer, { transfer: [out.buffer as ArrayBuffer] });
       expect(out.length).toBe(n);

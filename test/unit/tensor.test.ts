@@ -47,8 +47,16 @@ describe('Tensor', () => {
     [() => new Tensor('float32', new Float64Array(1) as unknown as Float32Array), TypeError, 'Expected a Float32Array or an array for type float32 for data but received a Float64Array of length 1'],
     [() => new Tensor('int64', new Int32Array(1) as unknown as BigInt64Array), TypeError, 'Expected a BigInt64Array or an array for type int64 for data but received a Int32Array of length 1'],
     [() => new Tensor('float32', new Float32Array(6), [4, 2]), RangeError, 'Expected dims with 6 elements for tensor but received [4, 2] (8 elements)'],
-    [() => new Tensor('float32', new Float32Array(6), [6, -1]), RangeError, 'Expected non-negative integer for tensor.dims[1] but received -1'],
-    [() => new Tensor('float32', new Float32Array(6), [1.5, 4]), TypeError, 'Expected non-negative integer for tensor.dims[0] but received 1.5'],
+    [() => new Tensor('float32', new Float32Array(6), [6, -1]), RangeError, 'Expected integer between 0 and 2147483647 for tensor.dims[1] but received -1'],
+    [() => new Tensor('float32', new Float32Array(6), [1.5, 4]), TypeError, 'Expected integer between 0 and 2147483647 for tensor.dims[0] but received 1.5'],
+    // An empty tensor's other dimensions are still sizes: [2 ** 31, 0] used to exhaust the heap in batchDecode.
+    [() => new Tensor('int64', new BigInt64Array(0), [2 ** 31, 0]), RangeError, 'Expected integer between 0 and 2147483647 for tensor.dims[0] but received 2147483648'],
+    [() => new Tensor('float32', new Float32Array(1), [1, 1, 1, 1, 1, 1, 1, 1, 1]), RangeError, 'Expected at most 8 for tensor.dims.length but received 9'],
+    // Lengths before walking: a sparse array of length 2 ** 32 - 1 took minutes to check.
+    [() => new Tensor('float32', new Array(2 ** 32 - 1) as number[]), RangeError, 'Expected at most 16777216 plain values (pass a typed array) for data.length but received 4294967295'],
+    [() => Tensor.fromNested('int64', [new Array(2 ** 32 - 1) as number[]]), RangeError, 'Expected at most 16777216 plain values (pass a typed array) for array but received "[1, 4294967295]"'],
+    // Holes are values too: they used to read as zeros.
+    [() => new Tensor('float32', [1, , 3] as number[]), TypeError, 'Expected number for data[1] but received undefined'],
     [() => new Tensor('int32', [1.5]), TypeError, 'Expected integer for data[0] but received 1.5'],
     [() => new Tensor('int64', ['1' as unknown as number]), TypeError, 'Expected integer or bigint for data[0] but received "1" of type string'],
   ])('bad argument %#', (make, Kind, message) => {

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "mp4_writer.h"
 #include "testing.h"
 #include "xclip/video.h"
 #include "xclip/weights.h"
@@ -248,6 +249,41 @@ TEST(video_rotation_reported_and_applied) {
   EXPECT_EQ(ext.rotation, -90);
 }
 
+// Display matrices with a mirror, written into a copy of a fixture's tkhd box. Each maps to (rotation, mirrored) as
+// FFmpeg's own player pipeline reads it, and apply_rotation shows the frames that way. Before, a horizontal mirror
+// was reported as rotation 180 and applied as a half turn (upside down).
+TEST(video_mirrored_display_matrices) {
+  std::vector<uint8_t> clean = read_bytes(testing::fixture("videos/h264_320x240_30fps.mp4"));
+  DecodedVideo plain = read_video(VideoSource::from_buffer(clean.data(), clean.size()));
+  const at::Tensor f = plain.frames;  // [8, 240, 320, 3]
+  struct Case {
+    const char* what;
+    int a, b, c, d;
+    int rotation;
+    bool mirrored;
+    at::Tensor expected;
+  };
+  const std::vector<Case> cases = {
+      {"horizontal mirror", -1, 0, 0, 1, 0, true, f.flip(2)},
+      {"vertical mirror", 1, 0, 0, -1, 180, true, f.flip(1)},
+      {"transpose", 0, 1, 1, 0, 90, true, f.transpose(1, 2)},
+      {"anti-transpose", 0, -1, -1, 0, -90, true, f.flip({1, 2}).transpose(1, 2)},
+      {"quarter turn counterclockwise", 0, -1, 1, 0, 90, false, at::rot90(f, 1, {1, 2})},
+      {"quarter turn clockwise", 0, 1, -1, 0, -90, false, at::rot90(f, 3, {1, 2})},
+      {"half turn", -1, 0, 0, -1, 180, false, at::rot90(f, 2, {1, 2})},
+  };
+  for (const Case& k : cases) {
+    std::vector<uint8_t> b = clean;
+    testing::mp4::set_display_matrix(b, k.a, k.b, k.c, k.d);
+    ReadOptions o;
+    o.apply_rotation = true;
+    DecodedVideo v = read_video(VideoSource::from_buffer(b.data(), b.size()), o);
+    if (v.info.rotation != k.rotation || v.info.mirrored != k.mirrored)
+      XCLIP_FAIL(k.what << ": reported rotation " << v.info.rotation << " mirrored " << v.info.mirrored);
+    if (!v.frames.equal(k.expected.contiguous())) XCLIP_FAIL(k.what << ": frames are not oriented as the matrix says");
+  }
+}
+
 TEST(video_external_files_decode) {
   struct Ext {
     const char* name;
@@ -445,31 +481,6 @@ TEST(video_seek_across_keyframes_matches_sequential) {
               << p.used_index << "\n";
     EXPECT_EQ(p.used_index, var.indexed);
     if (var.indexed) EXPECT_TRUE(p.decode_work_frames < 150);  // three GOPs decoded, not all 300 frames
-  }
-}
-
-// Not a check: XCLIP_VIDEO_BENCH=<file> prints decode throughput and sparse-sampling time for that file.
-TEST(video_benchmark_optional) {
-  const char* f = std::getenv("XCLIP_VIDEO_BENCH");
-  if (f == nullptr) return;
-  auto src = VideoSource::from_path(f);
-  for (int threads : {1, 0}) {
-    DecodeThroughput d = measure_decode_throughput(src, false, threads);
-    DecodeThroughput r = measure_decode_throughput(src, true, threads);
-    std::cout << "    threads=" << threads << ": decode only " << d.frames << " frames " << d.seconds << " s ("
-              << d.frames_per_second << " fps); decode+rgb24 " << r.seconds << " s (" << r.frames_per_second << " fps)\n";
-  }
-  for (int threads : {1, 0}) {
-    for (int t : {8, 32}) {
-      ReadOptions o;
-      o.num_frames = t;
-      o.threads = threads;
-      auto t0 = std::chrono::steady_clock::now();
-      DecodedVideo v = read_video(src, o);
-      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::cout << "    read_video num_frames=" << t << " threads=" << threads << ": " << s << " s (N=" << v.decoded_frame_count
-                << ", decoded " << v.decode_work_frames << " frames, index " << v.used_index << ")\n";
-    }
   }
 }
 

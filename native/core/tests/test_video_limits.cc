@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "testing.h"
+#include "video_engine.h"
 #include "xclip/video.h"
 
 using namespace xclip;
@@ -180,4 +181,18 @@ TEST(video_limits_decoder_threads_out_of_range_are_refused) {
     c.threads = threads;
     EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kInvalidInput, "decoder threads");
   }
+}
+
+// The cancel flag also stops a probe, and a call flagged once its packet index exists decodes no frame after it.
+TEST(video_limits_cancel_probe_and_between_passes) {
+  std::atomic<bool> cancel{true};
+  EXPECT_ERROR(probe_video(fixture_video("h264_320x240_30fps.mp4"), kDefaultMaxPixels, kDefaultMaxFrames, 0, &cancel),
+               ErrorCode::kCancelled, "cancelled");
+  cancel = false;
+  video::DecodeConfig cfg;
+  cfg.cancel = &cancel;
+  cfg.between_passes = [&] { cancel = true; };
+  EXPECT_ERROR(video::decode_frames(fixture_video("h264_320x240_30fps.mp4"), cfg,
+                                    [](const video::FrameTable& t) { return std::vector<int64_t>{0, t.n - 1}; }),
+               ErrorCode::kCancelled, "cancelled");
 }

@@ -2,6 +2,7 @@
 //   xclip-core info
 //   xclip-core check <model_dir> <case.safetensors|case_dir>... [--device D] [--dtype T]
 //   xclip-core bench [--config base|<config.json>] [--videos N] [--texts N] [--iters N] [--device D] [--dtype T]
+//   xclip-core bench-decode <video>   (decode throughput vs. read_video's sparse sampling on one file)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -22,6 +23,10 @@
 #include "xclip/runtime.h"
 #include "xclip/versions.h"
 #include "xclip/weights.h"
+#ifdef XCLIP_WITH_FFMPEG
+#include "decode_bench.h"
+#include "xclip/video.h"
+#endif
 
 namespace fs = std::filesystem;
 using namespace xclip;
@@ -66,7 +71,8 @@ void usage() {
                "  xclip-core check <model_dir> <case.safetensors|case_dir>... [--device cpu|cuda[:N]] [--dtype float32]\n"
                "  xclip-core bench [--config base|<config.json>] [--videos 8] [--texts 16] [--iters 3] [--warmup 1]\n"
                "                   [--device cpu|cuda[:N]] [--dtype float32|float16|bfloat16] [--threads N]\n"
-               "                   [--baseline 0|1]\n";
+               "                   [--baseline 0|1]\n"
+               "  xclip-core bench-decode <video>\n";
 }
 
 int cmd_info() {
@@ -218,6 +224,35 @@ double seconds_of(const std::function<at::Tensor()>& fn, int warmup, int iters) 
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
 }
 
+#ifdef XCLIP_WITH_FFMPEG
+// Every frame decoded (with and without the RGB conversion) against read_video's sampled reads of the same file,
+// with one decoder thread and with FFmpeg's choice.
+int cmd_bench_decode(const Args& a) {
+  if (a.positional.size() != 1) throw Error(ErrorCode::kInvalidInput, "usage: xclip-core bench-decode <video>");
+  auto src = VideoSource::from_path(a.positional[0]);
+  for (int threads : {1, 0}) {
+    tools::DecodeThroughput d = tools::measure_decode_throughput(src, false, threads);
+    tools::DecodeThroughput r = tools::measure_decode_throughput(src, true, threads);
+    std::printf("threads=%d: decode only %lld frames %.3f s (%.1f fps); decode+rgb24 %.3f s (%.1f fps)\n", threads,
+                static_cast<long long>(d.frames), d.seconds, d.frames_per_second, r.seconds, r.frames_per_second);
+  }
+  for (int threads : {1, 0}) {
+    for (int t : {8, 32}) {
+      ReadOptions o;
+      o.num_frames = t;
+      o.threads = threads;
+      auto t0 = std::chrono::steady_clock::now();
+      DecodedVideo v = read_video(src, o);
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("read_video num_frames=%d threads=%d: %.3f s (N=%lld, decoded %lld frames, index %d)\n", t, threads, s,
+                  static_cast<long long>(v.decoded_frame_count), static_cast<long long>(v.decode_work_frames),
+                  static_cast<int>(v.used_index));
+    }
+  }
+  return 0;
+}
+#endif
+
 int cmd_bench(const Args& a) {
   XCLIPConfig config;
   const std::string cfg = a.get("config", "base");
@@ -282,6 +317,9 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info();
     if (cmd == "check") return cmd_check(a);
     if (cmd == "bench") return cmd_bench(a);
+#ifdef XCLIP_WITH_FFMPEG
+    if (cmd == "bench-decode") return cmd_bench_decode(a);
+#endif
     std::cerr << "unknown command: " << cmd << "\n";
     usage();
     return 2;

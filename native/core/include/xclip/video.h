@@ -17,8 +17,10 @@
 
 namespace xclip {
 
-// A whole video file, either a path or the caller's in-memory bytes (read through custom AVIO callbacks, never
-// written to a temp file). For a buffer the caller keeps the bytes alive for the duration of the call.
+// A whole video file, either a path or the caller's in-memory bytes, read through the same custom AVIO callbacks
+// (never a temp file, never an FFmpeg protocol). A path names exactly one regular file, opened once per call; a
+// path with a NUL character is refused. For a buffer the caller keeps the bytes alive for the duration of the call;
+// bytes that change meanwhile may fail the call (kVideoDecode) but are read safely.
 struct VideoSource {
   std::string path;              // used when data == nullptr
   const uint8_t* data = nullptr;  // whole file in memory
@@ -66,7 +68,11 @@ struct VideoInfo {
   double duration = 0;            // seconds (stream duration, else container duration)
   std::string codec;              // decoder name, e.g. "h264", "vp9", "mjpeg"
   std::string pix_fmt;            // e.g. "yuv420p", "yuvj420p"
-  int rotation = 0;               // display-matrix rotation in degrees, counterclockwise (ffprobe's sign), 0/90/180/-90
+  // Display matrix: mirror horizontally when `mirrored`, then rotate counterclockwise by `rotation` degrees
+  // (0/90/180/-90; ffprobe's sign for plain rotations). A mirroring matrix is {0, true} or, for a vertical mirror,
+  // {180, true}: ffprobe calls both a rotation by 180.
+  int rotation = 0;
+  bool mirrored = false;
 };
 
 enum class Sampling {
@@ -89,7 +95,7 @@ struct ReadOptions {
   int64_t max_pixels = kDefaultMaxPixels;  // refuse width*height above this before decoding (kVideoTooLarge)
   int64_t max_frames = kDefaultMaxFrames;  // refuse streams with more frames (kVideoTooLarge)
   int64_t timeout_ms = kDefaultTimeoutMs;  // give up after this long (kVideoTimeout)
-  bool apply_rotation = false;             // rotate frames by `rotation` so they display upright
+  bool apply_rotation = false;             // mirror and rotate frames as the display matrix says (upright)
   // Decoder threads for the seek path (frame + slice threading), 0..kMaxDecoderThreads; 0 = automatic. The
   // sequential path (damaged files, AVI with B-frames) uses slice threads only, as PyAV does, so its frame count
   // matches PyAV's. Frame threads cost ~25% more CPU per frame than one thread: callers that decode several videos
@@ -100,6 +106,10 @@ struct ReadOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
+// Memory: one call holds its output (every requested frame, repeats included, at most 8 GiB; more is refused with
+// kVideoTooLarge before decoding), one RGB frame, the decoder's own frames (bounded by max_pixels) and the packet
+// index (bounded by max_frames; an MP4 whose sample tables claim more than max_frames video frames, or more samples
+// in any track than it has bytes, is refused with kVideoTooLarge before FFmpeg builds its index).
 struct DecodedVideo {
   at::Tensor frames;               // uint8 [n, H, W, 3] RGB24 (H, W swapped when a 90/-90 rotation is applied)
   std::vector<int64_t> indices;    // frame index of each output frame (presentation order)
@@ -117,7 +127,8 @@ struct DecodedVideo {
 };
 
 VideoInfo probe_video(const VideoSource& source, int64_t max_pixels = kDefaultMaxPixels,
-                      int64_t max_frames = kDefaultMaxFrames, int64_t timeout_ms = kDefaultTimeoutMs);
+                      int64_t max_frames = kDefaultMaxFrames, int64_t timeout_ms = kDefaultTimeoutMs,
+                      const std::atomic<bool>* cancel = nullptr);
 DecodedVideo read_video(const VideoSource& source, const ReadOptions& options = {});
 
 // Frame indices for a sampling rule over n_frames frames (exposed so callers/tests can check the rule).
@@ -161,13 +172,5 @@ struct VideoClips {
 // Clips covering the whole video (overlapping when stride_seconds < clip_seconds); a frame used by several clips
 // is decoded once.
 VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options);
-
-struct DecodeThroughput {
-  int64_t frames = 0;
-  double seconds = 0;
-  double frames_per_second = 0;
-};
-// Decodes every frame (and converts to RGB24 when to_rgb) sequentially; for benchmarks.
-DecodeThroughput measure_decode_throughput(const VideoSource& source, bool to_rgb = true, int threads = 0);
 
 }  // namespace xclip
