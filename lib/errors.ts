@@ -4,8 +4,9 @@
  */
 
 /**
- * Every code the native core reports (the names of `xclip::ErrorCode`), plus `DISPOSED` and the media-source codes
- * (`SOURCE_*`, lib/mediaSource.ts) from this layer.
+ * Every code the native core reports (the names of `xclip::ErrorCode`), plus those of this layer: `DISPOSED`, the
+ * hub's `HUB_*`, the media-source codes (`SOURCE_*`, lib/mediaSource.ts), and `ADDON_LOAD_FAILED` when the addon
+ * itself cannot load.
  */
 export type XClipErrorCode =
   | 'CONFIG_INVALID'
@@ -33,6 +34,7 @@ export type XClipErrorCode =
   | 'HUB_OFFLINE'
   | 'HUB_DOWNLOAD_FAILED'
   | 'HUB_INTEGRITY'
+  | 'ADDON_LOAD_FAILED'
   | 'SOURCE_FORBIDDEN'
   | 'SOURCE_TOO_LARGE'
   | 'SOURCE_TIMEOUT'

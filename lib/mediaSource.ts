@@ -63,8 +63,8 @@ export interface MediaPolicy {
  * try { await clf.classify(media.source, labels); } finally { await media.close(); }
  */
 export interface OpenedMedia {
-  /** A path the decoder opens, or the bytes of the file. */
-  readonly source: VideoSource;
+  /** A path the decoder opens, or the bytes of the file (a {@link VideoSource}, never a URL). */
+  readonly source: string | Uint8Array;
   /** Bytes, where known before decoding (inline data, fetched URLs, files under the media root). */
   readonly bytes: number;
   close(): Promise<void>;

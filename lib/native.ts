@@ -7,6 +7,8 @@
 import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
+
+import { XClipError } from './errors';
 import type { TensorDataMap, TensorType } from './tensor';
 
 /** A tensor as the addon takes and returns it: an element type, a typed array and a shape. */
@@ -302,7 +304,8 @@ export interface NativeBinding {
     options: NativeForwardOptions,
   ): Promise<NativeOutputWithPooling>;
   dispose(handle: ModelHandle): Promise<void>;
-  versions(): { libtorch: string; ffmpeg: string; blas: string; mkldnn: boolean; onednnKernels: boolean };
+  /** `blas`: libtorch's build-time BLAS_INFO; `blasLoaded`: the BLAS library actually mapped in this process. */
+  versions(): { libtorch: string; ffmpeg: string; blas: string; blasLoaded: string; mkldnn: boolean; onednnKernels: boolean };
   flops(configJson: string, videos: number, texts: number, seqLen: number): {
     visionTower: number;
     videoFeatures: number;
@@ -359,24 +362,57 @@ export function bindingLoaded(): boolean {
 }
 
 /**
- * Says what to install when the addon cannot load because a system library is missing: the dynamic loader's
- * message alone ("libtorch.so.1.13: cannot open shared object file") does not name the Debian packages.
+ * The Debian package that ships a library the addon links, by the rule of its runtime packages (a soname's stem and
+ * major version: libavformat.so.59 is in libavformat59; libtorch's libraries are all in libtorch1.13), when that
+ * package is one of `runtime`.
  */
-function explainLoadFailure(err: unknown, root: string): unknown {
+function debianPackageOf(soname: string, runtime: readonly string[]): string | undefined {
+  const m = /^(lib[A-Za-z0-9_+-]*?)\.so\.(\d+(?:\.\d+)?)/.exec(soname);
+  if (!m) return undefined;
+  const [, stem, version] = m;
+  const candidates = [/^lib(torch|c10)/.test(stem) ? `libtorch${version}` : `${stem}${version.split('.')[0]}`, `${stem}${version}`];
+  return candidates.find((c) => runtime.includes(c));
+}
+
+/**
+ * The addon failing to load, as an XClipError with code `ADDON_LOAD_FAILED` that says what to do. A missing system
+ * library is the usual cause: the dynamic loader's message ("libtorch.so.1.13: cannot open shared object file")
+ * names the library but not the Debian package, so the message adds the apt line for it and for the whole runtime set.
+ * @internal
+ */
+export function explainLoadFailure(err: unknown, root: string): unknown {
   const message = err instanceof Error ? err.message : String(err);
-  if (!/cannot open shared object file/.test(message)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const missingLibrary = /([^\s/:]+\.so[.\d]*): cannot open shared object file/.exec(message)?.[1];
+  const noBuild = /No native build was found/.test(message);
+  if (code !== 'ERR_DLOPEN_FAILED' && !missingLibrary && !noBuild) return err;
   let runtime: string[] = [];
   try {
     runtime = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { debian?: { runtime?: string[] } }).debian?.runtime ?? [];
   } catch {
     // the hint is a courtesy; the loader's message below still says what is missing
   }
-  return new Error(
-    `xclip-node: the native addon needs system libraries that are missing: ${message}\n` +
-      `On Debian 12: sudo apt-get install --no-install-recommends ${runtime.join(' ')}\n` +
-      'Elsewhere, build from source (see the README, "Building from source").',
-    { cause: err },
-  );
+  const all = `On Debian 12, the runtime libraries: sudo apt-get install --no-install-recommends ${runtime.join(' ')}`;
+  const elsewhere = 'Elsewhere, build from source (see the README, "Building from source").';
+  let text: string;
+  if (missingLibrary) {
+    const pkg = debianPackageOf(missingLibrary, runtime);
+    text = [
+      `xclip-node: the native addon needs system libraries that are missing: ${message}`,
+      pkg ? `${missingLibrary} is in the Debian package ${pkg}: sudo apt-get install --no-install-recommends ${pkg}` : undefined,
+      all,
+      elsewhere,
+    ]
+      .filter((l) => l !== undefined)
+      .join('\n');
+  } else if (noBuild) {
+    text = `xclip-node: no native addon was built for this machine (${message.split('\n')[0]}); run "npm rebuild xclip-node" to build it.\n${elsewhere}`;
+  } else {
+    text = `xclip-node: the native addon cannot be loaded: ${message}\n${all}\n${elsewhere}`;
+  }
+  const error = new XClipError('ADDON_LOAD_FAILED', text);
+  (error as Error & { cause?: unknown }).cause = err;
+  return error;
 }
 
 /**

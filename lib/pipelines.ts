@@ -12,6 +12,7 @@ import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
 import { XCLIPModel, type Device, type ModelDtype } from './models';
 import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
+import { checkModelOptions, HUB_KEYS } from './pretrained';
 import { getNumThreads } from './runtime';
 import { SlotArena, type PreparedInput } from './slots';
 import { Tensor } from './tensor';
@@ -297,9 +298,11 @@ export class ZeroShotVideoClassifier {
   static async fromPretrained(idOrDir: string, options: PipelineOptions = {}): Promise<ZeroShotVideoClassifier> {
     if (!is.string(idOrDir)) throw typeError('idOrDir', 'string', idOrDir);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    const { device, dtype, maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...hub } = options;
-    // Checked before anything is loaded or downloaded.
+    const { maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...load } = options;
+    // Checked before anything is loaded or downloaded; a misspelled key is refused, not ignored.
     const batching = checkBatchingOptions({ maxBatch, maxWaitMs, decodeConcurrency, decodeThreads });
+    checkModelOptions(load, [...HUB_KEYS, ...BATCHING_KEYS]);
+    const { device, dtype, ...hub } = load;
     const dir = await resolveModelDir(idOrDir, hub);
     const [model, processor] = await Promise.all([XCLIPModel.fromPretrained(dir, { device, dtype }), XCLIPProcessor.fromPretrained(dir)]);
     return new ZeroShotVideoClassifier(model, processor, dir, batching);

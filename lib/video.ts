@@ -3,6 +3,8 @@
  * file, sampling only the frames X-CLIP needs. Frames come back as RGB24, as PyAV's `to_ndarray(format="rgb24")`.
  * @module
  */
+import { fileURLToPath } from 'node:url';
+
 import { abortable, optionalSignal } from './abort';
 import { callNative } from './errors';
 import {
@@ -20,12 +22,13 @@ import { checkArray, checkKeys, integerInRange, is, rangeError, typeError } from
 export type { VideoInfo } from './native';
 
 /**
- * A file path, or the bytes of a whole video file (read through a custom AVIO reader, never a temp file). A path
- * names exactly one regular file, opened once per call: no protocols (`file:`, `http:`), no patterns (`%d`), no
- * playlists or lists naming other files. Bytes are copied when the call starts, unless they are a view of memory
- * this package returned (a frame, an output tensor), which the call keeps alive instead.
+ * A file path, a `file:` URL object (e.g. `new URL('./clip.mp4', import.meta.url)`), or the bytes of a whole video
+ * file (read through a custom AVIO reader, never a temp file). A path names exactly one regular file, opened once
+ * per call: a string is never read as a URL (`file:`, `http:`), nor as a pattern (`%d`), and playlists or lists
+ * naming other files are refused. Bytes are copied when the call starts, unless they are a view of memory this
+ * package returned (a frame, an output tensor), which the call keeps alive instead.
  */
-export type VideoSource = string | Uint8Array;
+export type VideoSource = string | URL | Uint8Array;
 
 /** One RGB24 frame: `data` is row-major HWC, `width * height * 3` bytes. */
 export interface Frame {
@@ -123,16 +126,22 @@ export function isFrameList(v: unknown): v is readonly Frame[] {
   return Array.isArray(v) && (v.length === 0 || (is.object(v[0]) && 'data' in (v[0] as object)));
 }
 
-/** A path or the bytes of a file, checked. @internal */
-export function checkSource(source: unknown, name = 'source'): VideoSource {
+/** The path or bytes the addon reads; a `file:` URL becomes its path. @internal */
+export function checkSource(source: unknown, name = 'source'): string | Uint8Array {
+  if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
+  // By its tag, not instanceof: URLs made in another realm (vm contexts, jest) have another constructor.
+  if (Object.prototype.toString.call(source) === '[object URL]') {
+    const url = source as URL;
+    if (url.protocol !== 'file:') throw rangeError(name, 'a file: URL', url.href);
+    source = fileURLToPath(url.href);
+  }
   if (is.string(source)) {
     if (source.length === 0) throw rangeError(name, 'a non-empty path', source);
     // The C library would read up to the NUL: another file (Node's fs refuses these paths too).
     if (source.includes('\0')) throw rangeError(name, 'a path without NUL characters', source);
     return source;
   }
-  if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
-  throw typeError(name, 'a file path or a Uint8Array/Buffer', source);
+  throw typeError(name, 'a file path, a file: URL or a Uint8Array/Buffer', source);
 }
 
 /** Most frames one video may be sampled to, the core's limit (also a model's largest num_frames). */

@@ -8,6 +8,7 @@
 // prebuild, so when a source build is needed and they are missing this says how to get them and fails.
 'use strict';
 const { spawnSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 
 const { loadError, readFingerprint, sourcesDigest } = require('./native-fingerprint');
@@ -62,9 +63,46 @@ function buildFromSource(reason) {
     );
     process.exit(1);
   }
-  log(`${reason}: building from source with cmake-js (a few minutes)`);
-  const r = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: 'inherit' });
-  process.exit(r.status === null ? 1 : r.status);
+  // The build's output goes to a log (beside build/, which cmake-js may wipe): on failure CMake's errors, repeated
+  // by cmake-js, would bury what to do.
+  const logFile = path.join(root, 'xclip-node-build.log');
+  log(`${reason}: building from source with cmake-js (a few minutes; output in ${rel(logFile)})`);
+  const fd = fs.openSync(logFile, 'w');
+  const r = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  if (r.status === 0) return log(`built ${rel(path.join(root, 'build', 'Release'))}`);
+  console.error(buildFailure(fs.readFileSync(logFile, 'utf8'), logFile));
+  process.exit(1);
+}
+
+// What a failed configure says is missing, as Debian -dev packages (the names CMakeLists.txt looks for).
+const MISSING = [
+  [/Could not find a package configuration file provided by "Torch"|Could NOT find Torch|TorchConfig\.cmake/, 'libtorch-dev'],
+  [/nlohmann_json|nlohmann\/json\.hpp/, 'nlohmann-json3-dev'],
+  [/Could NOT find PkgConfig|PKG_CONFIG_EXECUTABLE/, 'pkg-config'],
+  [/No CMAKE_CXX_COMPILER could be found|CMAKE_CXX_COMPILER.*(not set|NOTFOUND)/, 'g++'],
+  [/unable to find a build program corresponding to "Ninja"/, 'ninja-build'],
+  [/cmake: not found|spawn cmake ENOENT|CMake executable is not found/i, 'cmake'],
+  [/dnnl\.hpp: No such file|DNNL_(INCLUDE_DIR|LIBRARY).*NOTFOUND/, 'libdnnl-dev'],
+  [/utf8proc\.h: No such file|UTF8PROC_(INCLUDE_DIR|LIBRARY).*NOTFOUND/, 'libutf8proc-dev'],
+];
+
+/** One paragraph: what is missing, the command that installs it, how to retry, where the whole log is. */
+function buildFailure(output, logFile) {
+  const modules = [...output.matchAll(/Package '([^']+)', required by '[^']*', not found/g)].map((m) => m[1]);
+  const missing = [...new Set([...modules.map((m) => `the pkg-config module ${m} (Debian: ${m}-dev)`), ...MISSING.filter(([re]) => re.test(output)).map(([, pkgName]) => pkgName)])];
+  const firstError = output.split('\n').find((l) => /error/i.test(l) && !/^\s*(--|ERR!)/.test(l));
+  const what = missing.length
+    ? `it is missing ${missing.join(', ')}`
+    : `the compiler or CMake reported an error${firstError ? `, first: "${firstError.trim()}"` : ''}`;
+  return [
+    `xclip-node: building the native addon from source failed: ${what}.`,
+    'Install the build dependencies (Debian 12) with',
+    `    sudo apt-get install --no-install-recommends ${pkg.debian.build.join(' ')}`,
+    'then retry with',
+    '    npm rebuild xclip-node',
+    `The full build output is in ${logFile}.`,
+  ].join('\n');
 }
 
 function main() {

@@ -25,7 +25,7 @@ export const info: Command = {
         `ffmpeg     ${v.ffmpeg}`,
         `device     cpu${b.cudaAvailable() ? ', cuda available' : ' (no CUDA in this libtorch)'}`,
         `threads    ${getNumThreads()}`,
-        `blas       ${v.blas}`,
+        `blas       ${v.blasLoaded}; libtorch built for BLAS_INFO=${v.blas}`,
         '',
       ].join('\n'),
     );

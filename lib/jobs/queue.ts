@@ -146,7 +146,7 @@ export function videoRef(source: string | Uint8Array): MediaRef {
  * @example
  * const queue = new VideoJobQueue({ redis: 'redis://127.0.0.1:6379' });
  * const ids = await queue.addBulk('classify', files.map((f) => ({ video: videoRef(f), labels: ['cooking', 'dancing'] })));
- * for (const o of await queue.wait(ids)) console.log(o.id, o.status === 'completed' ? o.result.scores[0].label : o.error.code);
+ * for (const o of await queue.wait<'classify'>(ids)) console.log(o.id, o.status === 'completed' ? o.result.scores[0].label : o.error.code);
  * await queue.close();
  */
 export class VideoJobQueue {

@@ -61,6 +61,7 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
     o.Set("libtorch", v.libtorch);
     o.Set("ffmpeg", v.ffmpeg);
     o.Set("blas", v.blas);
+    o.Set("blasLoaded", xclip::loaded_blas());
     o.Set("mkldnn", v.mkldnn);
     o.Set("onednnKernels", xclip::onednn_built());
     return o;

@@ -1,5 +1,6 @@
 #include "image_processor.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -57,8 +58,11 @@ Napi::Object config_to_js(Napi::Env env, const xclip::ImageProcessorConfig& c) {
 Napi::Object loaded(Napi::Env env, std::shared_ptr<const xclip::ImageProcessorConfig> config) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("config", config_to_js(env, *config));
-  auto* h = new ImageProcessorHandle{kImageProcessorMagic, std::move(config)};
-  r.Set("handle", Napi::External<ImageProcessorHandle>::New(env, h, [](Napi::Env, ImageProcessorHandle* p) { delete p; }));
+  auto h = std::make_unique<ImageProcessorHandle>(ImageProcessorHandle{kImageProcessorMagic, std::move(config)});
+  // Owned here until the External exists (its creation fails in an environment being torn down).
+  auto handle = Napi::External<ImageProcessorHandle>::New(env, h.get(), [](Napi::Env, ImageProcessorHandle* p) { delete p; });
+  h.release();
+  r.Set("handle", handle);
   return r;
 }
 

@@ -2,6 +2,11 @@
 // error mapping of errors.h. What a call reads from JavaScript memory goes through memory_ (tensor_convert.h: the
 // addon's own outputs are co-owned, anything else copied while the call is set up), which lives until the worker
 // is deleted on the main thread, after the promise settles.
+//
+// The completion also runs while its environment is torn down (a worker_thread terminated, or exiting, while the
+// call runs: Node drains pending work before it runs the environment's cleanup hooks). Then no JavaScript can
+// run, every N-API call fails, and the result is dropped; nothing may escape the completion, since an exception
+// there would reach libuv and abort the whole process.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -47,10 +52,11 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  private:
   void Execute() override;
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
+  void OnWorkComplete(Napi::Env env, napi_status status) override;
+  void Settle(Napi::Env env);
 
   Napi::Promise::Deferred deferred_;
+  bool failed_ = false;
   ErrorInfo error_;
   static std::atomic<int> pending_;
 };

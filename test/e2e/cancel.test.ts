@@ -36,16 +36,18 @@ function expectAbortError(e: unknown): void {
   expect(e).not.toBeInstanceOf(XClipError);
 }
 
+// The long clip and how long decoding it takes here: the bounds below are shares of it.
+let long: string;
+let fullMs: number;
+beforeAll(async () => {
+  long = longVideo();
+  const t0 = performance.now();
+  const v = await readVideo(long, { threads: 1 });
+  fullMs = performance.now() - t0;
+  expect(v.decodedFrameCount).toBe(60);
+});
+
 describe('readVideo with a signal', () => {
-  let long: string;
-  let fullMs: number;
-  beforeAll(async () => {
-    long = longVideo();
-    const t0 = performance.now();
-    const v = await readVideo(long, { threads: 1 });
-    fullMs = performance.now() - t0;
-    expect(v.decodedFrameCount).toBe(60);
-  });
 
   it('an aborted decode of a long video rejects at once and its native work stops at the next packet', async () => {
     const ac = new AbortController();
@@ -59,8 +61,10 @@ describe('readVideo with a signal', () => {
     const stopMs = await untilNativeIdle();
     console.log(`full decode ${fullMs.toFixed(0)} ms; after abort: rejected in ${rejectMs.toFixed(1)} ms, native work stopped in ${stopMs.toFixed(1)} ms`);
     expectAbortError(e);
-    expect(rejectMs).toBeLessThan(50);
-    // Without the cancel flag the decode would run on for ~90% of fullMs.
+    // Both bounds are shares of the full decode (a busy machine slows everything alike): without the rejection on
+    // abort the call would settle only with the decode, and without the cancel flag the decode would run on for
+    // ~90% of fullMs.
+    expect(rejectMs).toBeLessThan(Math.max(100, fullMs / 4));
     expect(stopMs).toBeLessThan(Math.max(100, fullMs / 4));
   });
 
@@ -132,22 +136,23 @@ describe('classify and score with a signal', () => {
     try {
       const ac = new AbortController();
       const forward = clf.model.forwardWithTextFeatures.bind(clf.model);
-      let abortedAt = 0;
+      let batchDone = false;
       const spy = jest.spyOn(clf.model, 'forwardWithTextFeatures').mockImplementation(async (inputs) => {
         ac.abort();
-        abortedAt = performance.now();
         await sleep(300);
-        return forward(inputs);
+        const out = await forward(inputs);
+        batchDone = true;
+        return out;
       });
       const files = [video('h264_320x240_30fps.mp4'), video('vp9_176x144_25fps.webm')];
       const mine = clf.score(files, LABELS, { signal: ac.signal });
       const theirs = clf.score(files, LABELS);
       const e = await settled(mine);
-      const rejectedAfter = performance.now() - abortedAt;
+      const rejectedBeforeTheBatchEnded = !batchDone;
       const rows = await theirs;
       spy.mockRestore();
       expectAbortError(e);
-      expect(rejectedAfter).toBeLessThan(250);
+      expect(rejectedBeforeTheBatchEnded).toBe(true);
       expect(rows).toHaveLength(2);
       expect(clf.stats.batches).toBe(1);
     } finally {
@@ -159,11 +164,11 @@ describe('classify and score with a signal', () => {
     const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
     try {
       const ac = new AbortController();
-      const p = clf.classify(longVideo(), LABELS, { signal: ac.signal });
-      await sleep(100);
+      const p = clf.classify(long, LABELS, { signal: ac.signal });
+      await sleep(Math.min(100, fullMs / 10));
       ac.abort();
       expectAbortError(await settled(p));
-      expect(await untilNativeIdle()).toBeLessThan(500);
+      expect(await untilNativeIdle()).toBeLessThan(Math.max(100, fullMs / 4));
       // The classifier is still usable.
       expect(await clf.classify(video('short_5frames.mp4'), LABELS)).toHaveLength(3);
     } finally {
@@ -194,7 +199,7 @@ describe('decode options per classify/score call', () => {
   it('maxPixels and timeoutMs reach the decoder and fail only that call', async () => {
     const file = video('h264_320x240_30fps.mp4');
     await expect(clf.classify(file, LABELS, { maxPixels: 320 * 240 - 1 })).rejects.toMatchObject({ code: 'VIDEO_TOO_LARGE' });
-    await expect(clf.score([longVideo()], LABELS, { timeoutMs: 50 })).rejects.toMatchObject({ code: 'VIDEO_TIMEOUT' });
+    await expect(clf.score([long], LABELS, { timeoutMs: 50 })).rejects.toMatchObject({ code: 'VIDEO_TIMEOUT' });
     await expect(clf.embedVideos([file], { maxFrames: 10 })).rejects.toMatchObject({ code: 'VIDEO_TOO_LARGE' });
     expect(await clf.classify(file, LABELS, { maxPixels: 320 * 240 })).toHaveLength(3);
   });

@@ -2,6 +2,7 @@
 // fixtures/e2e (transformers + PyAV on the same files).
 import * as fs from 'fs';
 import * as path from 'path';
+import { pathToFileURL } from 'url';
 
 import { XCLIPModel } from '../../lib/models';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
@@ -190,6 +191,24 @@ describe('ZeroShotVideoClassifier', () => {
     await expect(clf.classify(file, [])).rejects.toThrow(TypeError);
     await expect(clf.classify(file, ['a', 'b'], { topK: 3 })).rejects.toThrow(new RangeError('Expected integer between 1 and 2 for topK but received 3'));
     await expect(clf.classify(file, ['a'], { hypothesisTemplate: 'no slot' })).rejects.toThrow(TypeError);
+  });
+
+  it('refuses misspelled options of fromPretrained and the constructor instead of ignoring them', async () => {
+    await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { devcie: 'cuda' } as never)).rejects.toThrow(
+      /^Expected one of device, dtype, revision, .*maxBatch.* for options key but received "devcie" of type string$/,
+    );
+    await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { maxbatch: 4 } as never)).rejects.toThrow(TypeError);
+    await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { device: 'gpu' as never })).rejects.toThrow(RangeError);
+    expect(() => new ZeroShotVideoClassifier(clf.model, clf.processor, modelDir, { maxbatch: 4 } as never)).toThrow(
+      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxbatch" of type string'),
+    );
+  });
+
+  it('takes file: URLs like paths', async () => {
+    const file = path.join(fixturesDir(), 'videos', 'short_5frames.mp4');
+    expect(await clf.classify(pathToFileURL(file), ['a', 'b'])).toEqual(await clf.classify(file, ['a', 'b']));
+    const [fromUrl] = await clf.score([pathToFileURL(file)], ['a dog']);
+    expect(Array.from(fromUrl)).toEqual(Array.from((await clf.score([file], ['a dog']))[0]));
   });
 
   it('a corrupt video rejects with a code and the classifier keeps working', async () => {

@@ -215,6 +215,21 @@ describe('score, embed, embed-text', () => {
   });
 });
 
+describe('info', () => {
+  it('names libtorch, FFmpeg, the threads and the BLAS library actually loaded', async () => {
+    const r = await runIn(['info']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^libtorch\s+\d+\.\d+/m);
+    expect(r.stdout).toMatch(/^ffmpeg\s+\S+/m);
+    expect(r.stdout).toMatch(/^threads\s+\d+/m);
+    // Debian's libtorch says BLAS_INFO=generic whatever libblas.so.3 points to; the line names the mapped library.
+    const blas = /^blas\s+(.+) \((\/[^)]+)\); libtorch built for BLAS_INFO=\S+$/m.exec(r.stdout);
+    expect(blas).not.toBeNull();
+    expect(blas![1]).toMatch(/OpenBLAS|MKL|BLIS|ATLAS|reference BLAS/);
+    expect(fs.readFileSync('/proc/self/maps', 'utf8')).toContain(blas![2]);
+  });
+});
+
 describe('the installed command', () => {
   it('--version, --help and each command\'s --help exit 0', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };

@@ -219,12 +219,14 @@ describe('VideoJobQueue + VideoJobWorker', () => {
     }
   });
 
-  it('locks are renewed while jobs wait for their batch and run: with a 400 ms lock, no job stalls', async () => {
-    // One video per model call and 96 jobs taken at once: the last ones stay active for several lock durations. (A
-    // fast machine runs a call of the tiny e2e model in ~35 ms, so 24 jobs were not enough to outlive 3 locks.)
-    const JOBS = 96;
+  it('locks are renewed while jobs wait for their batch and run: with a 1 s lock, no job stalls', async () => {
+    // One video per model call and 128 jobs taken at once: the last ones stay active for several lock durations (a
+    // fast machine runs a call of the tiny e2e model in ~35 ms). The lock is 1 s rather than shorter because renewal
+    // runs on the event loop, which a 2-core machine running other suites can hold for a few hundred ms.
+    const JOBS = 128;
+    const LOCK_MS = 1000;
     const serial = await ZeroShotVideoClassifier.fromPretrained(E2E_MODEL, { maxBatch: 1 });
-    const { queue, worker, close } = await setup('locks', { concurrency: JOBS, lockDurationMs: 400, stalledIntervalMs: 200, maxStalledCount: 0 }, serial);
+    const { queue, worker, close } = await setup('locks', { concurrency: JOBS, lockDurationMs: LOCK_MS, stalledIntervalMs: LOCK_MS / 2, maxStalledCount: 0 }, serial);
     const raw = new Queue('locks', { connection: { host: '127.0.0.1', port: redis.port } });
     try {
       const ids = await queue.addBulk('classify', Array.from({ length: JOBS }, (_, i) => ({ video: { path: GOOD[i % GOOD.length] }, labels: LABELS })));
@@ -233,7 +235,7 @@ describe('VideoJobQueue + VideoJobWorker', () => {
       const jobs = await Promise.all(ids.map((id) => raw.getJob(id)));
       const longest = Math.max(...jobs.map((j) => j!.finishedOn! - j!.processedOn!));
       // The test means something only if jobs outlived their lock several times over.
-      expect(longest).toBeGreaterThan(3 * 400);
+      expect(longest).toBeGreaterThan(3 * LOCK_MS);
       expect(jobs.map((j) => [j!.attemptsStarted, j!.stalledCounter])).toEqual(Array(JOBS).fill([1, 0]));
       expect(worker.stats.stalled).toBe(0);
       expect(worker.stats.lockRenewalFailures).toBe(0);

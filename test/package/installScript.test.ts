@@ -103,10 +103,49 @@ describe('a prebuild whose system libraries are missing', () => {
   });
 
   it('require() then fails with the loader message and the apt line', () => {
-    const script = `try { require(${JSON.stringify(path.join(dir, 'dist', 'index.js'))}).getNumThreads(); } catch (e) { console.log(e.message); }`;
+    const script = `try { require(${JSON.stringify(path.join(dir, 'dist', 'index.js'))}).getNumThreads(); } catch (e) { console.log(e.name, e.code); console.log(e.message); }`;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(out.split('\n')[0]).toBe('XClipError ADDON_LOAD_FAILED');
     expect(out).toContain('xclip-node: the native addon needs system libraries that are missing');
     expect(out).toContain('libxclipgone.so.1: cannot open shared object file');
     expect(out).toContain(APT_RUNTIME);
+  });
+});
+
+describe('a source build that fails', () => {
+  let pkgDir: string;
+  beforeAll(() => {
+    // A package whose CMakeLists.txt needs a pkg-config module no machine has: what a machine without the -dev
+    // packages meets. cmake-js and node-addon-api are there, as after `npm install --save-dev` of the peers.
+    const top = path.join(work, 'failing');
+    pkgDir = path.join(top, 'node_modules', pkg.name);
+    fs.mkdirSync(path.join(pkgDir, 'scripts'), { recursive: true });
+    for (const f of ['package.json', 'scripts/install.js', 'scripts/native-fingerprint.js']) fs.copyFileSync(path.join(ROOT, f), path.join(pkgDir, f));
+    fs.writeFileSync(
+      path.join(pkgDir, 'CMakeLists.txt'),
+      'cmake_minimum_required(VERSION 3.15)\nproject(xclip_missing CXX)\nfind_package(PkgConfig REQUIRED)\npkg_check_modules(GONE REQUIRED IMPORTED_TARGET libxclipgone)\n',
+    );
+    for (const m of ['cmake-js', 'node-addon-api', 'node-gyp-build']) fs.symlinkSync(path.join(ROOT, 'node_modules', m), path.join(top, 'node_modules', m));
+  });
+
+  it('prints one paragraph: what is missing, the apt line, how to retry and where the log is; no stack, no CMake output', () => {
+    const r = spawnSync(process.execPath, [path.join(pkgDir, 'scripts', 'install.js')], {
+      cwd: pkgDir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, XCLIP_NODE_BUILD_FROM_SOURCE: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status).toBe(1);
+    const log = path.join(pkgDir, 'xclip-node-build.log');
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining('XCLIP_NODE_BUILD_FROM_SOURCE=1: building from source with cmake-js'),
+      'xclip-node: building the native addon from source failed: it is missing the pkg-config module libxclipgone (Debian: libxclipgone-dev).',
+      'Install the build dependencies (Debian 12) with',
+      `    sudo ${APT_BUILD}`,
+      'then retry with',
+      '    npm rebuild xclip-node',
+      `The full build output is in ${log}.`,
+    ]);
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/CMake Error/);
   });
 });

@@ -23,6 +23,10 @@ import {
   XCLIPTextModel,
   XCLIPVisionModel,
   ZeroShotVideoClassifier,
+  type FileRecord,
+  type LabelScore,
+  fileRecord,
+  isFailedRecord,
 } from '../../lib';
 import { buildServer } from '../../lib/server/app';
 
@@ -82,6 +86,18 @@ export async function usage(): Promise<void> {
   await proc.prepare('a.mp4', { out: new Float64Array(4) });
   // @ts-expect-error the processor takes hub options, not model options
   await XCLIPProcessor.fromPretrained('org/name', { device: 'cpu' });
+  const ac = new AbortController();
+  const rows: Float32Array[] = await clf.score(['a.mp4', new URL('file:///v/b.mp4')], ['a dog'], { signal: ac.signal, timeoutMs: 1000, truncation: true });
+  const top: LabelScore[] = await clf.classify('a.mp4', ['x'], { topK: 1, maxPixels: 1 << 20, applyRotation: true, sampling: 'uniform', signal: ac.signal });
+  const embeds: Float32Array[] = await clf.embedVideos(['a.mp4'], { signal: ac.signal });
+  const texts: Float32Array[] = await clf.embedTexts(['a dog'], { truncation: true });
+  const record: FileRecord<{ scores: LabelScore[] }> = fileRecord('a.mp4', { status: 'fulfilled', value: top }, (scores) => ({ scores }));
+  if (isFailedRecord(record)) void record.error.code;
+  void [rows, embeds, texts];
+  // @ts-expect-error topK is classify's, not score's
+  await clf.score(['a.mp4'], ['x'], { topK: 1 });
+  // @ts-expect-error embedVideos does not tokenize
+  await clf.embedVideos(['a.mp4'], { truncation: true });
   const sources = new MediaSources({ mediaRoot: '/srv/videos', allowUrlHosts: ['videos.example.com'], maxInlineBytes: 1 << 20 });
   const media: OpenedMedia = await sources.open({ path: 'a.mp4' }, { signal: AbortSignal.timeout(1000) });
   await clf.classify(media.source, ['x']);

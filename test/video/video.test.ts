@@ -1,6 +1,7 @@
 // Video decoding through the TS API vs. PyAV's frames and metadata in fixtures/videos.
 import * as fs from 'fs';
 import * as path from 'path';
+import { pathToFileURL } from 'url';
 
 import { XClipError } from '../../lib/errors';
 import { probeVideo, readVideo, readVideoClips } from '../../lib/video';
@@ -49,6 +50,22 @@ describe('readVideo on the fixture videos', () => {
     const b = await readVideo(fs.readFileSync(file));
     expect(b.indices).toEqual(a.indices);
     a.frames.forEach((f, i) => expect(Buffer.compare(Buffer.from(f.data), Buffer.from(b.frames[i].data))).toBe(0));
+  });
+
+  it('takes a file: URL as its path; other URLs are refused', async () => {
+    const file = path.join(dir, 'vp9_176x144_25fps.webm');
+    const url = pathToFileURL(file);
+    const [a, b] = await Promise.all([readVideo(file), readVideo(url)]);
+    expect(b.indices).toEqual(a.indices);
+    a.frames.forEach((f, i) => expect(Buffer.compare(Buffer.from(f.data), Buffer.from(b.frames[i].data))).toBe(0));
+    expect(await probeVideo(url)).toEqual(await probeVideo(file));
+    const clips = readVideoClips(url, { numClips: 2 });
+    expect((await clips.next()).value?.frames).toHaveLength(8);
+    await clips.return(undefined);
+    await expect(readVideo(new URL('https://example.com/clip.mp4'))).rejects.toThrow(
+      new RangeError('Expected a file: URL for source but received "https://example.com/clip.mp4" of type string'),
+    );
+    await expect(probeVideo(pathToFileURL(path.join(dir, 'no-such.mp4')))).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
   });
 
   it('probes metadata', async () => {

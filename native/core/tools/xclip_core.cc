@@ -80,7 +80,7 @@ int cmd_info() {
   RuntimeVersions v = runtime_versions();
   std::cout << "libtorch:  " << v.libtorch << "\n"
             << "ffmpeg:    " << v.ffmpeg << "\n"
-            << "blas:      " << v.blas << (v.mkldnn ? " (+ oneDNN)" : "") << "\n"
+            << "blas:      " << loaded_blas() << (v.mkldnn ? " (+ oneDNN)" : "") << "; libtorch built for " << v.blas << "\n"
             << "threads:   " << get_num_threads() << " intra-op\n"
             << "cuda:      " << (at::hasCUDA() ? "available" : "not available in this build/machine") << "\n";
   std::cout << at::show_config();
