@@ -58,11 +58,7 @@ Napi::Object config_to_js(Napi::Env env, const xclip::ImageProcessorConfig& c) {
 Napi::Object loaded(Napi::Env env, std::shared_ptr<const xclip::ImageProcessorConfig> config) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("config", config_to_js(env, *config));
-  auto h = std::make_unique<ImageProcessorHandle>(ImageProcessorHandle{kImageProcessorMagic, std::move(config)});
-  // Owned here until the External exists (its creation fails in an environment being torn down).
-  auto handle = Napi::External<ImageProcessorHandle>::New(env, h.get(), [](Napi::Env, ImageProcessorHandle* p) { delete p; });
-  h.release();
-  r.Set("handle", handle);
+  r.Set("handle", owned_external(env, std::make_unique<ImageProcessorHandle>(ImageProcessorHandle{kImageProcessorMagic, std::move(config)})));
   return r;
 }
 

@@ -155,12 +155,8 @@ class LoadWorker : public PromiseWorker {
     h->xclip = std::move(xclip_);
     h->text = std::move(text_);
     h->vision = std::move(vision_);
-    // Owned here until the External exists: in an environment being torn down its creation fails, and the
-    // weights must go with this worker rather than leak.
-    auto handle = Napi::External<Handle>::New(env, h.get(), [](Napi::Env, Handle* p) { delete p; });
-    h.release();
     Napi::Object r = Napi::Object::New(env);
-    r.Set("handle", handle);
+    r.Set("handle", owned_external(env, std::move(h)));  // the weights go with this worker if it cannot be made
     r.Set("config", config_json_);
     r.Set("device", device_);
     r.Set("dtype", dtype_name(dtype_));

@@ -64,11 +64,8 @@ class TokenizerLoadWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     auto h = std::make_unique<TokenizerHandle>();
     h->tokenizer = tok_;
-    // Owned here until the External exists (its creation fails in an environment being torn down).
-    auto handle = Napi::External<TokenizerHandle>::New(env, h.get(), [](Napi::Env, TokenizerHandle* p) { delete p; });
-    h.release();
     Napi::Object r = Napi::Object::New(env);
-    r.Set("handle", handle);
+    r.Set("handle", owned_external(env, std::move(h)));
     r.Set("vocabSize", static_cast<double>(tok_->vocab_size()));
     r.Set("bosTokenId", static_cast<double>(tok_->bos_token_id()));
     r.Set("eosTokenId", static_cast<double>(tok_->eos_token_id()));
