@@ -60,7 +60,7 @@ export { MediaSources } from './mediaSource';
 export type { MediaPolicy, MediaRef, OpenedMedia, OpenOptions } from './mediaSource';
 export type { ResolvedModel } from './modelSpec';
 export { VideoIndex } from './search/videoIndex';
-export type { AddOptions, AddProgress, AddResult, IndexInfo, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';
+export type { AddOptions, AddProgress, AddResult, AddedEntry, IndexInfo, NamedVideoFile, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';
 export type { EntryBatch, EntryRow, SearchStore, StoreStats } from './search/store';
 export { fileRecord, isFailedRecord, recordError } from './records';
 export type { FailedRecord, FileRecord, RecordError } from './records';
@@ -78,6 +78,8 @@ export type {
   EmbedJobResult,
   EmbedTextJobData,
   EmbedTextJobResult,
+  IndexJobData,
+  IndexJobResult,
   JobDataMap,
   JobError,
   JobKind,

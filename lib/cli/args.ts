@@ -91,6 +91,12 @@ export function intOption(args: ParsedArgs, name: string, min: number, max: numb
   return n;
 }
 
+/** A size in MiB (1 to 1 TiB) as bytes, or undefined when absent. */
+export function mibOption(args: ParsedArgs, name: string): number | undefined {
+  const v = intOption(args, name, 1, 1 << 20);
+  return v === undefined ? undefined : v * 1024 * 1024;
+}
+
 /** Help text: the usage line, a summary, then the options aligned. */
 export function helpText(usage: string, summary: string, specs: readonly OptionSpec[]): string {
   const left = specs.map((s) => `  --${s.name}${s.value ? ` <${s.value}>` : ''}`);

@@ -1,8 +1,8 @@
 /**
- * `xclip-node enqueue`: adds classify, embed or embed-text jobs to a queue on Redis for `xclip-node worker`
+ * `xclip-node enqueue`: adds classify, embed, embed-text or index jobs to a queue on Redis for `xclip-node worker`
  * processes. Without `--wait` it prints the job ids; with `--wait` it prints what `classify`, `embed` or
  * `embed-text` would print for the same inputs (one record per file, in input order, failures included) and exits
- * as they do.
+ * as they do; for index jobs, one `{"file", "source", "entries"}` line per file.
  * @module
  * @internal
  */
@@ -16,6 +16,7 @@ import { type ParsedArgs, UsageError, flag, intOption, stringOption } from './ar
 import { LABEL_OPTIONS, labelSettings, scoreLines } from './classify';
 import type { Command } from './command';
 import { textArgs, textEmbeddingLine } from './embedText';
+import { secondsOption } from './indexCommand';
 import { VIDEO_INPUT_OPTIONS, videoFiles } from './inputs';
 import { CliError, type CliIo, EXIT_FAILED, EXIT_OK } from './io';
 import { printRecord, reportFailures, runPerFile } from './perFile';
@@ -47,6 +48,14 @@ function jobsOf(kind: JobKind, args: ParsedArgs): { names: string[]; items: JobD
   }
   const files = videoFiles(inputs);
   if (kind === 'embed') return { names: files, items: files.map((file) => ({ video: videoRefOf(file, args), name: file })) };
+  if (kind === 'index') {
+    const clipSeconds = secondsOption(args, 'clip-seconds');
+    const strideSeconds = secondsOption(args, 'stride-seconds');
+    if (strideSeconds !== undefined && clipSeconds === undefined) throw new UsageError('--stride-seconds needs --clip-seconds');
+    // Stored under the path the job carries (as `index add` stores absolute paths); inline bytes under the absolute path.
+    const named = (file: string) => (flag(args, 'inline') ? { name: path.resolve(file) } : {});
+    return { names: files, items: files.map((file) => ({ video: videoRefOf(file, args), ...named(file), clipSeconds, strideSeconds })) };
+  }
   const { labels, topK, hypothesisTemplate, truncation } = labelSettings(args);
   return { names: files, items: files.map((file) => ({ video: videoRefOf(file, args), name: file, labels, topK, hypothesisTemplate, truncation })) };
 }
@@ -67,7 +76,7 @@ function waitLimit(timeoutMs: number | undefined): { signal: AbortSignal; done()
  * Waits for one job per file and prints their records as the model commands do: `classify --json`'s document, or
  * its lines; `embed`'s JSONL. Returns the exit status.
  */
-async function waitPerFile(queue: VideoJobQueue, kind: 'classify' | 'embed', ids: string[], files: string[], args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
+async function waitPerFile(queue: VideoJobQueue, kind: 'classify' | 'embed' | 'index', ids: string[], files: string[], args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const settled = ids.map(() => {
     let resolve!: (o: JobOutcome) => void;
     const promise = new Promise<JobOutcome>((r) => (resolve = r));
@@ -90,9 +99,9 @@ async function waitPerFile(queue: VideoJobQueue, kind: 'classify' | 'embed', ids
       model ??= { model: o.result.model, demo: o.result.demo };
       return o.result;
     },
-    (r) => ('scores' in r ? { scores: r.scores } : { embedding: (r as { embedding: number[] }).embedding }),
+    (r) => ('scores' in r ? { scores: r.scores } : 'entries' in r ? { source: r.source, entries: r.entries } : { embedding: (r as { embedding: number[] }).embedding }),
     (record) => {
-      if (kind === 'embed') io.out(`${JSON.stringify(record)}\n`);
+      if (kind !== 'classify') io.out(`${JSON.stringify(record)}\n`);
       else if (json) results.push(record);
       else printRecord(io, record as FileRecord<{ scores: [] }>, scoreLines);
     },
@@ -112,17 +121,19 @@ async function waitPerFile(queue: VideoJobQueue, kind: 'classify' | 'embed', ids
 
 export const enqueue: Command = {
   name: 'enqueue',
-  summary: 'add classify, embed or embed-text jobs for workers to a queue on Redis; --wait prints their results',
-  usage: 'enqueue classify|embed <video|folder...> | enqueue embed-text <text...> --redis redis://HOST:PORT [--wait] [options]',
+  summary: 'add classify, embed, embed-text or index jobs for workers to a queue on Redis; --wait prints their results',
+  usage: 'enqueue classify|embed|index <video|folder...> | enqueue embed-text <text...> --redis redis://HOST:PORT [--wait] [options]',
   options: [
     { name: 'redis', value: 'url', help: 'redis://[user:password@]host[:port][/db], rediss:// for TLS (required)' },
     { name: 'queue', value: 'name', help: `queue name (default ${DEFAULT_QUEUE})` },
     ...LABEL_OPTIONS,
     { name: 'texts-file', value: 'file', help: 'embed-text: texts, one per line (instead of arguments)' },
+    { name: 'clip-seconds', value: 's', help: "index: one entry per segment of s seconds (default: one per video); the\nindex is the workers' (worker --db DIR)" },
+    { name: 'stride-seconds', value: 's', help: 'index: seconds between segment starts (default: the segment length)' },
     { name: 'media-root', value: 'dir', help: "send paths relative to this directory (the workers' --media-root may be\nanother mount of it); default: absolute paths" },
     { name: 'inline', help: `carry each video's bytes in its job (at most ${DEFAULT_MAX_INLINE_BYTES / MIB} MiB each) instead of its path` },
     { name: 'attempts', value: 'n', help: 'attempts per job on transient failures, 1-100 (default 5); permanent ones never retry' },
-    { name: 'wait', help: 'wait for the results and print them as classify / embed / embed-text do' },
+    { name: 'wait', help: 'wait for the results and print them as classify / embed / embed-text do;\nindex: one {"file", "source", "entries": [{"id", "start", "end"}]} line per file' },
     { name: 'timeout-ms', value: 'n', help: 'with --wait, give up waiting after this long (the jobs go on); default: no limit' },
     { name: 'json', help: 'classify: with --wait, the document classify --json prints; without, {"queue", "jobs": [{"file", "id"}]}' },
     ...VIDEO_INPUT_OPTIONS,
@@ -130,6 +141,7 @@ export const enqueue: Command = {
   async run({ args, io }) {
     const kind = args.positional[0] as JobKind | undefined;
     if (kind === undefined || !JOB_KINDS.includes(kind)) throw new UsageError(`the first argument is the job kind: ${JOB_KINDS.join(', ')}`);
+    if (kind !== 'index' && (args.options.has('clip-seconds') || args.options.has('stride-seconds'))) throw new UsageError('--clip-seconds and --stride-seconds are for index jobs');
     const redis = stringOption(args, 'redis');
     if (redis === undefined) throw new UsageError('--redis is required');
     const timeoutMs = intOption(args, 'timeout-ms', 1, 2 ** 31 - 1);

@@ -19,7 +19,8 @@ export function dbOption(args: ParsedArgs, create = false): string {
   return db;
 }
 
-function seconds(args: ParsedArgs, name: string): number | undefined {
+/** A positive number of seconds, or undefined when absent. */
+export function secondsOption(args: ParsedArgs, name: string): number | undefined {
   const v = stringOption(args, name);
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -30,8 +31,8 @@ function seconds(args: ParsedArgs, name: string): number | undefined {
 async function add(args: ParsedArgs, io: CliIo): Promise<number> {
   const files = args.positional.slice(1);
   if (files.length === 0) throw new UsageError('no video files given');
-  const clipSeconds = seconds(args, 'clip-seconds');
-  const strideSeconds = seconds(args, 'stride-seconds');
+  const clipSeconds = secondsOption(args, 'clip-seconds');
+  const strideSeconds = secondsOption(args, 'stride-seconds');
   if (strideSeconds !== undefined && clipSeconds === undefined) throw new UsageError('--stride-seconds needs --clip-seconds');
   for (const f of files) if (!fs.existsSync(f)) throw new CliError(`video not found: ${f}`, EXIT_MISSING_INPUT, { code: 'FILE_NOT_FOUND' });
   const db = dbOption(args, true);

@@ -13,10 +13,12 @@ import type { ModelDtype } from '../models';
 import { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from '../modelSpec';
 import { ZeroShotVideoClassifier, checkBatchingOptions } from '../pipelines';
 import { cudaAvailable, pendingNativeCalls, setNumThreads } from '../runtime';
+import { VideoIndex } from '../search/videoIndex';
 import { SERVER_DEFAULTS, defaultAdmission } from '../server/defaults';
-import { type ParsedArgs, UsageError, intOption, stringOption } from './args';
+import { type ParsedArgs, UsageError, intOption, mibOption, stringOption } from './args';
 import type { Command } from './command';
 import { CliError, EXIT_FAILED, EXIT_OK } from './io';
+import { mediaPolicyOptions } from './media';
 import { MODEL_OPTIONS, modelSettings } from './model';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -28,11 +30,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** `http://HOST:PORT` of a listening address, brackets around IPv6. */
 function urlOf(address: { address: string; port: number }): string {
   return `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-}
-
-function mib(args: ParsedArgs, name: string): number | undefined {
-  const v = intOption(args, name, 1, 1 << 20);
-  return v === undefined ? undefined : v * 1024 * 1024;
 }
 
 function oneOf<T extends string>(args: ParsedArgs, name: string, allowed: readonly T[]): T | undefined {
@@ -50,8 +47,7 @@ function settings(args: ParsedArgs) {
     decodeConcurrency: intOption(args, 'decode-concurrency', 1, 64),
     decodeThreads: intOption(args, 'decode-threads', 0, 64),
   };
-  const mediaRoot = stringOption(args, 'media-root');
-  if (mediaRoot !== undefined && !(fs.existsSync(mediaRoot) && fs.statSync(mediaRoot).isDirectory())) throw new UsageError(`--media-root ${mediaRoot} is not a directory`);
+  const media = mediaPolicyOptions(args);
   const spec = stringOption(args, 'model') ?? DEFAULT_MODEL_ID;
   // A directory is served under its folder name: answers should not reveal the server's paths.
   const isDir = spec !== DEMO_MODEL_ID && fs.existsSync(spec) && fs.statSync(spec).isDirectory();
@@ -62,9 +58,14 @@ function settings(args: ParsedArgs) {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const db = stringOption(args, 'db');
+  if (db === '') throw new UsageError('--db expects a directory');
   return {
     spec,
     modelId: isDir ? path.basename(path.resolve(spec)) : spec,
+    // What the index records (as `index add` does): a directory by its absolute path, so any process can reopen it.
+    indexModelId: isDir ? path.resolve(spec) : spec,
+    db,
     host: stringOption(args, 'host') ?? '127.0.0.1',
     port: intOption(args, 'port', 0, 65535) ?? 8080,
     threads: intOption(args, 'threads', 1, 1024),
@@ -75,14 +76,13 @@ function settings(args: ParsedArgs) {
     apiKey: stringOption(args, 'api-key') ?? (process.env.XCLIP_API_KEY || undefined),
     shutdownTimeoutMs: intOption(args, 'shutdown-timeout-ms', 0, MAX_MS) ?? SERVER_DEFAULTS.shutdownTimeoutMs,
     server: {
-      maxUploadBytes: mib(args, 'max-upload-mb'),
-      maxInlineBytes: mib(args, 'max-inline-mb'),
+      maxUploadBytes: mibOption(args, 'max-upload-mb'),
+      maxInlineBytes: mibOption(args, 'max-inline-mb'),
       maxActive: intOption(args, 'max-active', 1, 4096) ?? admission.maxActive,
       maxQueue: intOption(args, 'max-queue', 0, 65536) ?? admission.maxQueue,
       requestTimeoutMs: intOption(args, 'request-timeout-ms', 0, MAX_MS),
       media: {
-        mediaRoot,
-        allowUrlHosts: stringOption(args, 'allow-url-fetch')?.split(',').map((h) => h.trim()).filter((h) => h.length > 0),
+        ...media,
         urlTimeoutMs: intOption(args, 'url-timeout-ms', 1, MAX_MS),
       },
     },
@@ -91,10 +91,11 @@ function settings(args: ParsedArgs) {
 
 export const serve: Command = {
   name: 'serve',
-  summary: 'HTTP server: classify, score, embeddings, models, health, metrics, docs',
-  usage: 'serve [--model <id|dir|demo>] [--host 127.0.0.1] [--port 8080] [options]',
+  summary: 'HTTP server: classify, score, embeddings, models, health, metrics, docs; index and search with --db',
+  usage: 'serve [--model <id|dir|demo>] [--host 127.0.0.1] [--port 8080] [--db DIR] [options]',
   options: [
     ...MODEL_OPTIONS,
+    { name: 'db', value: 'dir', help: 'a search index to serve: POST /v1/index and POST /v1/search (created with the\nserved model when absent; one built with another model is refused)' },
     { name: 'host', value: 'address', help: 'address to listen on (default 127.0.0.1)' },
     { name: 'port', value: 'n', help: 'port, 0 for a free one (default 8080)' },
     { name: 'api-key', value: 'key', help: 'key clients must send (Authorization: Bearer, or X-API-Key);\nenv XCLIP_API_KEY does the same without showing it in the process list' },
@@ -126,8 +127,12 @@ export const serve: Command = {
       return ZeroShotVideoClassifier.fromPretrained(resolved.dir, { device: s.device, dtype: s.dtype, ...s.batching });
     })();
     loading.catch(() => undefined); // reported below, once the server can log it
+    // Opened with the served classifier once it has loaded; the server is ready when both are.
+    const opening = s.db === undefined ? undefined : loading.then((clf) => VideoIndex.open(s.db!, { model: clf, modelId: s.indexModelId }));
+    opening?.catch(() => undefined);
     const app = await buildServer({
       classifier: loading,
+      index: opening,
       modelId: s.modelId,
       demo: s.spec === DEMO_MODEL_ID,
       apiKey: s.apiKey,
@@ -151,6 +156,7 @@ export const serve: Command = {
       log.info({ signal }, 'shutting down');
       void (async () => {
         await app.xclip.shutdown();
+        await (await opening?.catch(() => undefined))?.close();
         // Rejects what is still queued in the classifier (requests aborted at the deadline); the batch running ends.
         await (await loading.catch(() => undefined))?.dispose();
         const t0 = Date.now();
@@ -176,6 +182,14 @@ export const serve: Command = {
       } catch (err) {
         log.error({ err }, 'loading the model failed');
         await app.close();
+        return EXIT_FAILED;
+      }
+      try {
+        await opening;
+      } catch (err) {
+        log.error({ err }, `opening the search index ${s.db} failed`);
+        await app.close();
+        await (await loading).dispose();
         return EXIT_FAILED;
       }
       if (!signalled) io.out(`listening on ${urlOf(app.server.address() as { address: string; port: number })}\n`);

@@ -6,21 +6,19 @@
  * @module
  * @internal
  */
-import * as fs from 'node:fs';
 import type * as http from 'node:http';
-import * as path from 'node:path';
-
-import { XClipError } from '../errors';
 
 import { redisConnection } from '../jobs/connection';
-import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE, type MediaRef, checkQueueName } from '../jobs/jobTypes';
+import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE, checkQueueName } from '../jobs/jobTypes';
 import { WorkerMetrics, metricsUrl, serveMetrics } from '../jobs/metrics';
-import { VideoJobWorker, type VideoSources, type WorkerLog } from '../jobs/worker';
+import { VideoJobWorker, type WorkerLog } from '../jobs/worker';
+import { MediaSources } from '../mediaSource';
 import { pendingNativeCalls, setNumThreads } from '../runtime';
-import type { VideoSource } from '../video';
-import { type ParsedArgs, UsageError, intOption, stringOption } from './args';
+import { VideoIndex } from '../search/videoIndex';
+import { type ParsedArgs, UsageError, intOption, mibOption, stringOption } from './args';
 import type { Command } from './command';
 import { type CliIo, EXIT_OK } from './io';
+import { mediaPolicyOptions } from './media';
 import { MODEL_OPTIONS, modelSettings, openModel } from './model';
 
 const MIB = 1024 * 1024;
@@ -43,41 +41,10 @@ function ms(args: ParsedArgs, name: string): number | undefined {
   return intOption(args, name, 100, 2 ** 31 - 1);
 }
 
-// TODO(merge): the media-source policy (lib/mediaSource.ts, issue 17: MediaSources, with URLs and descriptor-safe
-// paths, SOURCE_* codes) replaces this until it lands on main. Meanwhile: paths only inside the media root once symlinks are
-// resolved, inline bytes, no URLs.
-function interimSources(mediaRoot: string | undefined, maxInlineBytes: number): VideoSources {
-  const refuse = (why: string): XClipError => new XClipError('INVALID_INPUT', why);
-  return {
-    maxInlineBytes,
-    async open(ref: MediaRef) {
-      let source: VideoSource;
-      if ('path' in ref) {
-        if (mediaRoot === undefined) throw refuse('paths are not accepted: no media root is set');
-        const root = await fs.promises.realpath(mediaRoot);
-        let real: string;
-        try {
-          real = await fs.promises.realpath(path.resolve(root, ref.path));
-        } catch {
-          throw new XClipError('FILE_NOT_FOUND', `video not found: ${JSON.stringify(ref.path)}`);
-        }
-        const rel = path.relative(root, real);
-        if (rel.startsWith('..') || path.isAbsolute(rel)) throw refuse(`path ${JSON.stringify(ref.path)} is outside the media root`);
-        source = real;
-      } else if ('data' in ref) {
-        source = Buffer.from(ref.data, 'base64');
-      } else {
-        throw refuse('URLs are not accepted by this worker yet');
-      }
-      return { source, close: async () => undefined };
-    },
-  };
-}
-
 export const worker: Command = {
   name: 'worker',
   summary: 'take jobs from a queue on Redis (BullMQ) and run them; start one per machine, or several',
-  usage: 'worker --redis redis://HOST:PORT [--queue NAME] [--model ID|DIR|demo] [options]',
+  usage: 'worker --redis redis://HOST:PORT [--queue NAME] [--model ID|DIR|demo] [--db DIR] [options]',
   options: [
     { name: 'redis', value: 'url', help: 'redis://[user:password@]host[:port][/db], rediss:// for TLS (required);\nREDIS_PASSWORD sets the password out of the process list' },
     { name: 'queue', value: 'name', help: `queue name (default ${DEFAULT_QUEUE}); failed jobs also go to NAME-dead` },
@@ -85,13 +52,15 @@ export const worker: Command = {
     { name: 'max-batch', value: 'n', help: 'the same as --batch' },
     { name: 'concurrency', value: 'n', help: 'jobs taken at once, 1-1024 (default 2 x batch: the next batch decodes while one runs)' },
     { name: 'threads', value: 'n', help: 'inference threads (default: physical cores, or XCLIP_NUM_THREADS)' },
-    { name: 'media-root', value: 'dir', help: 'accept jobs whose video is a path, only inside this directory (symlinks resolved)' },
-    // TODO(merge): passed to MediaSources once lib/mediaSource.ts lands; until then URL jobs are refused.
-    { name: 'allow-url-fetch', value: 'hosts', help: 'accept jobs whose video is a URL on these comma-separated hosts (names, IPs, CIDRs, :port);\nnot yet: URL jobs are refused until the media-source policy is merged' },
+    { name: 'media-root', value: 'dir', help: 'accept jobs whose video is a path, only inside this directory (symlinks resolved);\nwithout it, path jobs fail with SOURCE_FORBIDDEN' },
+    { name: 'allow-url-fetch', value: 'hosts', help: 'accept jobs whose video is a URL on these comma-separated hosts (names, *.suffix, IPs,\nCIDRs, optionally :port); non-public addresses only if listed as addresses;\nwithout it, URL jobs fail with SOURCE_FORBIDDEN' },
+    { name: 'url-timeout-ms', value: 'n', help: 'time limit of one URL fetch (default 60000); a timeout is retried' },
+    { name: 'max-url-mb', value: 'n', help: 'most MiB of one fetched URL (default 512); a larger one fails with SOURCE_TOO_LARGE' },
     { name: 'max-inline-mb', value: 'n', help: `most MiB of a video carried in a job as bytes (default ${DEFAULT_MAX_INLINE_BYTES / MIB})` },
     { name: 'lock-duration-ms', value: 'n', help: "a job's lock, renewed every half of it while the job runs; a dead worker's jobs\nreturn to the queue once it expires (default 30000)" },
     { name: 'stalled-interval-ms', value: 'n', help: 'how often to look for jobs whose lock expired (default 30000)' },
     { name: 'max-stalled-count', value: 'n', help: 'times a job may be put back after its worker died before it fails as STALLED (default 2)' },
+    { name: 'db', value: 'dir', help: 'the search index that index jobs add to (created with this model when absent,\nrefused when another model built it; several workers may share it);\nwithout it, index jobs fail with INVALID_INPUT' },
     { name: 'metrics-port', value: 'n', help: 'serve Prometheus metrics on this port, 0 for a free one (default: none)' },
     { name: 'metrics-host', value: 'address', help: 'address of the metrics server (default 127.0.0.1)' },
     { name: 'name', value: 'name', help: 'worker name stored on the jobs it runs (default HOSTNAME:PID)' },
@@ -105,6 +74,7 @@ export const worker: Command = {
     const maxInlineBytes = (intOption(args, 'max-inline-mb', 1, 512) ?? DEFAULT_MAX_INLINE_BYTES / MIB) * MIB;
     const threads = intOption(args, 'threads', 1, 1024);
     const metricsPort = intOption(args, 'metrics-port', 0, 65535);
+    const media = { ...mediaPolicyOptions(args), maxInlineBytes, urlTimeoutMs: ms(args, 'url-timeout-ms'), maxUrlBytes: mibOption(args, 'max-url-mb') };
     const settings = {
       redis,
       queue: stringOption(args, 'queue'),
@@ -123,13 +93,20 @@ export const worker: Command = {
     }
     const log = jsonLog(io);
     if (threads !== undefined) setNumThreads(threads);
-    const sources = interimSources(stringOption(args, 'media-root'), maxInlineBytes);
+    const db = stringOption(args, 'db');
+    if (db === '') throw new UsageError('--db expects a directory');
+    const sources = new MediaSources(media);
     const { clf, model } = await openModel(args, io);
+    let index: VideoIndex | undefined;
     let jobs: VideoJobWorker;
     try {
-      jobs = new VideoJobWorker(clf, { ...settings, sources, model: { model: model.id, demo: model.demo }, log });
+      // An index built with another model is refused here (INDEX_MODEL_MISMATCH), before any job is taken.
+      if (db !== undefined) index = await VideoIndex.open(db, { model: clf, modelId: model.id });
+      jobs = new VideoJobWorker(clf, { ...settings, sources, index, model: { model: model.id, demo: model.demo }, log });
     } catch (err) {
+      await index?.close();
       await clf.dispose();
+      await sources.dispose();
       throw err;
     }
 
@@ -156,12 +133,15 @@ export const worker: Command = {
       }
       await Promise.race([jobs.start(), drained]);
       if (signals === 0) {
-        log('info', 'worker ready', { queue: jobs.queueName, name: jobs.name, model: model.id, concurrency: jobs.concurrency, maxBatch: clf.batching.maxBatch, lockDurationMs: jobs.lockDurationMs });
+        log('info', 'worker ready', { queue: jobs.queueName, name: jobs.name, model: model.id, index: index?.dir, concurrency: jobs.concurrency, maxBatch: clf.batching.maxBatch, lockDurationMs: jobs.lockDurationMs });
         io.out('worker ready\n');
         await drained;
       }
     } finally {
       await jobs.close();
+      // Fetched files of the jobs in hand are closed by now; this removes their directory.
+      await sources.dispose();
+      await index?.close();
       await clf.dispose();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       // Node's exit waits for native calls still running; a drained worker has none left, so this is brief.

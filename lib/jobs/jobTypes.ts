@@ -7,6 +7,7 @@
 import { type LabelScore, checkTexts } from '../pipelines';
 import type { MediaRef } from '../mediaSource';
 import { type RecordError, recordError } from '../records';
+import type { AddedEntry } from '../search/videoIndex';
 import { checkKeys, integerInRange, is, optionalBool, rangeError, typeError } from '../validate';
 
 // A job's video is a MediaRef, the server's shape: a path the worker resolves under its `--media-root`, a URL from
@@ -14,7 +15,7 @@ import { checkKeys, integerInRange, is, optionalBool, rangeError, typeError } fr
 export type { MediaRef } from '../mediaSource';
 
 /** The job kinds a worker runs; a job's BullMQ name is its kind. */
-export const JOB_KINDS = ['classify', 'embed', 'embed-text'] as const;
+export const JOB_KINDS = ['classify', 'embed', 'embed-text', 'index'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** The queue name when none is given. */
@@ -63,11 +64,25 @@ export interface EmbedTextJobData {
   truncation?: boolean;
 }
 
+/**
+ * Adds one video to the search index of the worker that takes the job (`xclip-node worker --db DIR`): one entry for
+ * the whole video, or one per segment of `clipSeconds` (starting every `strideSeconds`, default `clipSeconds`). The
+ * entries are stored under the video's `name`, else its path or URL as the job gives it (so workers that mount the
+ * media root in different places still agree); inline bytes need a `name`. Adding a source again replaces its entries.
+ * @example
+ * const data: IndexJobData = { video: { path: 'cats/a.mp4' }, clipSeconds: 10 };
+ */
+export interface IndexJobData extends VideoJob {
+  clipSeconds?: number;
+  strideSeconds?: number;
+}
+
 /** Job data by kind. */
 export interface JobDataMap {
   classify: ClassifyJobData;
   embed: EmbedJobData;
   'embed-text': EmbedTextJobData;
+  index: IndexJobData;
 }
 
 /** Which model produced a result: the worker's `--model` as given, and whether it is the random-weight demo model. */
@@ -93,11 +108,20 @@ export interface EmbedTextJobResult extends ResultModel {
   embeddings: number[][];
 }
 
+/** @example const r: IndexJobResult = { model: 'demo', demo: true, source: 'cats/a.mp4', entries: [{ id: 'cats/a.mp4#0', start: 0, end: 10 }] }; */
+export interface IndexJobResult extends ResultModel {
+  /** What the entries are stored under. */
+  source: string;
+  /** The entries added (they replaced any of the same source), in segment order. */
+  entries: AddedEntry[];
+}
+
 /** Job results by kind. */
 export interface JobResultMap {
   classify: ClassifyJobResult;
   embed: EmbedJobResult;
   'embed-text': EmbedTextJobResult;
+  index: IndexJobResult;
 }
 
 /**
@@ -235,9 +259,19 @@ export function checkJobData<K extends JobKind>(kind: K, data: unknown, maxInlin
     optionalBool('truncation', data.truncation);
     return data as unknown as JobDataMap[K];
   }
-  checkKeys('data', data, kind === 'classify' ? ['video', 'name', 'labels', 'topK', 'hypothesisTemplate', 'truncation'] : ['video', 'name']);
-  checkVideoRef(data.video, maxInlineBytes);
-  if (data.name !== undefined && !is.string(data.name)) throw typeError('name', 'string', data.name);
+  const keys = { classify: ['video', 'name', 'labels', 'topK', 'hypothesisTemplate', 'truncation'], embed: ['video', 'name'], index: ['video', 'name', 'clipSeconds', 'strideSeconds'] }[kind as Exclude<JobKind, 'embed-text'>];
+  checkKeys('data', data, keys);
+  const video = checkVideoRef(data.video, maxInlineBytes);
+  if (data.name !== undefined && !(is.string(data.name) && data.name.length > 0)) throw typeError('name', 'a non-empty string', data.name);
+  if (kind === 'index') {
+    if ('data' in video && data.name === undefined) throw typeError('name', 'a name to store an inline video under', data.name);
+    if (data.clipSeconds !== undefined && !(is.number(data.clipSeconds) && data.clipSeconds > 0 && Number.isFinite(data.clipSeconds))) {
+      throw rangeError('clipSeconds', 'a positive number of seconds', data.clipSeconds);
+    }
+    if (data.strideSeconds !== undefined && !(data.clipSeconds !== undefined && is.number(data.strideSeconds) && data.strideSeconds > 0 && Number.isFinite(data.strideSeconds))) {
+      throw rangeError('strideSeconds', 'a positive number of seconds, with clipSeconds', data.strideSeconds);
+    }
+  }
   if (kind === 'classify') {
     checkTexts('labels', data.labels);
     if (data.topK !== undefined) integerInRange('topK', data.topK, 1, data.labels.length);

@@ -11,6 +11,7 @@ import type { Job, Queue, QueueEvents, Worker } from 'bullmq';
 
 import { XClipError } from '../errors';
 import type { ZeroShotVideoClassifier } from '../pipelines';
+import { VideoIndex } from '../search/videoIndex';
 import { integerInRange, is, optionalObject, typeError } from '../validate';
 import type { VideoSource } from '../video';
 import { bullmq, redisConnection } from './connection';
@@ -42,7 +43,8 @@ import { type QueueCounts, queueCounts } from './queue';
  * const media = await sources.open({ path: 'a.mp4' });
  */
 export interface OpenedVideo {
-  readonly source: VideoSource;
+  /** A path (or descriptor path) the decoder opens, or the file's bytes. */
+  readonly source: string | Uint8Array;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,11 @@ export interface VideoJobWorkerOptions {
   queue?: string;
   /** Where job videos may come from. */
   sources: VideoSources;
+  /**
+   * The search index `index` jobs add to (open it with this worker's classifier). Without one, `index` jobs fail
+   * for good (`INVALID_INPUT`): send them to a queue whose workers all have an index.
+   */
+  index?: VideoIndex;
   /** What results name as their model; default: the classifier's model directory, not the demo model. */
   model?: ResultModel;
   /** Jobs worked on at once, 1 to 1024; default twice the classifier's `maxBatch`, so the next batch decodes while one runs. */
@@ -114,7 +121,7 @@ export interface WorkerStats {
 }
 
 type AnyResult = JobResultMap[JobKind];
-const WORKER_KEYS = ['redis', 'queue', 'sources', 'model', 'concurrency', 'lockDurationMs', 'stalledIntervalMs', 'maxStalledCount', 'name', 'log'] as const;
+const WORKER_KEYS = ['redis', 'queue', 'sources', 'index', 'model', 'concurrency', 'lockDurationMs', 'stalledIntervalMs', 'maxStalledCount', 'name', 'log'] as const;
 const MAX_MS = 2 ** 31 - 1;
 
 /**
@@ -140,6 +147,7 @@ export class VideoJobWorker {
   readonly lockDurationMs: number;
   readonly classifier: ZeroShotVideoClassifier;
   readonly #sources: VideoSources;
+  readonly #index: VideoIndex | undefined;
   readonly #model: ResultModel;
   readonly #log: WorkerLog;
   readonly #worker: Worker<JobDataMap[JobKind], AnyResult, JobKind>;
@@ -147,7 +155,7 @@ export class VideoJobWorker {
   readonly #queue: Queue;
   readonly #events: QueueEvents;
   readonly #stats: WorkerStats = {
-    completed: { classify: 0, embed: 0, 'embed-text': 0 },
+    completed: { classify: 0, embed: 0, 'embed-text': 0, index: 0 },
     failed: {},
     retried: 0,
     videos: 0,
@@ -165,6 +173,7 @@ export class VideoJobWorker {
     const o = optionalObject('options', options, WORKER_KEYS) as unknown as VideoJobWorkerOptions;
     const connection = redisConnection(o.redis);
     if (!is.object(o.sources) || typeof (o.sources as { open?: unknown }).open !== 'function') throw typeError('sources', 'a media-source policy (MediaSources)', o.sources);
+    if (o.index !== undefined && !(o.index instanceof VideoIndex)) throw typeError('index', 'a VideoIndex', o.index);
     if (o.model !== undefined && !(is.object(o.model) && is.string(o.model.model) && is.bool(o.model.demo))) throw typeError('model', '{ model: string, demo: boolean }', o.model);
     if (o.name !== undefined && (!is.string(o.name) || o.name.length === 0)) throw typeError('name', 'a non-empty string', o.name);
     if (o.log !== undefined && typeof o.log !== 'function') throw typeError('log', 'a function', o.log);
@@ -176,6 +185,7 @@ export class VideoJobWorker {
     const maxStalledCount = integerInRange('maxStalledCount', o.maxStalledCount ?? 2, 0, 1000);
     this.name = o.name ?? `${os.hostname()}:${process.pid}`;
     this.#sources = o.sources;
+    this.#index = o.index;
     this.#model = o.model ?? { model: classifier.modelDir, demo: false };
     this.#log = o.log ?? (() => undefined);
 
@@ -316,12 +326,24 @@ export class VideoJobWorker {
       this.#progress(job, 'done');
       return { ...this.#model, embeddings: embeddings.map((e) => Array.from(e)) };
     }
-    const video = data as JobDataMap['classify'] | JobDataMap['embed'];
+    const video = data as JobDataMap['classify'] | JobDataMap['embed'] | JobDataMap['index'];
+    const index = this.#index;
+    if (job.name === 'index' && !index) {
+      throw new XClipError('INVALID_INPUT', `this worker (${this.name}) has no search index: start it with --db DIR, or send index jobs to a queue whose workers have one`);
+    }
     const media = await this.#sources.open(video.video, { signal });
     const onPrepared = (): void => this.#progress(job, 'decoded');
     try {
       let result: AnyResult;
-      if (job.name === 'classify') {
+      if (job.name === 'index') {
+        const { clipSeconds, strideSeconds } = video as JobDataMap['index'];
+        const source = videoName(video);
+        const file = is.string(media.source) ? { source, path: media.source } : { source, data: media.source };
+        // The index batches its videos through its classifier (this worker's), with every other job's.
+        const [added] = await index!.add([file], { clipSeconds, strideSeconds, signal });
+        if (added.error) throw added.error;
+        result = { ...this.#model, source, entries: added.added };
+      } else if (job.name === 'classify') {
         const { labels, topK, hypothesisTemplate, truncation } = video as JobDataMap['classify'];
         result = { ...this.#model, scores: await clf.classify(media.source, labels, { topK, hypothesisTemplate, truncation, signal, onPrepared }) };
       } else {

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { optionalSignal } from '../abort';
 import { atCallSite, XClipError } from '../errors';
 import { resolveModelSpec } from '../modelSpec';
 import { ZeroShotVideoClassifier } from '../pipelines';
@@ -52,12 +53,32 @@ export interface AddOptions {
   strideSeconds?: number;
   /** Called once a video's entries are committed (durable), in completion order. */
   onProgress?: (progress: AddProgress) => void;
+  /** Stops decoding and feature extraction of the videos not committed yet; they fail with `signal.reason`. */
+  signal?: AbortSignal;
 }
 
 /** A video given by its bytes, under a name of its own. */
 export interface VideoBytes {
   source: string;
   data: Uint8Array;
+}
+
+/**
+ * A video file stored under a name of its own (say, the name a job or an upload gave it, while the file read is
+ * a temp file or a descriptor path).
+ */
+export interface NamedVideoFile {
+  source: string;
+  path: string;
+}
+
+/** One entry an `add` stored: a whole video, or a segment of it. */
+export interface AddedEntry {
+  /** `<source>#<segment>`. */
+  id: string;
+  /** Seconds. */
+  start: number;
+  end: number;
 }
 
 export interface AddProgress {
@@ -72,6 +93,8 @@ export interface AddResult {
   source: string;
   /** Entries stored (0 when the video failed). */
   entries: number;
+  /** The entries stored, in segment order (empty when the video failed). */
+  added: AddedEntry[];
   /** Why the video was skipped (it could not be decoded, ...); the other videos are added all the same. */
   error?: Error;
 }
@@ -150,10 +173,11 @@ function toItem(video: unknown, i: number): Item {
     if (video === '') throw rangeError(`videos[${i}]`, 'a non-empty path', video);
     return { source: path.resolve(video), input: video };
   }
-  if (is.object(video) && is.string(video.source) && is.typedArray<Uint8Array>(video.data, 'Uint8Array')) {
-    return { source: video.source, input: video.data };
+  if (is.object(video) && is.string(video.source) && video.source !== '') {
+    if (is.typedArray<Uint8Array>(video.data, 'Uint8Array') && video.path === undefined) return { source: video.source, input: video.data };
+    if (is.string(video.path) && video.path !== '' && video.data === undefined) return { source: video.source, input: video.path };
   }
-  throw typeError(`videos[${i}]`, 'a file path or { source, data: Uint8Array }', video);
+  throw typeError(`videos[${i}]`, 'a file path, { source, data: Uint8Array } or { source, path }', video);
 }
 
 /** At most `n` holders at once. */
@@ -314,18 +338,19 @@ export class VideoIndex {
   }
 
   /** The entries of one video: one per clip, or one for the whole video. Only decoding holds a `slots` place. */
-  async #entries(item: Item, clipSeconds: number | undefined, strideSeconds: number | undefined, slots?: Slots): Promise<EntryRow[]> {
+  async #entries(item: Item, clipSeconds: number | undefined, strideSeconds: number | undefined, slots?: Slots, signal?: AbortSignal): Promise<EntryRow[]> {
     const clf = this.#clf;
     const decode = async () => {
+      signal?.throwIfAborted();
       const clips = [];
       const options = clipSeconds === undefined ? { numClips: 1 } : { clipSeconds, strideSeconds };
-      for await (const clip of readVideoClips(item.input, { numFrames: clf.processor.numFrames, threads: clf.batching.decodeThreads, ...options })) clips.push(clip);
+      for await (const clip of readVideoClips(item.input, { numFrames: clf.processor.numFrames, threads: clf.batching.decodeThreads, signal, ...options })) clips.push(clip);
       return clips;
     };
     const clips = await (slots ? slots.use(decode) : decode());
     const features = await clf.searchFeatures(
       clips.map((c) => c.frames),
-      { featureDtype: this.meta.featureDtype },
+      { featureDtype: this.meta.featureDtype, signal },
     );
     return features.map((f, segment) => {
       const pf = f.promptFeatures.data as Uint16Array | Float32Array;
@@ -348,11 +373,11 @@ export class VideoIndex {
    * @example
    * const results = await index.add(['a.mp4', 'b.mp4'], { clipSeconds: 10, onProgress: (p) => console.log(p.source) });
    */
-  async add(videos: readonly (string | VideoBytes)[], options: AddOptions = {}): Promise<AddResult[]> {
+  async add(videos: readonly (string | VideoBytes | NamedVideoFile)[], options: AddOptions = {}): Promise<AddResult[]> {
     const callSite = new Error();
     this.#check();
-    if (!Array.isArray(videos)) throw typeError('videos', 'an array of paths or { source, data }', videos);
-    const o = optionalObject('options', options, ['clipSeconds', 'strideSeconds', 'onProgress']);
+    if (!Array.isArray(videos)) throw typeError('videos', 'an array of paths, { source, data } or { source, path }', videos);
+    const o = optionalObject('options', options, ['clipSeconds', 'strideSeconds', 'onProgress', 'signal']);
     if (o.clipSeconds !== undefined && (!is.number(o.clipSeconds) || !(o.clipSeconds > 0) || !Number.isFinite(o.clipSeconds))) {
       throw rangeError('clipSeconds', 'positive number', o.clipSeconds);
     }
@@ -363,6 +388,7 @@ export class VideoIndex {
     const clipSeconds = o.clipSeconds as number | undefined;
     const strideSeconds = o.strideSeconds as number | undefined;
     const onProgress = o.onProgress as AddOptions['onProgress'];
+    const signal = optionalSignal(o.signal);
     const items = videos.map(toItem);
     const { maxBatch, decodeConcurrency } = this.#clf.batching;
     // Videos in flight: enough to keep the model's batches full while others decode. Decoding itself gets the
@@ -376,11 +402,11 @@ export class VideoIndex {
         const i = next++;
         const item = items[i];
         try {
-          const rows = await this.#entries(item, clipSeconds, strideSeconds, decodeSlots);
+          const rows = await this.#entries(item, clipSeconds, strideSeconds, decodeSlots, signal);
           await this.#commit(item.source, rows);
-          results[i] = { source: item.source, entries: rows.length };
+          results[i] = { source: item.source, entries: rows.length, added: rows.map((r) => ({ id: r.id, start: r.start, end: r.end })) };
         } catch (err) {
-          results[i] = { source: item.source, entries: 0, error: atCallSite(err, callSite) as Error };
+          results[i] = { source: item.source, entries: 0, added: [], error: atCallSite(err, callSite) as Error };
         }
         onProgress?.({ source: item.source, entries: results[i].entries, done: ++done, total: items.length });
       }

@@ -18,6 +18,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 
 import { MediaSources, type MediaPolicy } from '../mediaSource';
 import type { ZeroShotVideoClassifier } from '../pipelines';
+import { VideoIndex } from '../search/videoIndex';
 import { integerInRange, is, optionalObject, typeError } from '../validate';
 import { Admission } from './admission';
 import { apiKeyChecker } from './auth';
@@ -30,6 +31,7 @@ import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { modelsRoutes } from './routes/models';
 import { scoreRoutes } from './routes/score';
+import { searchRoutes } from './routes/search';
 import { MAX_VIDEOS_PER_REQUEST, videoRefSchema } from './videoInputs';
 import { SERVER_DEFAULTS, defaultAdmission } from './defaults';
 import { RequestWork } from './work';
@@ -50,6 +52,11 @@ export interface ServerOptions {
   modelId: string;
   /** True for the generated demo model (said in /v1/models). */
   demo?: boolean;
+  /**
+   * A search index opened with the same classifier, or its opening: `POST /v1/index` and `POST /v1/search` exist only
+   * with one, and the server is ready once both have loaded. The caller closes it after the server.
+   */
+  index?: VideoIndex | Promise<VideoIndex>;
   /** Required on model routes, /v1/models and /metrics when set. */
   apiKey?: string;
   /** Most bytes of the files of one multipart request, and of one fetched URL. Default 512 MiB. */
@@ -71,7 +78,7 @@ export interface ServerOptions {
 }
 
 const OPTION_KEYS = [
-  'classifier', 'modelId', 'demo', 'apiKey', 'maxUploadBytes', 'maxInlineBytes', 'maxActive', 'maxQueue', 'requestTimeoutMs', 'media', 'shutdownTimeoutMs', 'logger',
+  'classifier', 'modelId', 'demo', 'index', 'apiKey', 'maxUploadBytes', 'maxInlineBytes', 'maxActive', 'maxQueue', 'requestTimeoutMs', 'media', 'shutdownTimeoutMs', 'logger',
 ] as const;
 
 /** Request ids: the client's `X-Request-Id` when it is short and plain, else a fresh UUID. */
@@ -109,6 +116,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const works = new Set<RequestWork>();
   let state: ServerState = 'loading';
   let classifier: ZeroShotVideoClassifier | undefined;
+  let index: VideoIndex | undefined;
   let shuttingDown: Promise<void> | undefined;
 
   const app = Fastify({
@@ -151,6 +159,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if ((state === 'ready' || state === 'draining') && classifier) return classifier;
       throw unavailable();
     },
+    hasIndex: o.index !== undefined,
+    index() {
+      if (o.index === undefined) throw new HttpError('NOT_FOUND', 'this server has no search index: start it with --db DIR');
+      if ((state === 'ready' || state === 'draining') && index) return index;
+      throw unavailable();
+    },
     media,
     admission,
     metrics,
@@ -176,9 +190,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   };
   app.decorate('xclip', ctx);
 
-  Promise.resolve(o.classifier).then(
-    (c) => {
+  if (o.index !== undefined && !(o.index instanceof VideoIndex) && !(o.index instanceof Promise)) throw typeError('index', 'a VideoIndex or its opening', o.index);
+  Promise.all([o.classifier, o.index]).then(
+    ([c, i]) => {
       classifier = c;
+      index = i;
       metrics.watch(c);
       if (state === 'loading') state = 'ready';
     },
@@ -287,5 +303,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(classifyRoutes);
   await app.register(embeddingsRoutes);
   await app.register(scoreRoutes);
+  await app.register(searchRoutes);
   return app;
 }

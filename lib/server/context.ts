@@ -5,6 +5,7 @@
  */
 import type { MediaSources } from '../mediaSource';
 import type { ZeroShotVideoClassifier } from '../pipelines';
+import type { VideoIndex } from '../search/videoIndex';
 import type { Admission } from './admission';
 import type { ServerMetrics } from './metrics';
 import type { MultipartLimits } from './uploads';
@@ -22,6 +23,10 @@ export interface ServerContext {
   readonly state: ServerState;
   /** The loaded classifier (also while draining, for requests in flight); throws `UNAVAILABLE` (503) while loading or after a failed load. */
   classifier(): ZeroShotVideoClassifier;
+  /** Whether the server was given a search index (`serve --db`): the search routes exist only then. */
+  readonly hasIndex: boolean;
+  /** The open search index; throws `UNAVAILABLE` (503) while loading, `NOT_FOUND` (404) on a server without one. */
+  index(): VideoIndex;
   readonly media: MediaSources;
   readonly admission: Admission;
   readonly metrics: ServerMetrics;

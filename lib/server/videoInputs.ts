@@ -3,9 +3,12 @@
  * routes treat alike: each has the name it is reported under and opens into a source for the decoder.
  * @module
  */
+import type { FastifyReply } from 'fastify';
+
 import { XClipError } from '../errors';
 import type { MediaRef, MediaSources, OpenedMedia } from '../mediaSource';
-import type { VideoSource } from '../video';
+import { type FailedRecord, type FileRecord, isFailedRecord } from '../records';
+import { toHttpFailure } from './errors';
 import type { ServerMetrics } from './metrics';
 import type { UploadedFile } from './uploads';
 import type { RequestWork } from './work';
@@ -48,7 +51,7 @@ export function referencedItems(refs: readonly MediaRef[], media: MediaSources):
  * @example
  * const scores = await withVideo(item, work, (source) => clf.classify(source, labels));
  */
-export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (source: VideoSource) => Promise<T>): Promise<T> {
+export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (source: OpenedMedia['source']) => Promise<T>): Promise<T> {
   const media = await item.open(work);
   work.signal.throwIfAborted();
   try {
@@ -68,7 +71,7 @@ export async function withVideo<T>(item: VideoItem, work: RequestWork, use: (sou
  * @example
  * const rows = await withEveryVideo(items, work, metrics, async (source) => (await clf.score([source], texts))[0]);
  */
-export async function withEveryVideo<T>(items: readonly VideoItem[], work: RequestWork, metrics: ServerMetrics, use: (source: VideoSource) => Promise<T>): Promise<T[]> {
+export async function withEveryVideo<T>(items: readonly VideoItem[], work: RequestWork, metrics: ServerMetrics, use: (source: OpenedMedia['source']) => Promise<T>): Promise<T[]> {
   const settled = await Promise.allSettled(items.map((item) => withVideo(item, work, use)));
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) {
@@ -90,3 +93,46 @@ export const videoRefSchema = {
     { type: 'object', properties: { url: { type: 'string', minLength: 1, maxLength: 8192 } }, required: ['url'], additionalProperties: false },
   ],
 } as const;
+
+/**
+ * For routes that answer per video: runs `each` on every video at once; each settles to its record (`{ file,
+ * ...result }`, or `{ file, error }` with the package's code), in input order. An aborted request rejects with the
+ * abort's reason instead (the answer is then the timeout's or the shutdown's).
+ * @example
+ * const answer = await perVideo(items.map((i) => i.name), work, (i) => withVideo(items[i], work, async (s) => ({ scores: await clf.classify(s, labels) })));
+ */
+export async function perVideo<T extends object>(names: readonly string[], work: RequestWork, each: (index: number) => Promise<T>): Promise<PerVideo<T>> {
+  const statuses: number[] = [];
+  const records = await Promise.all(
+    names.map(async (file, i): Promise<FileRecord<T>> => {
+      try {
+        return { file, ...(await each(i)) };
+      } catch (err) {
+        if (work.signal.aborted) throw work.signal.reason;
+        const failure = toHttpFailure(err);
+        statuses[i] = failure.status;
+        return { file, error: failure.body.error };
+      }
+    }),
+  );
+  return { records, statuses };
+}
+
+/** Every video's record, and the HTTP status of each failure (by index). */
+export interface PerVideo<T extends object> {
+  records: FileRecord<T>[];
+  statuses: number[];
+}
+
+/**
+ * The answer of a per-video route: `body` with 200 when any video succeeded, else the first failure's status with
+ * `{ error, results }`. Counts the videos in the metrics.
+ * @example
+ * return answerPerVideo(reply, ctx.metrics, answer, { model: ctx.modelId, results: answer.records });
+ */
+export function answerPerVideo<T extends object, B extends object>(reply: FastifyReply, metrics: ServerMetrics, { records, statuses }: PerVideo<T>, body: B): B | FastifyReply {
+  const failed = records.filter(isFailedRecord).length;
+  metrics.countVideos(records.length - failed, failed);
+  if (failed === records.length) return reply.code(statuses[0]).send({ error: (records[0] as FailedRecord).error, results: records });
+  return body;
+}

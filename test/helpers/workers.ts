@@ -109,3 +109,31 @@ export function spawnWorker(redisUrl: string, name: string, extra: string[] = []
   });
   return { child, name, stdout, logs, ready, exited, kill: (signal) => child.kill(signal) };
 }
+
+/** What a CLI run printed, and its exit status. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `xclip-node ARGS` from dist/ asynchronously (worker children of this process keep running meanwhile);
+ * SIGKILLs it after `timeoutMs`.
+ * @example
+ * const r = await runCli(['enqueue', 'embed', 'a.mp4', '--redis', url, '--wait']);
+ */
+export function runCli(args: string[], timeoutMs = 90000): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

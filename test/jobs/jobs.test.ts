@@ -1,19 +1,22 @@
 // The job queue in one process, on a real redis-server: VideoJobQueue adds jobs, VideoJobWorker runs them on the e2e
-// fixture model. Results are the in-process results, keyed by job id; a corrupt video fails at once and is the
-// only dead letter; bad job data is refused on both sides; locks are renewed while jobs wait for their batch.
+// fixture model, its videos opened by the media-source policy (MediaSources). Results are the in-process results,
+// keyed by job id; a corrupt video fails at once and is the only dead letter; a URL whose host answers 503 is
+// retried with backoff; bad job data is refused on both sides; locks are renewed while jobs wait for their batch.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import { Queue, QueueEvents } from 'bullmq';
 
-import { XClipError } from '../../lib/errors';
 import { WorkerMetrics, metricsUrl, serveMetrics } from '../../lib/jobs/metrics';
-import { type JobProgress, type MediaRef } from '../../lib/jobs/jobTypes';
+import { type JobProgress } from '../../lib/jobs/jobTypes';
 import { VideoJobQueue, videoRef } from '../../lib/jobs/queue';
-import { VideoJobWorker, type VideoSources } from '../../lib/jobs/worker';
+import { VideoJobWorker } from '../../lib/jobs/worker';
+import { type MediaRef, MediaSources } from '../../lib/mediaSource';
 import { type LabelScore, ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { fixturesDir } from '../helpers/fixtures';
 import { type RedisServer, startRedis } from '../helpers/redis';
+import { startVideoHost } from '../helpers/videoHost';
 import { E2E_MODEL, VIDEOS } from '../helpers/workers';
 
 const LABELS = ['playing sports', 'eating spaghetti', 'go shopping'];
@@ -21,13 +24,9 @@ const GOOD = ['h264_320x240_30fps.mp4', 'vp9_176x144_25fps.webm', 'mjpeg_144x256
 const SCORES = 1e-5;
 const MODEL = { model: 'xclip-e2e-a', demo: false };
 
-// TODO(merge): the media-source policy (issue 17) replaces this once it lands.
-const sources: VideoSources = {
-  maxInlineBytes: 16 * 1024 * 1024,
-  async open(ref: MediaRef) {
-    return { source: 'path' in ref ? path.resolve(VIDEOS, ref.path) : Buffer.from((ref as { data: string }).data, 'base64'), close: async () => undefined };
-  },
-};
+const INLINE = 16 * 1024 * 1024;
+// The worker's policy: paths under the fixture videos, inline bytes up to 16 MiB, no URLs unless a test allows some.
+const sources = new MediaSources({ mediaRoot: VIDEOS, maxInlineBytes: INLINE });
 
 function expectScores(actual: LabelScore[], expected: LabelScore[]): void {
   expect(actual.map((s) => s.label)).toEqual(expected.map((s) => s.label));
@@ -43,7 +42,7 @@ beforeAll(async () => {
   [clf, reference] = await Promise.all([ZeroShotVideoClassifier.fromPretrained(E2E_MODEL), ZeroShotVideoClassifier.fromPretrained(E2E_MODEL, { maxBatch: 1 })]);
 });
 afterAll(async () => {
-  await Promise.all([clf?.dispose(), reference?.dispose()]);
+  await Promise.all([clf?.dispose(), reference?.dispose(), sources.dispose()]);
   await redis?.stop();
 });
 
@@ -135,42 +134,60 @@ describe('VideoJobQueue + VideoJobWorker', () => {
     }
   });
 
-  it('a transient failure is retried with exponential backoff; one that persists is dead-lettered after the last attempt', async () => {
-    // Storage that fails twice for one video and always for another (IO_ERROR: transient), then serves it.
-    const failures = new Map<string, number>([['flaky.mp4', 2], ['down.mp4', Infinity]]);
-    const flaky: VideoSources = {
-      maxInlineBytes: sources.maxInlineBytes,
-      async open(ref) {
-        const name = (ref as { path: string }).path;
-        const left = failures.get(name) ?? 0;
-        if (left > 0) {
-          failures.set(name, left - 1);
-          throw new XClipError('IO_ERROR', `reading ${name} failed: storage unavailable`);
-        }
-        return sources.open({ path: GOOD[0] });
-      },
-    };
-    const { queue, worker, close } = await setup('transient', { sources: flaky });
-    const raw = new Queue('transient', { connection: { host: '127.0.0.1', port: redis.port } });
+  it('a URL job: 503 is SOURCE_FAILED, retried with backoff, then completes or is dead-lettered after the last attempt; a host not allowed is SOURCE_FORBIDDEN at once', async () => {
+    const host = await startVideoHost(VIDEOS);
+    const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-url-jobs-'));
+    const urls = new MediaSources({ mediaRoot: VIDEOS, allowUrlHosts: [`127.0.0.1:${host.port}`], maxInlineBytes: INLINE, urlTimeoutMs: 10000, tempDir });
+    // Served after two 503s; never served; served at once.
+    host.fail(`/${GOOD[1]}`, 2);
+    host.fail(`/${GOOD[2]}`, Infinity);
+    const { queue, worker, close } = await setup('urls', { sources: urls });
+    const raw = new Queue('urls', { connection: { host: '127.0.0.1', port: redis.port } });
     try {
-      const retrying = new VideoJobQueue({ redis: redis.url, queue: 'transient', attempts: 3, backoffMs: 150 });
-      const ids = await retrying.addBulk('classify', ['flaky.mp4', 'down.mp4'].map((f) => ({ video: { path: f }, labels: LABELS })));
+      const retrying = new VideoJobQueue({ redis: redis.url, queue: 'urls', attempts: 3, backoffMs: 150 });
+      const ids = await retrying.addBulk('classify', [
+        { video: { url: `${host.base}/${GOOD[0]}` }, labels: LABELS },
+        { video: { url: `${host.base}/${GOOD[1]}` }, labels: LABELS },
+        { video: { url: `${host.base}/${GOOD[2]}` }, labels: LABELS },
+        // Not the listed host (a name, though it resolves to the same address): refused before any request.
+        { video: { url: `http://localhost:${host.port}/${GOOD[0]}` }, labels: LABELS },
+        { video: { path: GOOD[0] }, labels: LABELS },
+      ]);
       await retrying.close();
       const outcomes = await queue.wait(ids, { signal: AbortSignal.timeout(60000), pollMs: 100 });
-      expect(outcomes.map((o) => (o.status === 'failed' ? o.error.code : o.status))).toEqual(['completed', 'IO_ERROR']);
-      expectScores((outcomes[0] as { result: { scores: LabelScore[] } }).result.scores, await reference.classify(path.join(VIDEOS, GOOD[0]), LABELS));
-      const [ok, down] = (await Promise.all(ids.map((id) => raw.getJob(id))))!;
+      expect(outcomes.map((o) => (o.status === 'failed' ? o.error.code : o.status))).toEqual(['completed', 'completed', 'SOURCE_FAILED', 'SOURCE_FORBIDDEN', 'completed']);
+      const scores = outcomes.map((o) => (o.status === 'completed' ? (o.result as { scores: LabelScore[] }).scores : []));
+      // A fetched video scores as the same file read by path.
+      expectScores(scores[0], scores[4]);
+      expectScores(scores[0], await reference.classify(path.join(VIDEOS, GOOD[0]), LABELS));
+      expectScores(scores[1], await reference.classify(path.join(VIDEOS, GOOD[1]), LABELS));
+
+      const [ok, flaky, down, forbidden] = await Promise.all(ids.map((id) => raw.getJob(id)));
+      expect(ok!.attemptsMade).toBe(1);
       // Two failed attempts, then the completing one; waits of 150 and 300 ms between them.
-      expect(ok!.attemptsMade).toBe(3);
-      expect(ok!.finishedOn! - ok!.timestamp).toBeGreaterThanOrEqual(450);
+      expect(flaky!.attemptsMade).toBe(3);
+      expect(flaky!.finishedOn! - flaky!.timestamp).toBeGreaterThanOrEqual(450);
       expect(down!.attemptsMade).toBe(3);
-      expect(down!.failedReason).toBe('IO_ERROR: reading down.mp4 failed: storage unavailable');
-      expect((await queue.deadLetters()).map((d) => [d.id, d.error.code, d.attempts])).toEqual([[ids[1], 'IO_ERROR', 3]]);
+      expect(down!.failedReason).toBe(`SOURCE_FAILED: GET ${host.base}/${GOOD[2]} answered 503`);
+      expect(forbidden!.attemptsMade).toBe(1);
+      expect(forbidden!.failedReason).toBe(`SOURCE_FORBIDDEN: host localhost:${host.port} is not allowed for fetching`);
+      expect(host.requests.filter((r) => r === `/${GOOD[0]}`)).toHaveLength(1);
+      expect(host.requests.filter((r) => r === `/${GOOD[1]}`)).toHaveLength(3);
+      expect(host.requests.filter((r) => r === `/${GOOD[2]}`)).toHaveLength(3);
+      expect((await queue.deadLetters()).map((d) => [d.id, d.error.code, d.attempts]).sort()).toEqual([
+        [ids[2], 'SOURCE_FAILED', 3],
+        [ids[3], 'SOURCE_FORBIDDEN', 1],
+      ]);
       expect(worker.stats.retried).toBe(4);
-      expect(worker.stats.failed).toEqual({ IO_ERROR: 1 });
+      expect(worker.stats.failed).toEqual({ SOURCE_FAILED: 1, SOURCE_FORBIDDEN: 1 });
+      // Every fetched file was deleted once its job was done with it.
+      expect(fs.readdirSync(tempDir)).toEqual([]);
     } finally {
       await raw.close();
       await close();
+      await urls.dispose();
+      await host.close();
+      fs.rmSync(tempDir, { recursive: true, force: true });
     }
   });
 
@@ -184,6 +201,10 @@ describe('VideoJobQueue + VideoJobWorker', () => {
       await expect(queue.add('transcode' as never, {} as never)).rejects.toThrow(TypeError);
       await expect(queue.add('classify', { video: { path: 'a.mp4' }, labels: LABELS, topK: 4 })).rejects.toThrow(RangeError);
       await expect(queue.add('embed', { video: { path: 'a.mp4' } }, { jobId: '42' })).rejects.toThrow(RangeError);
+      // Index jobs: inline bytes need a name to be stored under; a stride needs segments.
+      await expect(queue.add('index', { video: videoRef(Buffer.alloc(8)) })).rejects.toThrow('Expected a name to store an inline video under for name but received undefined');
+      await expect(queue.add('index', { video: { path: 'a.mp4' }, strideSeconds: 1 })).rejects.toThrow(RangeError);
+      await expect(queue.add('index', { video: { path: 'a.mp4' }, clipSeconds: 0 })).rejects.toThrow(RangeError);
       const small = new VideoJobQueue({ redis: redis.url, queue: 'invalid', maxInlineBytes: 10 });
       await expect(small.add('embed', { video: videoRef(Buffer.alloc(11)) })).rejects.toThrow('Expected at most 10 bytes of video (base64) for video.data but received "11 bytes" of type string');
       await small.close();
@@ -196,6 +217,9 @@ describe('VideoJobQueue + VideoJobWorker', () => {
       const outcomes = await queue.wait(jobs.map((j) => j.id!), { signal: AbortSignal.timeout(60000) });
       expect(outcomes.map((o) => (o.status === 'failed' ? o.error.code : o.status))).toEqual(['INVALID_INPUT', 'INVALID_INPUT']);
       expect((await raw.getJob(jobs[0].id!))!.attemptsMade).toBe(1);
+      // A worker without a search index refuses index jobs for good, saying why.
+      const [noIndex] = await queue.wait([await queue.add('index', { video: { path: GOOD[0] } })], { signal: AbortSignal.timeout(60000) });
+      expect(noIndex.status === 'failed' && noIndex.error).toEqual({ code: 'INVALID_INPUT', message: expect.stringContaining('has no search index: start it with --db DIR') });
     } finally {
       await raw.close();
       await close();

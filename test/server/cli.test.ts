@@ -3,10 +3,11 @@
 // in flight before exiting 0.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { ROOT } from '../helpers/fixtures';
-import { E2E_MODEL, LABELS3, holdUpload, send, videoBytes, type Part } from '../helpers/server';
+import { E2E_MODEL, LABELS3, VIDEOS, holdUpload, send, videoBytes, type Part } from '../helpers/server';
 
 const cli = path.join(ROOT, 'dist', 'cli.js');
 
@@ -127,6 +128,41 @@ describe('xclip-node serve (child process)', () => {
     expect((await send(`${c.url}/v1/models`, { headers: { authorization: 'Bearer from-env' } })).status).toBe(200);
     c.proc.kill('SIGTERM');
     expect((await c.exit).code).toBe(0);
+  });
+
+  it('with --db: indexes and searches over HTTP, and the index outlives the server; an index of another model is refused', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-serve-db-'));
+    try {
+      const db = path.join(tmp, 'index');
+      const c = await serve(['--db', db, '--media-root', VIDEOS, '--log-level', 'silent']);
+      children.push(c);
+      const added = await send(`${c.url}/v1/index`, { body: { path: 'h264_320x240_30fps.mp4' } });
+      expect(added.status).toBe(200);
+      expect(added.json.results[0].entries).toEqual([{ id: 'h264_320x240_30fps.mp4#0', start: 0, end: expect.any(Number) }]);
+      const found = await send(`${c.url}/v1/search`, { body: { query: 'playing sports', k: 1 } });
+      expect(found.status).toBe(200);
+      c.proc.kill('SIGTERM');
+      expect((await c.exit).code).toBe(0);
+      // The same index from the command line: the same hit and logit.
+      const cli2 = spawnSync(process.execPath, [cli, 'search', 'playing sports', '--db', db, '--k', '1', '--json'], { encoding: 'utf8', timeout: 60000 });
+      expect(cli2.status).toBe(0);
+      const doc = JSON.parse(cli2.stdout) as { results: { file: string; logit: number }[] };
+      expect(doc.results.map((h) => h.file)).toEqual(['h264_320x240_30fps.mp4']);
+      expect(doc.results[0].logit).toBeCloseTo(found.json.results[0].logit, 5);
+
+      // The index as if another model (another configuration) had built it.
+      const metaFile = path.join(db, 'index.json');
+      const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as { model: { configHash: string } };
+      meta.model.configHash = '0'.repeat(meta.model.configHash.length);
+      fs.writeFileSync(metaFile, JSON.stringify(meta));
+      const refused = spawnSync(process.execPath, [cli, 'serve', '--model', E2E_MODEL, '--port', '0', '--db', db], { encoding: 'utf8', timeout: 60000 });
+      expect(refused.status).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toMatch(/opening the search index .* failed/);
+      expect(refused.stderr).toMatch(/INDEX_MODEL_MISMATCH/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 on bad usage and 1 when the model cannot be loaded, without printing the listening line', () => {

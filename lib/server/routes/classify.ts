@@ -8,11 +8,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { MediaRef } from '../../mediaSource';
 import type { LabelScore } from '../../pipelines';
-import { isFailedRecord, type FailedRecord, type FileRecord } from '../../records';
+import type { FileRecord } from '../../records';
 import type { ServerContext } from '../context';
-import { HttpError, toHttpFailure } from '../errors';
+import { HttpError } from '../errors';
 import { booleanField, oneField, receiveMultipart, textListField } from '../uploads';
-import { MAX_VIDEOS_PER_REQUEST, referencedItems, uploadedItems, withVideo, type VideoItem } from '../videoInputs';
+import { MAX_VIDEOS_PER_REQUEST, answerPerVideo, perVideo, referencedItems, uploadedItems, withVideo, type PerVideo, type VideoItem } from '../videoInputs';
 import { workHandler, type RequestWork } from '../work';
 
 /** Most labels per request: each distinct label set costs a text-tower pass (cached afterwards). */
@@ -109,28 +109,19 @@ async function multipartInput(request: FastifyRequest, ctx: ServerContext, work:
 }
 
 /** Classifies every item concurrently; each settles to a record. */
-async function classifyAll(ctx: ServerContext, work: RequestWork, input: ClassifyInput): Promise<{ records: ClassifyRecord[]; statuses: number[] }> {
+function classifyAll(ctx: ServerContext, work: RequestWork, input: ClassifyInput): Promise<PerVideo<{ scores: LabelScore[] }>> {
   if (input.topK !== undefined && (input.topK < 1 || input.topK > input.labels.length)) {
     throw new HttpError('INVALID_INPUT', `topK must be between 1 and ${input.labels.length} (the number of labels) but is ${input.topK}`);
   }
   const clf = ctx.classifier();
-  const statuses: number[] = [];
   // The request's signal cancels the videos still queued or decoding when the client leaves or time runs out.
   const options = { topK: input.topK, hypothesisTemplate: input.template, truncation: input.truncate, signal: work.signal };
   // The handler awaits every video, and workHandler tracks the handler: the request holds its slot until all settle.
-  const records = await Promise.all(
-    input.items.map(async (item, i): Promise<ClassifyRecord> => {
-      try {
-        return { file: item.name, scores: await withVideo(item, work, (source) => clf.classify(source, input.labels, options)) };
-      } catch (err) {
-        if (work.signal.aborted) throw work.signal.reason;
-        const failure = toHttpFailure(err);
-        statuses[i] = failure.status;
-        return { file: item.name, error: failure.body.error };
-      }
-    }),
+  return perVideo(
+    input.items.map((item) => item.name),
+    work,
+    async (i) => ({ scores: await withVideo(input.items[i], work, (source) => clf.classify(source, input.labels, options)) }),
   );
-  return { records, statuses };
 }
 
 /**
@@ -163,11 +154,8 @@ export async function classifyRoutes(app: FastifyInstance): Promise<void> {
             const body = request.body as { videos: MediaRef[]; labels: string[]; topK?: number; template?: string; truncate: boolean };
             return { items: referencedItems(body.videos, ctx.media), labels: body.labels, topK: body.topK, template: body.template, truncate: body.truncate };
           })();
-      const { records, statuses } = await classifyAll(ctx, work, input);
-      const failed = records.filter(isFailedRecord).length;
-      ctx.metrics.countVideos(records.length - failed, failed);
-      if (failed === records.length) return reply.code(statuses[0]).send({ error: (records[0] as FailedRecord).error, results: records });
-      return { model: ctx.modelId, demo: ctx.demo, results: records };
+      const answer = await classifyAll(ctx, work, input);
+      return answerPerVideo(reply, ctx.metrics, answer, { model: ctx.modelId, demo: ctx.demo, results: answer.records });
     }),
   );
 }
