@@ -28,7 +28,7 @@ import {
   type VideoInput,
 } from '../lib';
 import { binding } from '../lib/native';
-import { SlotArena } from '../lib/slots';
+import { SlotArena } from '../lib/slotArena';
 import { isFrameList } from '../lib/video';
 import { makeVideos } from './clips';
 

@@ -48,8 +48,22 @@ export { VideoMAEImageProcessor } from './imageProcessor';
 export type { ImageProcessorSettings, OutputOptions, PrepareOptions, PreparedVideo } from './imageProcessor';
 export { XCLIPProcessor } from './processor';
 export type { ProcessorEncodeOptions, ProcessorLoadOptions, ProcessorOutput, VideoDecodeOptions, VideoInput } from './processor';
-export { probeVideo, readVideo, readVideoClips } from './video';
-export type { Cancellable, DecodeReport, DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource } from './video';
+export { probeVideo, readVideo, readVideoClips, videoThumbnail } from './video';
+export type {
+  Cancellable,
+  DecodeReport,
+  DecodedVideo,
+  DecoderOptions,
+  Frame,
+  ReadVideoOptions,
+  Sampling,
+  VideoClip,
+  VideoInfo,
+  VideoLimits,
+  VideoSource,
+  VideoThumbnail,
+  VideoThumbnailOptions,
+} from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
 export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, SearchFeatureRow, TextOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
@@ -60,7 +74,7 @@ export { MediaSources } from './mediaSource';
 export type { MediaPolicy, MediaRef, OpenedMedia, OpenOptions } from './mediaSource';
 export type { ResolvedModel } from './modelSpec';
 export { VideoIndex } from './search/videoIndex';
-export type { AddOptions, AddProgress, AddResult, AddedEntry, IndexInfo, NamedVideoFile, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';
+export type { AddOptions, AddProgress, AddResult, AddedEntry, IndexEntry, IndexInfo, NamedVideoFile, SearchOptions, SearchResult, SearchTimings, SimilarResult, VideoBytes, VideoIndexOptions } from './search/videoIndex';
 export type { EntryBatch, EntryRow, SearchStore, StoreStats } from './search/store';
 export { fileRecord, isFailedRecord, recordError } from './records';
 export type { FailedRecord, FileRecord, RecordError } from './records';

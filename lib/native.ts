@@ -162,9 +162,9 @@ export interface NativeVideoLimits {
   maxPixels?: number;
   maxFrames?: number;
   timeoutMs?: number;
-  /** Decoder threads (read and readClips only). */
+  /** Decoder threads (read, readClips and thumbnail only). */
   threads?: number;
-  /** Stops the call when cancelled (read and readClips only). */
+  /** Stops the call when cancelled (read, readClips and thumbnail only). */
   cancel?: CancelHandle;
 }
 
@@ -205,6 +205,10 @@ export interface NativeVideo {
     source: string | Uint8Array,
     options: { numFrames?: number; clipSeconds?: number; strideSeconds?: number; numClips?: number; applyRotation?: boolean } & NativeVideoLimits,
   ): Promise<{ clips: NativeVideoClip[]; info: NativeVideoInfo; decodedFrameCount: number; truncated: boolean; warning: string }>;
+  thumbnail(
+    source: string | Uint8Array,
+    options: { seconds: number; maxWidth?: number; quality?: number } & NativeVideoLimits,
+  ): Promise<{ jpeg: Buffer; width: number; height: number; timestamp: number; frameIndex: number }>;
   /** A fresh token for one call's `cancel` option. */
   cancelToken(): CancelHandle;
   /** Makes the calls holding `token` stop at their next packet (they reject with code CANCELLED). */

@@ -14,7 +14,7 @@ import { XCLIPModel, type Device, type ModelDtype } from './models';
 import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
 import { checkModelOptions, HUB_KEYS } from './pretrained';
 import { getNumThreads } from './runtime';
-import { SlotArena, type PreparedInput } from './slots';
+import { SlotArena, type PreparedInput } from './slotArena';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
 import { checkArray, checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';

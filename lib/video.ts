@@ -317,3 +317,44 @@ export async function* readVideoClips(
     yield { frames: splitFrames(c.frames), indices: c.indices, timestamps: c.timestamps, startSeconds: c.startSeconds, endSeconds: c.endSeconds };
   }
 }
+
+/** A preview image of one moment of a video. */
+export interface VideoThumbnail {
+  /** A whole JPEG file. */
+  jpeg: Buffer;
+  width: number;
+  height: number;
+  /** Presentation time of the frame shown, in seconds (the clock of {@link DecodedVideo.timestamps}). */
+  timestamp: number;
+  /** Its index in presentation order. */
+  frameIndex: number;
+}
+
+export interface VideoThumbnailOptions extends VideoLimits, DecoderOptions, Cancellable {
+  /** Scale down to at most this many pixels wide, 16..4096 (aspect kept, never enlarged). Default 320. */
+  maxWidth?: number;
+  /** JPEG quantiser, 2 (best, biggest) to 31. Default 5. */
+  quality?: number;
+}
+
+/**
+ * The frame on screen at `seconds` (the last frame presented at or before it; the first frame for earlier times),
+ * turned upright by the rotation metadata, scaled down and encoded as a JPEG by FFmpeg's own mjpeg encoder.
+ * Decoding seeks to the keyframe before that frame, so it costs at most one group of pictures.
+ * @example
+ * const { jpeg, width, height } = await videoThumbnail('clip.mp4', 1.5, { maxWidth: 320 });
+ * fs.writeFileSync('clip.jpg', jpeg);
+ */
+export async function videoThumbnail(source: VideoSource, seconds: number, options: VideoThumbnailOptions = {}): Promise<VideoThumbnail> {
+  const callSite = new Error();
+  const src = checkSource(source);
+  if (!is.number(seconds)) throw typeError('seconds', 'a number of seconds >= 0', seconds);
+  if (!(seconds >= 0) || !Number.isFinite(seconds)) throw rangeError('seconds', 'a finite number of seconds >= 0', seconds);
+  if (!is.object(options as unknown)) throw typeError('options', 'object', options);
+  checkKeys('options', options as Record<string, unknown>, ['maxWidth', 'quality', 'signal', ...DECODE_KEYS]);
+  const maxWidth = integerInRange('maxWidth', options.maxWidth ?? 320, 16, 4096);
+  const quality = integerInRange('quality', options.quality ?? 5, 2, 31);
+  const limits = nativeLimits(options);
+  const signal = optionalSignal(options.signal);
+  return cancellableNative(callSite, signal, (cancel) => binding().video.thumbnail(src, { seconds, maxWidth, quality, threads: 1, ...limits, cancel }));
+}

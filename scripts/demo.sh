@@ -6,12 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f dist/cli.js ]; then
-  npm ci --no-audit --no-fund
-fi
-[ -n "$(ls build/Release/*.node 2>/dev/null)" ] || npm run --silent build:native
-[ -f dist/cli.js ] || npm run --silent build:ts
+bash scripts/ensure-built.sh
 
 # A 4-second synthetic clip (FFmpeg's test pattern): no third-party video ships with the package.
 sample=.cache/sample.mp4

@@ -2,7 +2,8 @@
 // Runs after tsc (npm run build:ts, and so npm's prepare and every `npm pack`):
 // 1. Removes dist/ files whose lib/ source is gone. tsc never deletes outputs, and `files` ships dist/ by
 //    pattern, so a renamed or deleted module would otherwise still be packed.
-// 2. Writes the ES module entry point: dist/index.mjs re-exports every named export of dist/index.js, and
+// 2. Copies the search page's static files (lib/page/*.html, *.css) beside its compiled script in dist/page.
+// 3. Writes the ES module entry point: dist/index.mjs re-exports every named export of dist/index.js, and
 //    dist/index.d.mts types it. A wrapper, not a second build: ESM and CommonJS users share one module instance
 //    (one addon, one model cache), and named exports do not depend on Node's static guess at what a CommonJS file
 //    exports. The names come from requiring dist/index.js, which loads no native code (the addon loads on first use).
@@ -31,6 +32,12 @@ function prune(dir) {
   }
 }
 prune(dist);
+
+const pageSrc = path.join(lib, 'page');
+fs.mkdirSync(path.join(dist, 'page'), { recursive: true });
+for (const name of fs.readdirSync(pageSrc)) {
+  if (/\.(html|css)$/.test(name)) fs.copyFileSync(path.join(pageSrc, name), path.join(dist, 'page', name));
+}
 
 const names = Object.keys(require(path.join(dist, 'index.js'))).filter((n) => n !== 'default').sort();
 if (names.length === 0) throw new Error('dist/index.js exports nothing: run tsc first');

@@ -13,6 +13,7 @@ PKGS=(
   clang libclang-rt-14-dev llvm             # reliability checks: libFuzzer + ASan/UBSan runtimes, llvm-symbolizer
   python3                                   # scripts/fuzz.sh writes the fuzzers' seeds from the fixtures
   redis-server                              # the job queue's tests and bench start their own on 127.0.0.1
+  chromium                                  # the search page's browser test drives it headless (playwright-core)
 )
 
 missing=()

@@ -91,11 +91,11 @@ function settings(args: ParsedArgs) {
 
 export const serve: Command = {
   name: 'serve',
-  summary: 'HTTP server: classify, score, embeddings, models, health, metrics, docs; index and search with --db',
+  summary: 'HTTP server: classify, score, embeddings, models, health, metrics, docs; index, search and the search page with --db',
   usage: 'serve [--model <id|dir|demo>] [--host 127.0.0.1] [--port 8080] [--db DIR] [options]',
   options: [
     ...MODEL_OPTIONS,
-    { name: 'db', value: 'dir', help: 'a search index to serve: POST /v1/index and POST /v1/search (created with the\nserved model when absent; one built with another model is refused)' },
+    { name: 'db', value: 'dir', help: 'a search index to serve: POST /v1/index, /v1/search, /v1/similar and the search\npage at / (created with the served model when absent; one built with another model\nis refused; the page shows thumbnails and plays videos only under --media-root)' },
     { name: 'host', value: 'address', help: 'address to listen on (default 127.0.0.1)' },
     { name: 'port', value: 'n', help: 'port, 0 for a free one (default 8080)' },
     { name: 'api-key', value: 'key', help: 'key clients must send (Authorization: Bearer, or X-API-Key);\nenv XCLIP_API_KEY does the same without showing it in the process list' },

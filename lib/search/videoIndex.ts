@@ -13,6 +13,7 @@ import { optionalSignal } from '../abort';
 import { atCallSite, XClipError } from '../errors';
 import { resolveModelSpec } from '../modelSpec';
 import { ZeroShotVideoClassifier } from '../pipelines';
+import { Slots } from '../slots';
 import { Tensor } from '../tensor';
 import { integerInRange, is, optionalObject, rangeError, typeError } from '../validate';
 import { readVideoClips, type VideoSource } from '../video';
@@ -138,6 +139,9 @@ export interface SearchResult {
   score: number;
 }
 
+/** A stored segment, as {@link VideoIndex.get} returns it. */
+export type IndexEntry = Pick<SearchResult, 'id' | 'source' | 'start' | 'end'>;
+
 /** A {@link VideoIndex.similar} hit: `score` is the cosine of the two video embeddings. */
 export type SimilarResult = Omit<SearchResult, 'logit'>;
 
@@ -178,26 +182,6 @@ function toItem(video: unknown, i: number): Item {
     if (is.string(video.path) && video.path !== '' && video.data === undefined) return { source: video.source, input: video.path };
   }
   throw typeError(`videos[${i}]`, 'a file path, { source, data: Uint8Array } or { source, path }', video);
-}
-
-/** At most `n` holders at once. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(n: number) {
-    this.#free = n;
-  }
-  async use<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
 }
 
 /**
@@ -564,6 +548,25 @@ export class VideoIndex {
       }
       const batch = await this.#store.nearest(vector, k, exclude);
       return batch.ids.map((id, i) => ({ id, source: batch.sources[i], start: batch.starts[i], end: batch.ends[i], score: batch.similarities[i] }));
+    } catch (err) {
+      throw atCallSite(err, callSite);
+    }
+  }
+
+  /**
+   * Entries by id, in the order asked (ids not stored are left out), without their features.
+   * @example
+   * const [entry] = await index.get(['/videos/a.mp4#0']);
+   * if (entry) console.log(entry.source, entry.start, entry.end);
+   */
+  async get(ids: readonly string[]): Promise<IndexEntry[]> {
+    const callSite = new Error();
+    this.#check();
+    if (!Array.isArray(ids) || !ids.every(is.string)) throw typeError('ids', 'an array of entry ids', ids);
+    try {
+      const batch = await this.#store.get(ids);
+      const byId = new Map(batch.ids.map((id, i) => [id, { id, source: batch.sources[i], start: batch.starts[i], end: batch.ends[i] }]));
+      return ids.flatMap((id) => byId.get(id) ?? []);
     } catch (err) {
       throw atCallSite(err, callSite);
     }

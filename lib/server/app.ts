@@ -31,6 +31,7 @@ import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { modelsRoutes } from './routes/models';
 import { scoreRoutes } from './routes/score';
+import { pageRoutes } from './routes/page';
 import { searchRoutes } from './routes/search';
 import { MAX_VIDEOS_PER_REQUEST, videoRefSchema } from './videoInputs';
 import { SERVER_DEFAULTS, defaultAdmission } from './defaults';
@@ -304,5 +305,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(embeddingsRoutes);
   await app.register(scoreRoutes);
   await app.register(searchRoutes);
+  await app.register(pageRoutes);
   return app;
 }

@@ -529,6 +529,51 @@ Napi::Value ReadVideoClips(const Napi::CallbackInfo& info) {
   Napi::Object o = options_arg(info.Length() > 1 ? info[1] : info.Env().Undefined(), "options");
   return (new ReadClipsWorker(info.Env(), info[0], o))->Start();
 }
+
+class ThumbnailWorker : public PromiseWorker {
+ public:
+  ThumbnailWorker(Napi::Env env, const Napi::Value& source, const Napi::Object& o)
+      : PromiseWorker(env), source_(video_source(source, memory_)) {
+    Napi::Value secs = o.Get("seconds");
+    if (!secs.IsNumber()) throw_code(env, "INVALID_INPUT", "seconds must be a number");
+    options_.seconds = secs.As<Napi::Number>().DoubleValue();
+    options_.max_width = static_cast<int>(int_field(o, "maxWidth", options_.max_width));
+    options_.quality = static_cast<int>(int_field(o, "quality", options_.quality));
+    options_.max_pixels = int_field(o, "maxPixels", options_.max_pixels);
+    options_.max_frames = int_field(o, "maxFrames", options_.max_frames);
+    options_.timeout_ms = int_field(o, "timeoutMs", options_.timeout_ms);
+    options_.threads = static_cast<int>(int_field(o, "threads", options_.threads));
+    cancel_ = cancel_flag(o);
+    options_.cancel = cancel_.get();
+  }
+
+ protected:
+  void Run() override { thumb_ = xclip::video_thumbnail(source_, options_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    // A few kB: copied into a Buffer V8 owns rather than kept alive behind an external one.
+    o.Set("jpeg", Napi::Buffer<uint8_t>::Copy(env, thumb_.jpeg.data(), thumb_.jpeg.size()));
+    o.Set("width", thumb_.width);
+    o.Set("height", thumb_.height);
+    o.Set("timestamp", thumb_.timestamp);
+    o.Set("frameIndex", static_cast<double>(thumb_.frame_index));
+    return o;
+  }
+
+ private:
+  xclip::VideoSource source_;
+  xclip::ThumbnailOptions options_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  xclip::Thumbnail thumb_;
+};
+
+// thumbnail(source, {seconds, maxWidth, quality, maxPixels, maxFrames, timeoutMs, threads, cancel})
+//   -> {jpeg: Buffer, width, height, timestamp, frameIndex}
+Napi::Value VideoThumbnail(const Napi::CallbackInfo& info) {
+  Napi::Object o = object_arg(info, 1, "options");
+  return (new ThumbnailWorker(info.Env(), info[0], o))->Start();
+}
+
 // decode + sample + preprocess in one worker: the frames never reach JS.
 class PrepareWorker : public PromiseWorker {
  public:
@@ -595,6 +640,7 @@ void init_processing(Napi::Env env, Napi::Object exports) {
   video.Set("probe", Napi::Function::New(env, ProbeVideo, "probe"));
   video.Set("read", Napi::Function::New(env, ReadVideo, "read"));
   video.Set("readClips", Napi::Function::New(env, ReadVideoClips, "readClips"));
+  video.Set("thumbnail", Napi::Function::New(env, VideoThumbnail, "thumbnail"));
   video.Set("cancelToken", Napi::Function::New(env, NewCancelToken, "cancelToken"));
   video.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
   video.Set("prepare", Napi::Function::New(env, PrepareVideo, "prepare"));

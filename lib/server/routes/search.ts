@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
-import type { AddedEntry } from '../../search/videoIndex';
+import type { AddedEntry, SearchResult, SimilarResult } from '../../search/videoIndex';
 import type { FileRecord } from '../../records';
 import type { ServerContext } from '../context';
 import { HttpError } from '../errors';
@@ -78,7 +78,8 @@ const indexFailed = {
   required: ['error'],
 } as const;
 
-const searchBody = {
+/** The search request's body; the search page's view of search takes the same. */
+export const searchBody = {
   type: 'object',
   properties: {
     query: { type: 'string', minLength: 1, maxLength: MAX_QUERY_CHARS, description: 'The text to match.' },
@@ -168,6 +169,7 @@ export async function searchRoutes(app: FastifyInstance): Promise<void> {
     };
     app.post('/v1/index', { schema: { hide: true } }, none);
     app.post('/v1/search', { schema: { hide: true } }, none);
+    app.post('/v1/similar', { schema: { hide: true } }, none);
     return;
   }
   app.post(
@@ -214,13 +216,77 @@ export async function searchRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: searchResponse, '4xx': { $ref: 'Error#' }, '5xx': { $ref: 'Error#' } },
       },
     },
+    workHandler(async (request, _reply, work) => ({ model: ctx.modelId, query: (request.body as SearchBody).query, results: await searchIndex(ctx, request.body as SearchBody, work) })),
+  );
+  app.post(
+    '/v1/similar',
+    {
+      config: { work: true },
+      schema: {
+        summary: 'The entries most like an entry of the index',
+        description:
+          'Entries whose video embedding is closest (cosine, `score`) to that of the entry `id` (as /v1/search returns it), best first; ' +
+          'the entry itself is left out. No text is involved, so there is no logit.',
+        tags: ['search'],
+        body: similarBody,
+        response: { 200: similarResponse, '4xx': { $ref: 'Error#' }, '5xx': { $ref: 'Error#' } },
+      },
+    },
     workHandler(async (request, _reply, work) => {
-      const { query, k, candidates } = request.body as { query: string; k: number; candidates?: number };
-      if (query.trim() === '') throw new HttpError('INVALID_INPUT', 'query must contain more than white space');
-      const index = ctx.index();
-      const results = await index.search(query, { k, candidates: candidates ?? Math.max(k, 200) });
-      work.signal.throwIfAborted();
-      return { model: ctx.modelId, query, results };
+      const { id, k } = request.body as { id: string; k: number };
+      return { model: ctx.modelId, id, results: await similarEntries(ctx, id, k, work) };
     }),
   );
 }
+
+/** What /v1/search takes (after its schema's defaults). */
+export interface SearchBody {
+  query: string;
+  k: number;
+  candidates?: number;
+}
+
+/** The one search of the server's routes: /v1/search and the search page's view of it answer these hits, in this order. */
+export async function searchIndex(ctx: ServerContext, body: SearchBody, work: RequestWork): Promise<SearchResult[]> {
+  if (body.query.trim() === '') throw new HttpError('INVALID_INPUT', 'query must contain more than white space');
+  const results = await ctx.index().search(body.query, { k: body.k, candidates: body.candidates ?? Math.max(body.k, 200) });
+  work.signal.throwIfAborted();
+  return results;
+}
+
+/** The one similar of the server's routes (/v1/similar and the page's view): 404 for an id the index does not hold. */
+export async function similarEntries(ctx: ServerContext, id: string, k: number, work: RequestWork): Promise<SimilarResult[]> {
+  const index = ctx.index();
+  // similar() takes a video too; here only stored entries are meant, so an unknown id is 404, never a file path.
+  if ((await index.get([id])).length === 0) throw new HttpError('NOT_FOUND', `no entry ${JSON.stringify(id)} in the index`);
+  const results = await index.similar(id, { k });
+  work.signal.throwIfAborted();
+  return results;
+}
+
+const similarBody = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 8192, description: 'An entry id, `<source>#<segment>`, as /v1/search returns it.' },
+    k: { type: 'integer', minimum: 1, maximum: 10000, default: 10, description: 'Results wanted.' },
+  },
+  required: ['id'],
+  additionalProperties: false,
+} as const;
+
+const similarResponse = {
+  type: 'object',
+  properties: {
+    model: { type: 'string' },
+    id: { type: 'string' },
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, source: { type: 'string' }, start: { type: 'number' }, end: { type: 'number' }, score: { type: 'number', description: 'Cosine of the two video embeddings.' } },
+        required: ['id', 'source', 'start', 'end', 'score'],
+      },
+    },
+  },
+  required: ['model', 'id', 'results'],
+} as const;

@@ -40,6 +40,8 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
   if (n <= 0) throw Error(ErrorCode::kInvalidInput, "cannot sample frames from a video with 0 frames");
   std::vector<int64_t> idx;
   if (o.sampling == Sampling::kIndices) return o.indices;
+  if (o.sampling == Sampling::kAtTimes)
+    throw Error(ErrorCode::kInvalidInput, "sampling at times needs the stream's timestamps: use read_video");
   const int64_t t = o.num_frames;
   if (t <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive, got " + std::to_string(t));
   switch (o.sampling) {
@@ -69,7 +71,8 @@ std::vector<int64_t> sample_frame_indices(const ReadOptions& o, int64_t n) {
       }
       break;
     }
-    case Sampling::kIndices: break;
+    case Sampling::kIndices:
+    case Sampling::kAtTimes: break;
   }
   return idx;
 }
@@ -103,15 +106,35 @@ DecodeConfig decode_config(const Options& o) {
   return cfg;
 }
 
+// The frame on screen at each time: the last one whose pts is at or before it (pts_seconds is sorted).
+std::vector<int64_t> frames_at_times(const std::vector<double>& times, const FrameTable& t) {
+  std::vector<int64_t> out;
+  const auto end = t.pts_seconds.begin() + t.n;
+  for (double s : times) {
+    const int64_t after = std::upper_bound(t.pts_seconds.begin(), end, s + 1e-9) - t.pts_seconds.begin();
+    out.push_back(std::max<int64_t>(after - 1, 0));
+  }
+  return out;
+}
+
 DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& options) {
-  if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > kMaxNumFrames))
+  if (options.sampling == Sampling::kAtTimes) {
+    if (options.times.empty() || options.times.size() > kMaxIndices)
+      throw Error(ErrorCode::kInvalidInput, "sampling at times needs 1 to " + std::to_string(kMaxIndices) + " times, got " +
+                                                std::to_string(options.times.size()));
+    for (double s : options.times)
+      if (!std::isfinite(s)) throw Error(ErrorCode::kInvalidInput, "sampling times must be finite numbers of seconds");
+  } else if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > kMaxNumFrames)) {
     throw Error(ErrorCode::kInvalidInput,
                 "num_frames must be in [1, " + std::to_string(kMaxNumFrames) + "], got " + std::to_string(options.num_frames));
+  }
   if (options.sampling == Sampling::kIndices && (options.indices.empty() || options.indices.size() > kMaxIndices))
     throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs 1 to " + std::to_string(kMaxIndices) +
                                               " indices, got " + std::to_string(options.indices.size()));
   const DecodeConfig cfg = decode_config(options);
-  Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) { return sample_frame_indices(options, t.n); });
+  Collected c = video::decode_frames(source, cfg, [&](const FrameTable& t) {
+    return options.sampling == Sampling::kAtTimes ? frames_at_times(options.times, t) : sample_frame_indices(options, t.n);
+  });
   DecodedVideo v;
   v.info = c.info;
   v.decoded_frame_count = c.table.n;

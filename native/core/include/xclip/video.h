@@ -80,12 +80,16 @@ enum class Sampling {
   kUniform,        // idx_i = trunc(linspace(0, N-1, num_frames)[i]) (first and last frame included)
   kIndices,        // ReadOptions::indices as given (each must be in [0, N))
   kHfRandom,       // transformers' X-CLIP docs sample_frame_indices(clip_len=num_frames, frame_sample_rate, N)
+  kAtTimes,        // ReadOptions::times: the frame on screen at each time (see there)
 };
 
 struct ReadOptions {
   int num_frames = 8;
   Sampling sampling = Sampling::kSegmentMiddle;
   std::vector<int64_t> indices;  // kIndices
+  // kAtTimes: seconds on the timestamps' clock (pts * time_base, as DecodedVideo::timestamps); each picks the last
+  // frame presented at or before that time, the first frame for earlier times, the last one for later times.
+  std::vector<double> times;
   // kHfRandom: converted_len = num_frames*frame_sample_rate; end ~ U{converted_len, N-1} (std::mt19937_64(seed),
   // uniform_int_distribution); start = end - converted_len; linspace(start, end, num_frames) clipped to
   // [start, end-1] and truncated. Same formula as the docs' numpy code, NOT the same random numbers as
@@ -172,5 +176,34 @@ struct VideoClips {
 // Clips covering the whole video (overlapping when stride_seconds < clip_seconds); a frame used by several clips
 // is decoded once.
 VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options);
+
+// A preview of one moment: the frame on screen at `seconds` (ReadOptions::times), turned upright by the
+// display-matrix rotation, scaled down to at most max_width pixels wide (aspect kept, never enlarged), encoded as a
+// baseline JPEG by libavcodec's mjpeg encoder (full-range YUV 4:2:0, what every browser shows).
+struct ThumbnailOptions {
+  double seconds = 0;
+  int max_width = 320;  // 16..4096
+  int quality = 5;      // mjpeg qscale: 2 (best, biggest) .. 31
+  int64_t max_pixels = kDefaultMaxPixels;
+  int64_t max_frames = kDefaultMaxFrames;
+  int64_t timeout_ms = kDefaultTimeoutMs;
+  int threads = 1;
+  const std::atomic<bool>* cancel = nullptr;  // as ReadOptions::cancel
+};
+
+struct Thumbnail {
+  std::vector<uint8_t> jpeg;  // a whole .jpg file
+  int width = 0;
+  int height = 0;
+  double timestamp = 0;     // the chosen frame's presentation time (seconds, the timestamps' clock)
+  int64_t frame_index = 0;  // its index in presentation order
+};
+
+Thumbnail video_thumbnail(const VideoSource& source, const ThumbnailOptions& options);
+
+// Encodes an RGB24 image (uint8 [H, W, 3]) as a JPEG, scaled down to at most max_width wide; what
+// video_thumbnail does after decoding.
+std::vector<uint8_t> encode_jpeg(const at::Tensor& rgb, int max_width, int quality, int* out_width = nullptr,
+                                 int* out_height = nullptr);
 
 }  // namespace xclip

@@ -1,6 +1,6 @@
 // The classifier's batch memory: slots taken around one buffer of native memory, batches viewed in place when their slots lie
 // side by side, gathered in input order otherwise, and the row each input has in the batch.
-import { SlotArena, type PreparedInput } from '../../lib/slots';
+import { SlotArena, type PreparedInput } from '../../lib/slotArena';
 import { Tensor } from '../../lib/tensor';
 
 const LEN = 6;
