@@ -430,7 +430,10 @@ void pil_resize_rgb(const uint8_t* src, int64_t width, int64_t height, uint8_t* 
   resize_region(src, width, height, out_width, out_height, resample, Region{0, out_height, 0, out_width}, dst, scratch);
 }
 
-at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
+namespace {
+
+// Checks a batch of frames against the config and returns the shape of its pixel_values [B, T, 3, H', W'].
+std::array<int64_t, 5> checked_output_shape(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
   if (videos.empty()) fail_input("no videos to preprocess");
   const size_t num_frames = videos[0].size();
   for (size_t b = 0; b < videos.size(); ++b) {
@@ -461,7 +464,13 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
     fail_input("pixel_values for " + std::to_string(B) + " video(s) x " + std::to_string(T) + " frames of " + std::to_string(oh) +
                "x" + std::to_string(ow) + " would take " + std::to_string(static_cast<int64_t>(out_bytes / (1 << 20))) +
                " MiB, above the " + std::to_string(static_cast<int64_t>(kMaxOutputBytes) >> 20) + " MiB limit of one call");
+  return {B, T, 3, oh, ow};
+}
 
+// Writes the pixel_values of frames already checked by checked_output_shape into out_base ([B, T, 3, oh, ow]).
+void write_pixel_values(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                        const std::array<int64_t, 5>& shape, float* out_base) {
+  const int64_t T = shape[1], oh = shape[3], ow = shape[4];
   // uint8 -> float32 per channel, exactly as HF: rescale in float64 then cast, normalize in float32.
   std::array<std::array<float, 256>, 3> lut{};
   for (int c = 0; c < 3; ++c) {
@@ -474,10 +483,8 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
     }
   }
 
-  at::Tensor out = at::empty({B, T, 3, oh, ow}, at::kFloat);
-  float* out_base = out.data_ptr<float>();
   const int64_t plane = oh * ow;
-  at::parallel_for(0, B * T, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, shape[0] * T, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> region_buf, scratch;
     for (int64_t i = begin; i < end; ++i) {
       const FrameView& f = videos[static_cast<size_t>(i / T)][static_cast<size_t>(i % T)];
@@ -529,7 +536,33 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
       }
     }
   });
+}
+
+}  // namespace
+
+at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
+  const auto shape = checked_output_shape(videos, config);
+  at::Tensor out = at::empty(shape, at::kFloat);
+  write_pixel_values(videos, config, shape, out.data_ptr<float>());
   return out;
+}
+
+at::Tensor preprocess_videos_into(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                                  float* out, int64_t capacity) {
+  const auto shape = checked_output_shape(videos, config);
+  const int64_t need = shape[0] * shape[1] * shape[2] * shape[3] * shape[4];
+  if (!out || capacity != need)
+    fail_input("the destination holds " + std::to_string(capacity) + " values but pixel_values [" + std::to_string(shape[0]) + ", " +
+               std::to_string(shape[1]) + ", 3, " + std::to_string(shape[3]) + ", " + std::to_string(shape[4]) + "] need " +
+               std::to_string(need));
+  write_pixel_values(videos, config, shape, out);
+  return at::from_blob(out, shape, at::kFloat);
+}
+
+std::optional<std::array<int64_t, 2>> fixed_output_frame_size(const ImageProcessorConfig& config) {
+  if (config.do_center_crop) return std::array<int64_t, 2>{config.crop_height, config.crop_width};
+  if (config.do_resize && config.shortest_edge <= 0) return std::array<int64_t, 2>{config.size_height, config.size_width};
+  return std::nullopt;
 }
 
 namespace {
