@@ -5,6 +5,7 @@ import { Tensor, XCLIPModel } from '../../lib';
 import { binding, type NativeDebug } from '../../lib/native';
 import { debugHooks } from '../helpers/debugHooks';
 import { input, loadCase, modelDir } from '../helpers/fixtures';
+import { resizableBuffer } from '../helpers/resizable';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -37,7 +38,7 @@ describe('call inputs', () => {
   });
 
   it('a resizable buffer shrunk during the call does not change what the call reads', async () => {
-    const buffer = new ArrayBuffer(16, { maxByteLength: 1 << 16 });
+    const buffer = resizableBuffer(16, 1 << 16);
     const data = new Float32Array(buffer, 0, 4);
     data.set([5, 6, 7, 8]);
     const pending = debugHooks().inspect(new Tensor('float32', data, [4]), 200);
@@ -105,7 +106,7 @@ describe('zero-copy outputs', () => {
     const before = debugHooks().counters();
     const out = debugHooks().makeOutput(8);
     const after = debugHooks().counters();
-    expect(Array.from(out.tensor.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(Array.from(out.tensor.data as Float32Array)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(debugHooks().addressOf(out.tensor.data)).toBe(out.address);
     expect(after.outputsExternal - before.outputsExternal).toBe(1);
     expect(after.outputsCopied - before.outputsCopied).toBe(0);
@@ -116,7 +117,7 @@ describe('zero-copy outputs', () => {
     const before = debugHooks().counters();
     const out = debugHooks().makeOutput(8);
     const after = debugHooks().counters();
-    expect(Array.from(out.tensor.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(Array.from(out.tensor.data as Float32Array)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(debugHooks().addressOf(out.tensor.data)).not.toBe(out.address);
     expect(after.outputsCopied - before.outputsCopied).toBe(1);
     expect(after.outputsExternal - before.outputsExternal).toBe(0);

@@ -12,6 +12,7 @@ import { pendingNativeCalls } from '../../lib/runtime';
 import { readVideo, type ReadVideoOptions } from '../../lib/video';
 import { fixturesDir } from '../helpers/fixtures';
 import { longVideo } from '../helpers/generated';
+import { resizableBuffer } from '../helpers/resizable';
 
 const e2eDir = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
 const VIDEO_EXT = /\.(mp4|webm|avi|mov|mkv)$/;
@@ -144,8 +145,7 @@ describe('prepare', () => {
     });
     it('backed by a resizable ArrayBuffer: written when the call completes, dropped if the buffer shrank meanwhile', async () => {
       const n = 8 * 3 * 224 * 224;
-      const ctor = ArrayBuffer as unknown as new (bytes: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
-      const buffer = new ctor(4 * n, { maxByteLength: 8 * n });
+      const buffer = resizableBuffer(4 * n, 8 * n);
       const out = new Float32Array(buffer, 0, n);
       const want = (await proc.prepare(file)).pixelValues.data;
       expect(sameBits((await proc.prepare(file, { out })).pixelValues.data, want)).toBe(true);

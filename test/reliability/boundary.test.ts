@@ -22,6 +22,7 @@ import { binding } from '../../lib/native';
 import { fixturesDir } from '../helpers/fixtures';
 import { debugHooks } from '../helpers/debugHooks';
 import { claimsMp4, withDisplayMatrix } from '../helpers/mp4';
+import { resizableBuffer } from '../helpers/resizable';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -66,7 +67,7 @@ describe('1. inputs stay valid and unchanged for the whole call', () => {
 
   it('a resizable buffer shrunk during a decode', async () => {
     const file = fs.readFileSync(h264);
-    const buffer = new ArrayBuffer(file.length, { maxByteLength: 2 * file.length });
+    const buffer = resizableBuffer(file.length, 2 * file.length);
     const bytes = new Uint8Array(buffer);
     bytes.set(file);
     const pending = readVideo(bytes);
