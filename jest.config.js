@@ -10,6 +10,8 @@ module.exports = {
   // Each worker loads libtorch (~200 MB); the machines this targets have 2 cores.
   maxWorkers: 2,
   testTimeout: 120000,
+  // The suites run on the addon's test build (build/Test/xclip.node: the same sources plus debug hooks).
+  setupFiles: ['<rootDir>/test/helpers/testAddon.ts'],
   // Fails a file that leaves native calls running (node's exit, and so the jest worker's, would wait for them).
   setupFilesAfterEnv: ['<rootDir>/test/helpers/settle.ts'],
 };

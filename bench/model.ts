@@ -7,6 +7,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 
 import {
   Tensor,
@@ -17,10 +20,16 @@ import {
   ensureDemoModel,
   getNumThreads,
   measureGemmPeak,
+  readVideo,
   setKernelBackend,
   setNumThreads,
+  type ProcessorEncodeOptions,
+  type ProcessorOutput,
+  type VideoInput,
 } from '../lib';
 import { binding } from '../lib/native';
+import { SlotArena } from '../lib/slotArena';
+import { isFrameList } from '../lib/video';
 import { makeVideos } from './clips';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -34,6 +43,8 @@ const LABELS = [
 type Row = { name: string; seconds: number; items: number; unit: string; flops?: number; peak?: number; note?: string };
 const rows: Row[] = [];
 const ratios: Record<string, number> = {};
+/** The preparation comparison: the frames path (before) and prepare (after), from the same run. */
+const prep: { name: string; before: string; after: string; ratio: string }[] = [];
 
 /** CPU seconds (all threads of this process) one call of `fn` takes. */
 async function cpuSeconds(fn: () => Promise<unknown>): Promise<number> {
@@ -48,6 +59,62 @@ async function time(fn: () => Promise<unknown>, iters = ITERS, warmup = 1): Prom
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < iters; i++) await fn();
   return Number(process.hrtime.bigint() - t0) / 1e9 / iters;
+}
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/**
+ * The preparation path before prepare existed, kept as the same-run baseline: frames come back to JS (readVideo),
+ * are preprocessed by a second native call into a buffer of their own, and the classifier copies that into its
+ * batch (it ignores the batch slot it is offered).
+ */
+class FramesPathProcessor extends XCLIPProcessor {
+  override async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
+    const { videos, out: _slot, decodeThreads, ...rest } = options;
+    const list = (isFrameList(videos) || !Array.isArray(videos) ? [videos] : videos) as VideoInput[];
+    const frames = await Promise.all(
+      list.map(async (v) => (isFrameList(v) ? v : (await readVideo(v, { numFrames: this.numFrames, threads: decodeThreads })).frames)),
+    );
+    return super.encode({ ...rest, videos: frames });
+  }
+}
+
+type PrepFigures = { cpuPerVideo: number; peakMiB: number; gcCount: number; gcMs: number };
+
+/**
+ * Prepares `n` videos one after another with `prepareOne` and reports the CPU per video, the most JS-held memory
+ * (V8 heap plus external and ArrayBuffer memory, sampled after each video) above where the loop started, and the
+ * garbage collections it caused (count and total pause).
+ */
+async function preparationFigures(n: number, prepareOne: (i: number) => Promise<unknown>): Promise<PrepFigures> {
+  await prepareOne(0); // warm-up: decoder and allocator caches
+  gc();
+  await new Promise((r) => setImmediate(r));
+  let gcCount = 0;
+  let gcMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcCount++;
+      gcMs += e.duration;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const held = (): number => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external; // external includes ArrayBuffers and the addon's external buffers
+  };
+  const m0 = held();
+  let peak = 0;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    await prepareOne(i);
+    peak = Math.max(peak, held() - m0);
+  }
+  const c = process.cpuUsage(c0);
+  await new Promise((r) => setTimeout(r, 50)); // GC entries are delivered asynchronously
+  observer.disconnect();
+  return { cpuPerVideo: (c.user + c.system) / 1e6 / n, peakMiB: peak / 2 ** 20, gcCount, gcMs };
 }
 
 function pixels(videos: number, config: XCLIPConfig): Tensor<'float32'> {
@@ -115,6 +182,48 @@ function print(): void {
     const of = gf && r.peak ? `${((100 * gf) / r.peak).toFixed(0)}%` : '';
     const tp = `${(r.items / r.seconds).toFixed(2)} ${r.unit}`;
     console.log(`${r.name.padEnd(46)} ${r.seconds.toFixed(3).padStart(8)} ${tp.padStart(16)} ${(gf ? gf.toFixed(1) : '').padStart(8)} ${of.padStart(8)}  ${r.note ?? ''}`);
+  }
+}
+
+/** The README's ratio table: key, figure, format, target (in the README's order). */
+const README_RATIOS: [string, string, (v: number) => string, string][] = [
+  ['fp32_b8_of_peak', 'fp32 getVideoFeatures b8, share of fp32 GEMM peak', pct, '≥ 70%'],
+  ['fp32_b8_vs_libtorch_kernels', "fp32 b8 vs the same model on libtorch's own kernels", times, '(HF fp32 ≈ libtorch kernels)'],
+  ['bf16_b8_of_peak', 'bf16 getVideoFeatures b8, share of bf16 GEMM peak', pct, '≥ 55%'],
+  ['bf16_vs_fp32_b8', 'bf16 vs fp32, b8', times, ''],
+  ['text_and_prompts_share_of_vision', 'forward 8×16: text tower + prompts, share of vision time', (v) => `${(100 * v).toFixed(1)}%`, '≤ 15%'],
+  ['e2e_of_model_only', 'end-to-end classify of 8 files vs model only', pct, '≥ 85%'],
+  ['e2e_stream_of_model_only', 'end-to-end, 32 files in one call vs model only', pct, ''],
+  ['e2e_cpu_bound_ceiling', 'CPU-bound ceiling for end to end: model CPU / (model + decode + preprocess CPU)', pct, ''],
+  ['concurrent32_of_batch8', '32 concurrent single-video calls vs one 8-file call', pct, '≥ 90%'],
+  ['load_vs_read_once', 'load time vs reading the file once', (v) => `${v.toFixed(2)}×`, '≤ 2×'],
+  ['load_rss_over_weights_mib', "RSS added by load + first call, minus the weights' file size", (v) => `${v >= 0 ? '+' : ''}${v.toFixed(0)} MiB`, '≤ +300 MiB'],
+];
+function pct(v: number): string {
+  return `${(100 * v).toFixed(0)}%`;
+}
+function times(v: number): string {
+  return `${v.toFixed(2)}×`;
+}
+
+/** The README's Performance tables filled from this run, ready to paste (rerun on a quiet machine for the README). */
+function printReadmeRows(machine: string): void {
+  console.log('\nREADME rows (Performance), from this run:\n');
+  console.log(machine);
+  console.log('\n| figure | s/call | throughput | GFLOP/s | of peak | note |\n|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const gf = r.flops ? r.flops / r.seconds / 1e9 : undefined;
+    const name = r.name.startsWith('  ') ? `↳ ${r.name.trim()}` : r.name;
+    const of = gf && r.peak ? `${((100 * gf) / r.peak).toFixed(0)}%` : '';
+    console.log(`| ${name} | ${r.seconds.toFixed(3)} | ${(r.items / r.seconds).toFixed(2)} ${r.unit} | ${gf ? gf.toFixed(0) : ''} | ${of} | ${r.note ?? ''} |`);
+  }
+  console.log('\n| ratio (same run) | value | target (issue 7) |\n|---|---|---|');
+  for (const [key, label, format, target] of README_RATIOS) {
+    if (ratios[key] !== undefined) console.log(`| ${label} | ${format(ratios[key])} | ${target} |`);
+  }
+  if (prep.length > 0) {
+    console.log('\n| preparing videos (same run) | frames path: readVideo + preprocess | prepare | prepare vs frames path |\n|---|---|---|---|');
+    for (const p of prep) console.log(`| ${p.name} | ${p.before} | ${p.after} | ${p.ratio} |`);
   }
 }
 
@@ -194,6 +303,51 @@ async function main(): Promise<void> {
       note: `${((100 * prepCpu) / modelCpu).toFixed(0)}% of the model's CPU time per video (decodeThreads ${clf.batching.decodeThreads}); the model keeps ${((100 * modelCpu * 8) / tFC / os.cpus().length).toFixed(0)}% of the ${os.cpus().length} CPUs busy`,
     });
     ratios.e2e_cpu_bound_ceiling = modelCpu / (modelCpu + prepCpu);
+
+    // ---- preparing videos: the frames path (before) vs prepare (after), same run ----
+    // Both run one video at a time with the classifier's decoder threads; prepare writes into batch slots taken
+    // around an arena of native memory as the classifier does, the frames path allocates frames and pixel values per video.
+    const threadsPerVideo = clf.batching.decodeThreads;
+    const numFrames = processor.numFrames;
+    const arena = new SlotArena(processor.imageProcessor.pixelValuesLength(numFrames)!, clf.batching.maxBatch, 2);
+    const runFramesPath = () =>
+      preparationFigures(64, async (i) => {
+        const { frames } = await readVideo(files[i % files.length], { numFrames, threads: threadsPerVideo });
+        await processor.imageProcessor.preprocess([frames]);
+      });
+    const runPreparePath = () =>
+      preparationFigures(64, async (i) => {
+        const slot = arena.acquire()!;
+        await processor.imageProcessor.prepare(files[i % files.length], { numFrames, threads: threadsPerVideo, out: slot.data });
+        arena.release(slot);
+      });
+    // Alternated, the better of two rounds each, so a burst of load from elsewhere does not land on one path only.
+    const better = (a: PrepFigures, b: PrepFigures): PrepFigures => (a.cpuPerVideo <= b.cpuPerVideo ? a : b);
+    const f1 = await runFramesPath();
+    const p1 = await runPreparePath();
+    const framesPath = better(f1, await runFramesPath());
+    const preparePath = better(p1, await runPreparePath());
+    prep.push(
+      { name: 'decode + preprocess, CPU per video', before: `${framesPath.cpuPerVideo.toFixed(3)} s`, after: `${preparePath.cpuPerVideo.toFixed(3)} s`, ratio: `${(preparePath.cpuPerVideo / framesPath.cpuPerVideo).toFixed(2)}×` },
+      { name: 'most JS-held memory (heap + external buffers) while preparing 64 videos', before: `+${framesPath.peakMiB.toFixed(0)} MiB`, after: `+${preparePath.peakMiB.toFixed(0)} MiB`, ratio: '' },
+      { name: 'garbage collections during 64 videos (total pause)', before: `${framesPath.gcCount} (${framesPath.gcMs.toFixed(1)} ms)`, after: `${preparePath.gcCount} (${preparePath.gcMs.toFixed(1)} ms)`, ratio: '' },
+    );
+    ratios.prepare_cpu_vs_frames_path = preparePath.cpuPerVideo / framesPath.cpuPerVideo;
+    // End to end, 32 files in one call, each path against the model alone in the same run.
+    const oldClf = new ZeroShotVideoClassifier(model, new FramesPathProcessor(processor.tokenizer, processor.imageProcessor, processor.numFrames));
+    await oldClf.classify(files.slice(0, 1), LABELS);
+    const tOld1 = await time(() => oldClf.classify(stream, LABELS), 1, 0);
+    const tNew1 = await time(() => clf.classify(stream, LABELS), 1, 0);
+    const tOld = Math.min(tOld1, await time(() => oldClf.classify(stream, LABELS), 1, 0));
+    const tNew = Math.min(tNew1, await time(() => clf.classify(stream, LABELS), 1, 0));
+    prep.push({
+      name: 'classify 32 files in one call, end to end vs model only',
+      before: `${((100 * 4 * tFC) / tOld).toFixed(0)}%`,
+      after: `${((100 * 4 * tFC) / tNew).toFixed(0)}%`,
+      ratio: `${(tOld / tNew).toFixed(2)}× the throughput`,
+    });
+    ratios.e2e_stream_frames_path_of_model_only = (4 * tFC) / tOld;
+    ratios.e2e_stream_prepare_of_model_only = (4 * tFC) / tNew;
     // The same pipeline where decoding has a core of its own (as on a machine with more cores than inference
     // threads, or with the model on a GPU): the model on one thread, both figures in that setting.
     const threads = getNumThreads();
@@ -236,9 +390,16 @@ async function main(): Promise<void> {
   m16.dispose();
 
   print();
+  if (prep.length > 0) {
+    console.log('preparing videos: frames path (before) vs prepare (after)');
+    for (const p of prep) console.log(`  ${p.name.padEnd(56)} ${p.before.padStart(14)} ${p.after.padStart(14)}  ${p.ratio}`);
+  }
   console.log('ratios');
   for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(40)} ${v.toFixed(3)}`);
-  console.log(JSON.stringify({ env, peak: { float32: peak32, bfloat16: peak16 }, rows, ratios }));
+  printReadmeRows(
+    `One run on a ${env.cores}-CPU ${env.cpu} (${env.threads} threads; libtorch ${env.libtorch}; GEMM peak measured in the same run: fp32 ${peak32.gflops.toFixed(0)} GFLOP/s, bf16 ${peak16.gflops.toFixed(0)} GFLOP/s; load average ${os.loadavg()[0].toFixed(1)} at the end):`,
+  );
+  console.log(JSON.stringify({ env, peak: { float32: peak32, bfloat16: peak16 }, rows, ratios, prep }));
 }
 
 main().catch((err: Error) => {

@@ -48,11 +48,25 @@ export {
 export { CLIPTokenizer } from './tokenizer';
 export type { BatchEncodeOptions, BatchEncoding, DecodeOptions } from './tokenizer';
 export { VideoMAEImageProcessor } from './imageProcessor';
-export type { ImageProcessorSettings, PreprocessOptions } from './imageProcessor';
+export type { ImageProcessorSettings, OutputOptions, PrepareOptions, PreparedVideo } from './imageProcessor';
 export { XCLIPProcessor } from './processor';
-export type { ProcessorEncodeOptions, ProcessorOutput, VideoDecodeOptions, VideoInput } from './processor';
+export type { ProcessorEncodeOptions, ProcessorLoadOptions, ProcessorOutput, VideoDecodeOptions, VideoInput } from './processor';
 export { probeVideo, readVideo, readVideoClips, videoThumbnail } from './video';
-export type { Cancellable, DecodedVideo, DecoderOptions, Frame, ReadVideoOptions, Sampling, VideoClip, VideoInfo, VideoLimits, VideoSource, VideoThumbnail, VideoThumbnailOptions } from './video';
+export type {
+  Cancellable,
+  DecodeReport,
+  DecodedVideo,
+  DecoderOptions,
+  Frame,
+  ReadVideoOptions,
+  Sampling,
+  VideoClip,
+  VideoInfo,
+  VideoLimits,
+  VideoSource,
+  VideoThumbnail,
+  VideoThumbnailOptions,
+} from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
 export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, SearchFeatureRow, TextOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';

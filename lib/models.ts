@@ -6,7 +6,7 @@
  */
 import { XCLIPConfig, XCLIPTextConfig, XCLIPVisionConfig } from './configs';
 import { callNative, XClipError } from './errors';
-import { resolveModelDir, type HubOptions } from './hub';
+import type { HubOptions } from './hub';
 import {
   binding,
   type LoadedModel,
@@ -16,8 +16,11 @@ import {
   type NativeTensor,
   type NativeXCLIPOutput,
 } from './native';
+import { checkModelOptions, checkPath, loadPretrained } from './pretrained';
 import { type IndexInput, type MaskInput, type MaskTensorType, Tensor, type TensorType, toTensor } from './tensor';
 import { integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
+
+export { DEVICE_PATTERN } from './pretrained';
 
 /** Where the model runs: `'auto'` picks CUDA when this libtorch and machine have it, else the CPU. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
@@ -165,10 +168,6 @@ export interface StoredFeatures {
   textFeatures: Tensor;
 }
 
-const LOAD_KEYS = ['device', 'dtype'] as const;
-/** What a {@link Device} string looks like. */
-export const DEVICE_PATTERN = /^(cpu|cuda|auto|cuda:\d+)$/;
-const DTYPES: readonly ModelDtype[] = ['float32', 'float16', 'bfloat16'];
 const INDEX_TYPES = ['int64', 'int32'] as const;
 const MASK_TYPES: readonly MaskTensorType[] = ['int64', 'int32', 'uint8', 'bool', 'float32'];
 const PIXEL_TYPES: readonly PixelTensorType[] = ['float32', 'float16', 'bfloat16'];
@@ -196,40 +195,6 @@ function wrapOutput(o: NativeXCLIPOutput): XCLIPOutput {
   };
   if (o.loss) r.loss = wrap(o.loss);
   return r;
-}
-
-/**
- * Checks `device` and `dtype` and refuses keys other than those and `extraKeys`.
- * @internal
- */
-export function checkLoadOptions(options: unknown, extraKeys: readonly string[] = []): { device?: string; dtype?: string } {
-  const o = optionalObject('options', options, [...LOAD_KEYS, ...extraKeys]);
-  if (o.device !== undefined) {
-    if (!is.string(o.device)) throw typeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
-    if (!DEVICE_PATTERN.test(o.device)) throw rangeError('device', "'cpu', 'cuda', 'cuda:N' or 'auto'", o.device);
-  }
-  if (o.dtype !== undefined) {
-    if (!is.string(o.dtype)) throw typeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);
-    if (!is.inArray(o.dtype, DTYPES)) throw rangeError('dtype', `one of ${DTYPES.join(', ')}`, o.dtype);
-  }
-  return { device: o.device as string | undefined, dtype: o.dtype as string | undefined };
-}
-
-function checkPath(value: unknown): string {
-  if (!is.string(value) || value === '') throw typeError('pathOrDir', 'a non-empty string', value);
-  return value;
-}
-
-/** The hub options `fromPretrained` takes. */
-export const HUB_KEYS = ['revision', 'localFilesOnly', 'cacheDir', 'token', 'endpoint', 'onProgress'] as const;
-
-/** A directory as is; a hub id ("org/name") through the Hugging Face cache, downloading what is missing. */
-async function pretrainedDir(pathOrRepoId: string, options: LoadOptions | undefined, callSite: Error): Promise<string> {
-  const hub: HubOptions = {};
-  for (const key of HUB_KEYS) {
-    if (options?.[key] !== undefined) (hub as Record<string, unknown>)[key] = options[key];
-  }
-  return callNative(callSite, () => resolveModelDir(pathOrRepoId, hub));
 }
 
 function checkForwardOptions(options: unknown, keys: readonly (keyof ForwardOptions)[]): NativeForwardOptions {
@@ -400,10 +365,7 @@ export class XCLIPModel extends DisposableModel {
    * const model = await XCLIPModel.fromPretrained('./xclip-base-patch32', { device: 'auto' });
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPModel> {
-    const callSite = new Error();
-    const opts = checkLoadOptions(options, HUB_KEYS);
-    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
-    return new XCLIPModel(await callNative(callSite, () => binding().xclipFromPretrained(dir, opts)));
+    return new XCLIPModel(await loadPretrained('xclip', pathOrDir, options, new Error()));
   }
 
   /**
@@ -414,7 +376,7 @@ export class XCLIPModel extends DisposableModel {
   static async fromConfig(config: XCLIPConfig, options?: FromConfigOptions): Promise<XCLIPModel> {
     const callSite = new Error();
     if (!(config instanceof XCLIPConfig)) throw typeError('config', 'an XCLIPConfig', config);
-    const opts: { device?: string; dtype?: string; seed?: number | bigint } = checkLoadOptions(options, ['seed']);
+    const opts: { device?: string; dtype?: string; seed?: number | bigint } = checkModelOptions(options, ['seed']);
     const seed = (options as FromConfigOptions | undefined)?.seed;
     if (seed !== undefined) {
       if (typeof seed === 'bigint') {
@@ -504,7 +466,7 @@ export class XCLIPModel extends DisposableModel {
     const handle = this.handle();
     const pixelValues = inputs instanceof Tensor ? inputs : is.object(inputs) ? inputs.pixelValues : inputs;
     const pv = checkVideoPixels(pixelValues, this.config.visionConfig, false);
-    return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, pv)));
+    return wrap(await callNative(callSite, () => binding().xclipGetVideoFeatures(handle, { pixelValues: pv })));
   }
 
   /**
@@ -526,7 +488,7 @@ export class XCLIPModel extends DisposableModel {
     if (o.featureDtype !== undefined && !is.inArray(o.featureDtype, PIXEL_TYPES)) {
       throw typeError('featureDtype', `one of ${PIXEL_TYPES.join(', ')}`, o.featureDtype);
     }
-    const out = await callNative(callSite, () => binding().xclipGetVideoSearchFeatures(handle, pv, { featureDtype: o.featureDtype as string | undefined }));
+    const out = await callNative(callSite, () => binding().xclipGetVideoSearchFeatures(handle, { pixelValues: pv }, { featureDtype: o.featureDtype as string | undefined }));
     return { videoEmbeds: wrap(out.videoEmbeds), promptFeatures: wrap(out.promptFeatures) };
   }
 
@@ -563,7 +525,7 @@ export class XCLIPModel extends DisposableModel {
     const callSite = new Error();
     const handle = this.handle();
     const pf = checkFeatures(promptFeatures, 'promptFeatures', [3], this.config.projectionDim);
-    return wrap(await callNative(callSite, () => binding().xclipPromptKeyValues(handle, pf)));
+    return wrap(await callNative(callSite, () => binding().xclipPromptKeyValues(handle, { promptFeatures: pf })));
   }
 
   /**
@@ -599,10 +561,7 @@ export class XCLIPTextModel extends DisposableModel {
    * const text = await XCLIPTextModel.fromPretrained('./xclip-base-patch32', { dtype: 'bfloat16' });
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPTextModel> {
-    const callSite = new Error();
-    const opts = checkLoadOptions(options, HUB_KEYS);
-    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
-    return new XCLIPTextModel(await callNative(callSite, () => binding().textModelFromPretrained(dir, opts)));
+    return new XCLIPTextModel(await loadPretrained('text', pathOrDir, options, new Error()));
   }
 
   /**
@@ -640,10 +599,7 @@ export class XCLIPVisionModel extends DisposableModel {
    * const vision = await XCLIPVisionModel.fromPretrained('./xclip-base-patch32');
    */
   static async fromPretrained(pathOrDir: string, options?: LoadOptions): Promise<XCLIPVisionModel> {
-    const callSite = new Error();
-    const opts = checkLoadOptions(options, HUB_KEYS);
-    const dir = await pretrainedDir(checkPath(pathOrDir), options, callSite);
-    return new XCLIPVisionModel(await callNative(callSite, () => binding().visionModelFromPretrained(dir, opts)));
+    return new XCLIPVisionModel(await loadPretrained('vision', pathOrDir, options, new Error()));
   }
 
   /**

@@ -11,7 +11,6 @@ import * as path from 'path';
 import { XClipError } from './errors';
 import type { CudaInfo } from './runtime';
 import type { TensorDataMap, TensorType } from './tensor';
-import type { VideoInfo } from './video';
 
 /** A tensor as the addon takes and returns it: an element type, a typed array and a shape. */
 export interface NativeTensor<T extends TensorType = TensorType> {
@@ -85,6 +84,17 @@ export interface NativeImageProcessorConfig {
   doNormalize: boolean;
   imageMean: [number, number, number];
   imageStd: [number, number, number];
+  /** (height, width) of every output frame when it does not depend on the input (center crop, fixed resize). */
+  fixedOutputSize?: [number, number];
+}
+
+declare const imageProcessorBrand: unique symbol;
+/** Opaque image processor handle (an N-API External owning the config the core parsed once). */
+export type ImageProcessorHandle = { readonly [imageProcessorBrand]: true };
+
+export interface LoadedImageProcessor {
+  handle: ImageProcessorHandle;
+  config: NativeImageProcessorConfig;
 }
 
 export interface NativeFrame {
@@ -94,9 +104,38 @@ export interface NativeFrame {
 }
 
 export interface NativeImageProcessor {
-  parseConfig(jsonText: string, source?: string): NativeImageProcessorConfig;
-  /** With `device`, the libtorch-op path runs there and the result comes back to host memory. */
-  preprocess(videos: readonly (readonly NativeFrame[])[], configJson: string, device?: string): Promise<NativeTensor<'float32'>>;
+  /** Reads `<dir>/preprocessor_config.json` with the core's file limits. */
+  load(dir: string): Promise<LoadedImageProcessor>;
+  fromConfig(jsonText: string, source?: string): LoadedImageProcessor;
+  /**
+   * pixel_values [B, T, 3, H, W]; written into `out` (returned as the tensor's data) when given. With `device`, the
+   * libtorch-op path runs there (bit-identical) and the result comes back to host memory.
+   */
+  preprocess(handle: ImageProcessorHandle, videos: readonly (readonly NativeFrame[])[], out?: Float32Array, device?: string): Promise<NativeTensor<'float32'>>;
+}
+
+/** What the container and stream say about a video. */
+export interface VideoInfo {
+  width: number;
+  height: number;
+  /** Average frame rate. */
+  fps: number;
+  /** Frames found by a demux pass (equals the decoded count for intact files). */
+  frameCount: number;
+  /** The container's own frame count, 0 when it has none (e.g. WebM). */
+  containerFrameCount: number;
+  /** Seconds. */
+  duration: number;
+  codec: string;
+  pixelFormat: string;
+  /**
+   * Display-matrix rotation in degrees (counterclockwise: 0, 90, 180 or -90), applied after `mirrored`; frames are
+   * returned as stored unless `applyRotation`.
+   */
+  rotation: number;
+  /** The display matrix also mirrors the frame (horizontally, before `rotation`; a vertical mirror is 180 + mirrored). */
+  mirrored: boolean;
+  hasVideo: boolean;
 }
 
 /** The addon's probe result: the public VideoInfo plus whether the demux pass hit a damaged packet. */
@@ -133,15 +172,24 @@ export interface NativeVideoLimits {
   cancel?: CancelHandle;
 }
 
-export interface NativeDecodedVideo {
-  /** [n, H, W, 3] in consecutive parts of whole frames (one unless the frames exceed 2 GiB: Node's buffer limit). */
-  frames: NativeTensor<'uint8'>[];
+/** What a decode reports besides its frames. */
+export interface NativeDecodeReport {
   indices: number[];
   timestamps: number[];
   info: NativeVideoInfo;
   decodedFrameCount: number;
   truncated: boolean;
   warning: string;
+}
+
+export interface NativeDecodedVideo extends NativeDecodeReport {
+  /** [n, H, W, 3] in consecutive parts of whole frames (one unless the frames exceed 2 GiB: Node's buffer limit). */
+  frames: NativeTensor<'uint8'>[];
+}
+
+export interface NativePreparedVideo extends NativeDecodeReport {
+  /** [1, T, 3, H, W]; its data is `out` when one was given. */
+  pixelValues: NativeTensor<'float32'>;
 }
 
 export interface NativeVideoClip {
@@ -169,6 +217,8 @@ export interface NativeVideo {
   cancelToken(): CancelHandle;
   /** Makes the calls holding `token` stop at their next packet (they reject with code CANCELLED). */
   cancel(token: CancelHandle): void;
+  /** read + the image processor in one worker: the frames never reach JS. */
+  prepare(handle: ImageProcessorHandle, source: string | Uint8Array, options: NativeReadOptions, out?: Float32Array, device?: string): Promise<NativePreparedVideo>;
 }
 
 declare const handleBrand: unique symbol;
@@ -242,17 +292,17 @@ export interface NativeBinding {
     inputs: { textFeatures: NativeTensor; pixelValues: NativeTensor },
   ): Promise<Pick<NativeXCLIPOutput, 'logitsPerVideo' | 'logitsPerText' | 'textEmbeds' | 'videoEmbeds'>>;
   xclipGetTextFeatures(handle: ModelHandle, inputs: NativeTextInputs): Promise<NativeTensor>;
-  xclipGetVideoFeatures(handle: ModelHandle, pixelValues: NativeTensor): Promise<NativeTensor>;
+  xclipGetVideoFeatures(handle: ModelHandle, inputs: { pixelValues: NativeTensor }): Promise<NativeTensor>;
   xclipGetVideoSearchFeatures(
     handle: ModelHandle,
-    pixelValues: NativeTensor,
+    inputs: { pixelValues: NativeTensor },
     options: { featureDtype?: string },
   ): Promise<{ videoEmbeds: NativeTensor; promptFeatures: NativeTensor }>;
   xclipScoreVideoFeatures(
     handle: ModelHandle,
     inputs: { videoEmbeds: NativeTensor; promptFeatures: NativeTensor; textFeatures: NativeTensor },
   ): Promise<NativeTensor>;
-  xclipPromptKeyValues(handle: ModelHandle, promptFeatures: NativeTensor): Promise<NativeTensor>;
+  xclipPromptKeyValues(handle: ModelHandle, inputs: { promptFeatures: NativeTensor }): Promise<NativeTensor>;
   xclipSavePretrained(handle: ModelHandle, dir: string): Promise<void>;
   textModelFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   textModelForward(handle: ModelHandle, inputs: NativeTextInputs, options: NativeForwardOptions): Promise<NativeOutputWithPooling>;
@@ -279,19 +329,23 @@ export interface NativeBinding {
   pendingCalls(): number;
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
   setMaxBufferLength(bytes: number): void;
-  /** Zeroed native memory as a typed array: calls read it in place, where memory JavaScript made is copied. */
-  /** `pinned`: page-locked (CUDA pinned) memory where libtorch sees a CUDA device, plain memory otherwise. */
+  /** Zeroed native memory as a typed array: calls read it and write into it in place, where memory JavaScript
+   * made is copied (CallMemory). `pinned`: page-locked (CUDA pinned) memory where libtorch sees a CUDA device,
+   * plain memory otherwise. */
   allocate(type: 'float32', length: number, pinned?: boolean): Float32Array;
   allocate(type: 'uint8', length: number, pinned?: boolean): Uint8Array;
+  /** The core's limits that the TypeScript checks share. */
+  limits: { maxNumFrames: number };
   tokenizer: NativeTokenizer;
   imageProcessor: NativeImageProcessor;
   video: NativeVideo;
-  debug: NativeDebug;
+  /** Only in the test build of the addon (native/binding/test_hooks.cc), which the jest suites load. */
+  debug?: NativeDebug;
 }
 
 /**
  * The package root (the folder holding our package.json). Compiled code runs from dist/, tests from lib/, so
- * `__dirname/..` is not reliable: walk up instead.
+ * `__dirname/..` is dist/ for one and the root for the other (where the addon is looked up): walk up instead.
  */
 export function packageRoot(start: string = __dirname): string {
   let dir = start;
@@ -371,14 +425,23 @@ export function explainLoadFailure(err: unknown, root: string): unknown {
   return error;
 }
 
-/** Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). */
+/**
+ * Loads the addon on first use (build/Release/*.node or prebuilds/<platform>-<arch>/). With XCLIP_TEST_ADDON=1 (the
+ * jest setup sets it) it loads the test build of the same sources instead, build/Test/xclip.node, which adds the
+ * debug hooks; `cmake-js compile` builds both.
+ */
 export function binding(): NativeBinding {
   if (!cached) {
+    const root = packageRoot();
+    const testBuild = path.join(root, 'build', 'Test', 'xclip.node');
+    if (process.env.XCLIP_TEST_ADDON === '1' && !fs.existsSync(testBuild)) {
+      throw new Error(`xclip-node: the addon's test build ${testBuild} is missing; build it with npm run build:native`);
+    }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as (dir: string) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const root = packageRoot();
     try {
-      cached = load(root) as NativeBinding;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      cached = (process.env.XCLIP_TEST_ADDON === '1' ? require(testBuild) : load(root)) as NativeBinding;
     } catch (err) {
       throw explainLoadFailure(err, root);
     }

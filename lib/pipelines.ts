@@ -11,14 +11,15 @@ import { optionalSignal } from './abort';
 import { MicroBatcher, type BatchGroup } from './batcher';
 import { atCallSite, XClipError } from './errors';
 import { resolveModelDir, type HubOptions } from './hub';
-import { HUB_KEYS, XCLIPModel, checkLoadOptions, type Device, type ModelDtype } from './models';
-import { binding } from './native';
+import { XCLIPModel, type Device, type ModelDtype } from './models';
 import { VIDEO_DECODE_KEYS, XCLIPProcessor, type ProcessorOutput, type VideoDecodeOptions, type VideoInput } from './processor';
+import { checkModelOptions, HUB_KEYS } from './pretrained';
 import { getNumThreads } from './runtime';
+import { SlotArena, type PreparedInput } from './slotArena';
 import { Tensor } from './tensor';
 import type { BatchEncoding } from './tokenizer';
 import { checkArray, checkKeys, integerInRange, is, optionalBool, optionalObject, rangeError, typeError } from './validate';
-import { nativeReadOptions } from './video';
+import { isFrameList, nativeReadOptions } from './video';
 
 /**
  * How a classifier groups videos into model calls: videos of concurrent calls (and of one multi-video call) that
@@ -279,39 +280,6 @@ function rowsOf(t: Tensor): Float32Array[] {
 }
 
 /**
- * Stacks per-video `[1, T, C, H, W]` tensors (all of one shape: a batch group guarantees it) into one batch
- * tensor. The addon hands each preprocessed video back in its own buffer, so a batch of several costs one copy;
- * the copy goes into one buffer kept for the next batches (batches run one at a time, and the addon is done with
- * its input when the call settles) because first-touching fresh memory is what costs: ~200 ms for 8 clips of
- * 8 × 224² frames on a 2-core VM, against ~5 ms to refill warm pages. The buffer is native memory, which model
- * calls read in place; one JavaScript made would be copied again at every call.
- */
-class BatchStacker {
-  #buffer: Float32Array | undefined;
-  readonly #maxBatch: number;
-  readonly #pinned: boolean;
-
-  constructor(maxBatch: number, pinned: boolean) {
-    this.#maxBatch = maxBatch;
-    this.#pinned = pinned;
-  }
-
-  stack(videos: readonly Tensor<'float32'>[]): Tensor<'float32'> {
-    if (videos.length === 1) return videos[0];
-    const perVideo = videos[0].data.length;
-    const size = perVideo * videos.length;
-    if (!this.#buffer || this.#buffer.length < size) this.#buffer = binding().allocate('float32', perVideo * Math.max(this.#maxBatch, videos.length), this.#pinned);
-    const data = this.#buffer.subarray(0, size);
-    videos.forEach((v, i) => data.set(v.data, i * perVideo));
-    return new Tensor('float32', data, [videos.length, ...videos[0].dims.slice(1)]);
-  }
-
-  /** Lets the buffer go (dispose). */
-  clear(): void {
-    this.#buffer = undefined;
-  }
-}
-
 /**
  * Zero-shot classification of videos against labels: softmax over `logits_per_video`, as transformers' pipeline.
  *
@@ -336,7 +304,8 @@ export class ZeroShotVideoClassifier {
   /** Text features of label sets, most recently used last: each set goes through the text tower once. */
   readonly #labelCache = new Map<string, Promise<Tensor>>();
   readonly #batcher: MicroBatcher;
-  readonly #stacker: BatchStacker;
+  /** Where videos are prepared, slot by slot (when the processor's output size is fixed), and batches gathered. */
+  readonly #arena: SlotArena;
   /** Where videos are resized and normalized ({@link preprocessDeviceFor}); undefined: the CPU loops. */
   readonly #preprocessDevice: Device | undefined;
   readonly #stats: BatchStats = { batches: 0, videos: 0, maxBatchSeen: 0 };
@@ -355,8 +324,9 @@ export class ZeroShotVideoClassifier {
     this.modelDir = modelDir;
     const { maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency } = this.batching;
     this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxLatencyMs, maxPending: PREPARED_BATCHES * maxBatch, maxPreparing: decodeConcurrency });
+    const perVideo = processor.imageProcessor.pixelValuesLength(processor.numFrames);
     // Page-locked when the model is on CUDA: a batch then reaches the device by DMA, without a staging copy.
-    this.#stacker = new BatchStacker(maxBatch, model.device.startsWith('cuda'));
+    this.#arena = new SlotArena(perVideo ?? 0, maxBatch, PREPARED_BATCHES, model.device.startsWith('cuda'));
     this.#preprocessDevice = preprocessDeviceFor(model.device);
   }
 
@@ -373,7 +343,7 @@ export class ZeroShotVideoClassifier {
     // filled in once the model's device is known.
     const batching = { maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency, decodeThreads };
     checkBatchingOptions(batching);
-    checkLoadOptions(load, [...HUB_KEYS, ...BATCHING_KEYS]);
+    checkModelOptions(load, [...HUB_KEYS, ...BATCHING_KEYS]);
     const { device, dtype, ...hub } = load;
     const dir = await resolveModelDir(idOrDir, hub);
     const [model, processor] = await Promise.all([XCLIPModel.fromPretrained(dir, { device, dtype }), XCLIPProcessor.fromPretrained(dir)]);
@@ -432,6 +402,14 @@ export class ZeroShotVideoClassifier {
     this.#stats.maxBatchSeen = Math.max(this.#stats.maxBatchSeen, size);
   }
 
+  /** Runs a batch on one [B, ...] tensor of its videos' pixel values; one output per video, in order. */
+  async #runBatch<O>(videos: readonly PreparedInput[], model: (pixelValues: Tensor<'float32'>) => Promise<O[]>): Promise<O[]> {
+    this.#recordBatch(videos.length);
+    const { pixelValues, rows } = this.#arena.batch(videos);
+    const out = await model(pixelValues);
+    return rows.map((r) => out[r]);
+  }
+
   /** Runs one model call on `size` videos, publishing its duration when someone listens. */
   async #timed<T>(kind: BatchEvent['kind'], size: number, run: () => Promise<T>): Promise<T> {
     if (!batchChannel.hasSubscribers) return run();
@@ -454,44 +432,41 @@ export class ZeroShotVideoClassifier {
   }
 
   /** Videos that may share a forward pass (classify and score alike): same texts, same frame geometry. */
-  #logitsGroup(texts: TextSet, shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
+  #logitsGroup(texts: TextSet, shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
       key: `logits ${shape} ${textKey(texts)}`,
-      run: async (videos) => {
-        this.#recordBatch(videos.length);
-        return this.#timed('logits', videos.length, async () => {
-          // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
-          const textFeatures = await this.#labelFeatures(texts);
-          return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues: this.#stacker.stack(videos) })).logitsPerVideo);
-        });
-      },
+      run: (videos) =>
+        this.#timed('logits', videos.length, () =>
+          this.#runBatch(videos, async (pixelValues) => {
+            // Inside the batch, so the text tower never runs beside a vision batch; cached after the first time.
+            const textFeatures = await this.#labelFeatures(texts);
+            return rowsOf((await this.model.forwardWithTextFeatures({ textFeatures, pixelValues })).logitsPerVideo);
+          }),
+        ),
     };
   }
 
-  #embedGroup(shape: string): BatchGroup<Tensor<'float32'>, Float32Array> {
+  #embedGroup(shape: string): BatchGroup<PreparedInput, Float32Array> {
     return {
       key: `embed ${shape}`,
-      run: async (videos) => {
-        this.#recordBatch(videos.length);
-        return this.#timed('embed', videos.length, async () => rowsOf(await this.model.getVideoFeatures(this.#stacker.stack(videos))));
-      },
+      run: (videos) => this.#timed('embed', videos.length, () => this.#runBatch(videos, async (pixelValues) => rowsOf(await this.model.getVideoFeatures(pixelValues)))),
     };
   }
 
-  #searchGroup(shape: string, featureDtype: 'float32' | 'float16'): BatchGroup<Tensor<'float32'>, SearchFeatureRow> {
+  #searchGroup(shape: string, featureDtype: 'float32' | 'float16'): BatchGroup<PreparedInput, SearchFeatureRow> {
     return {
       key: `search ${featureDtype} ${shape}`,
-      run: async (videos) => {
-        this.#recordBatch(videos.length);
-        const { videoEmbeds, promptFeatures } = await this.model.getVideoSearchFeatures(this.#stacker.stack(videos), { featureDtype });
-        const embeds = rowsOf(videoEmbeds);
-        const [n, ...row] = promptFeatures.dims;
-        const size = row[0] * row[1];
-        return Array.from({ length: n }, (_, i) => ({
-          videoEmbed: embeds[i],
-          promptFeatures: new Tensor(promptFeatures.type, promptFeatures.data.subarray(i * size, (i + 1) * size), row),
-        }));
-      },
+      run: (videos) =>
+        this.#runBatch(videos, async (pixelValues) => {
+          const { videoEmbeds, promptFeatures } = await this.model.getVideoSearchFeatures(pixelValues, { featureDtype });
+          const embeds = rowsOf(videoEmbeds);
+          const [n, ...row] = promptFeatures.dims;
+          const size = row[0] * row[1];
+          return Array.from({ length: n }, (_, i) => ({
+            videoEmbed: embeds[i],
+            promptFeatures: new Tensor(promptFeatures.type, promptFeatures.data.subarray(i * size, (i + 1) * size), row),
+          }));
+        }),
     };
   }
 
@@ -515,8 +490,9 @@ export class ZeroShotVideoClassifier {
   }
 
   /**
-   * Decodes and preprocesses each video on its own, queues it in the group `groupOf` names for its shape, and
-   * resolves with one output per video, in order. Videos are admitted one at a time, so concurrent calls take
+   * Decodes and preprocesses each video on its own (straight into a slot of the next batches' memory, in one native
+   * call for a video source), queues it in the group `groupOf` names for its shape, and resolves with one output per
+   * video, in order. A video's slot is held until its batch's model call is over, or until it leaves the queue. Videos are admitted one at a time, so concurrent calls take
    * turns for the preparation slots; the first failure rejects the call, withdraws its queued videos and stops
    * their decoding. The caller's signal does the same, and the call rejects with its reason at once, even while
    * one of its videos is in the running batch (whose result is then dropped).
@@ -524,7 +500,7 @@ export class ZeroShotVideoClassifier {
   async #eachVideo<O>(
     videos: readonly VideoInput[],
     callSite: Error,
-    groupOf: (shape: string) => BatchGroup<Tensor<'float32'>, O>,
+    groupOf: (shape: string) => BatchGroup<PreparedInput, O>,
     { decode, signal, onPrepared }: CallSettings,
   ): Promise<O[]> {
     if (signal?.aborted) throw signal.reason;
@@ -540,23 +516,32 @@ export class ZeroShotVideoClassifier {
     const results: Promise<O>[] = [];
     try {
       for (const [index, video] of videos.entries()) {
-        const slot = await this.#batcher.reserve(abort.signal);
-        const result = this.#prepare(() => this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, device: this.#preprocessDevice, ...decode, signal: abort.signal })).then(
-          ({ pixelValues }) => {
-            try {
-              onPrepared?.(index);
-            } catch (err) {
-              // The hook's failure is the call's, and the slot must not be lost with it.
-              slot.release();
+        const reservation = await this.#batcher.reserve(abort.signal);
+        const slot = this.#slotFor(video);
+        // With `out`, encode settles only once the native call stopped writing there, abort or not; the item's
+        // promise settles only after its batch's model call (the batcher resolves items when run() returns).
+        const result = this.#prepare(() =>
+          this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, device: this.#preprocessDevice, ...decode, signal: abort.signal, out: slot?.data }),
+        )
+          .then(
+            ({ pixelValues }) => {
+              try {
+                onPrepared?.(index);
+              } catch (err) {
+                // The hook's failure is the call's, and the reservation must not be lost with it.
+                reservation.release();
+                throw err;
+              }
+              // In the slot when the processor wrote there (a subclass may return its own buffer instead).
+              const input: PreparedInput = { pixelValues: pixelValues!, slot: pixelValues!.data === slot?.data ? slot : undefined };
+              return reservation.submit(groupOf(pixelValues!.dims.slice(1).join('x')), input, abort.signal);
+            },
+            (err: unknown) => {
+              reservation.release();
               throw err;
-            }
-            return slot.submit(groupOf(pixelValues!.dims.slice(1).join('x')), pixelValues!, abort.signal);
-          },
-          (err: unknown) => {
-            slot.release();
-            throw err;
-          },
-        );
+            },
+          )
+          .finally(() => this.#arena.release(slot));
         result.catch((err: unknown) => abort.abort(err));
         results.push(result);
       }
@@ -566,6 +551,13 @@ export class ZeroShotVideoClassifier {
     } finally {
       signal?.removeEventListener('abort', forward);
     }
+  }
+
+  /** A batch slot for a video whose pixel values have the arena's size (frames given as lists may not). */
+  #slotFor(video: VideoInput): ReturnType<SlotArena['acquire']> {
+    if (this.#arena.slotLength === 0) return undefined;
+    if (isFrameList(video) && video.length !== this.processor.numFrames) return undefined;
+    return this.#arena.acquire();
   }
 
   /**
@@ -593,7 +585,7 @@ export class ZeroShotVideoClassifier {
     if (!is.string(hypothesisTemplate) || !hypothesisTemplate.includes('{}')) {
       throw typeError('hypothesisTemplate', "a string containing '{}'", hypothesisTemplate);
     }
-    const single = !Array.isArray(videos) || (videos.length > 0 && is.object(videos[0]) && 'data' in (videos[0] as object));
+    const single = !Array.isArray(videos) || (videos.length > 0 && isFrameList(videos));
     const list = (single ? [videos] : videos) as readonly VideoInput[];
     if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
     const settings = this.#callSettings(decodeOptions);
@@ -688,7 +680,7 @@ export class ZeroShotVideoClassifier {
    */
   async dispose(): Promise<void> {
     this.#batcher.close(() => new XClipError('DISPOSED', 'ZeroShotVideoClassifier has been disposed'));
-    this.#stacker.clear();
+    this.#arena.clear();
     await this.model.dispose();
   }
 

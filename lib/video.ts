@@ -7,8 +7,19 @@ import { fileURLToPath } from 'node:url';
 
 import { abortable, optionalSignal } from './abort';
 import { callNative } from './errors';
-import { binding, type CancelHandle, type NativeDecodedVideo, type NativeReadOptions, type NativeVideoInfo, type NativeVideoLimits } from './native';
-import { checkArray, checkKeys, is, rangeError, typeError } from './validate';
+import {
+  binding,
+  type CancelHandle,
+  type NativeDecodeReport,
+  type NativeDecodedVideo,
+  type NativeReadOptions,
+  type NativeVideoInfo,
+  type NativeVideoLimits,
+  type VideoInfo,
+} from './native';
+import { checkArray, checkKeys, integerInRange, is, rangeError, typeError } from './validate';
+
+export type { VideoInfo } from './native';
 
 /**
  * A file path, a `file:` URL object (e.g. `new URL('./clip.mp4', import.meta.url)`), or the bytes of a whole video
@@ -24,30 +35,6 @@ export interface Frame {
   data: Uint8Array;
   width: number;
   height: number;
-}
-
-/** What the container and stream say about a video. */
-export interface VideoInfo {
-  width: number;
-  height: number;
-  /** Average frame rate. */
-  fps: number;
-  /** Frames found by a demux pass (equals the decoded count for intact files). */
-  frameCount: number;
-  /** The container's own frame count, 0 when it has none (e.g. WebM). */
-  containerFrameCount: number;
-  /** Seconds. */
-  duration: number;
-  codec: string;
-  pixelFormat: string;
-  /**
-   * Display-matrix rotation in degrees (counterclockwise: 0, 90, 180 or -90), applied after `mirrored`; frames are
-   * returned as stored unless `applyRotation`.
-   */
-  rotation: number;
-  /** The display matrix also mirrors the frame (horizontally, before `rotation`; a vertical mirror is 180 + mirrored). */
-  mirrored: boolean;
-  hasVideo: boolean;
 }
 
 /** How to choose frames. */
@@ -103,8 +90,8 @@ export interface ReadVideoOptions extends VideoLimits, DecoderOptions, Cancellab
   applyRotation?: boolean;
 }
 
-export interface DecodedVideo {
-  frames: Frame[];
+/** What a decode reports besides its frames. */
+export interface DecodeReport {
   /** Frame index of each output frame, in presentation order. */
   indices: number[];
   /** Presentation time of each frame in seconds. */
@@ -118,6 +105,10 @@ export interface DecodedVideo {
   warning?: string;
 }
 
+export interface DecodedVideo extends DecodeReport {
+  frames: Frame[];
+}
+
 export interface VideoClip {
   frames: Frame[];
   indices: number[];
@@ -126,8 +117,17 @@ export interface VideoClip {
   endSeconds: number;
 }
 
-/** The path or bytes the addon reads; a `file:` URL becomes its path. */
-function checkSource(source: unknown, name = 'source'): string | Uint8Array {
+/**
+ * True for a video given as decoded frames rather than a source (a list whose first element is a frame; an empty
+ * list counts as frames, so it is refused as a video without frames).
+ * @internal
+ */
+export function isFrameList(v: unknown): v is readonly Frame[] {
+  return Array.isArray(v) && (v.length === 0 || (is.object(v[0]) && 'data' in (v[0] as object)));
+}
+
+/** The path or bytes the addon reads; a `file:` URL becomes its path. @internal */
+export function checkSource(source: unknown, name = 'source'): string | Uint8Array {
   if (is.typedArray<Uint8Array>(source, 'Uint8Array')) return source;
   // By its tag, not instanceof: URLs made in another realm (vm contexts, jest) have another constructor.
   if (Object.prototype.toString.call(source) === '[object URL]') {
@@ -144,10 +144,9 @@ function checkSource(source: unknown, name = 'source'): string | Uint8Array {
   throw typeError(name, 'a file path, a file: URL or a Uint8Array/Buffer', source);
 }
 
-function checkInt(value: unknown, name: string, min: number, max: number): number {
-  if (!is.integer(value)) throw typeError(name, `integer between ${min} and ${max}`, value);
-  if (!is.inRange(value as number, min, max)) throw rangeError(name, `integer between ${min} and ${max}`, value);
-  return value as number;
+/** Most frames one video may be sampled to, the core's limit (also a model's largest num_frames). */
+function maxNumFrames(): number {
+  return binding().limits.maxNumFrames;
 }
 
 const LIMIT_KEYS = ['maxPixels', 'maxFrames', 'timeoutMs'] as const;
@@ -159,30 +158,53 @@ const DECODE_KEYS = [...LIMIT_KEYS, 'threads'] as const;
 /** The limits, and for decoding calls the decoder settings, as the addon reads them. */
 function nativeLimits(options: VideoLimits & DecoderOptions): NativeVideoLimits {
   const out: NativeVideoLimits = {};
-  if (options.threads !== undefined) out.threads = checkInt(options.threads, 'threads', 0, 64);
-  if (options.maxPixels !== undefined) out.maxPixels = checkInt(options.maxPixels, 'maxPixels', 1, Number.MAX_SAFE_INTEGER);
-  if (options.maxFrames !== undefined) out.maxFrames = checkInt(options.maxFrames, 'maxFrames', 1, Number.MAX_SAFE_INTEGER);
-  if (options.timeoutMs !== undefined) out.timeoutMs = checkInt(options.timeoutMs, 'timeoutMs', 0, Number.MAX_SAFE_INTEGER);
+  if (options.threads !== undefined) out.threads = integerInRange('threads', options.threads, 0, 64);
+  if (options.maxPixels !== undefined) out.maxPixels = integerInRange('maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER);
+  if (options.maxFrames !== undefined) out.maxFrames = integerInRange('maxFrames', options.maxFrames, 1, Number.MAX_SAFE_INTEGER);
+  if (options.timeoutMs !== undefined) out.timeoutMs = integerInRange('timeoutMs', options.timeoutMs, 0, Number.MAX_SAFE_INTEGER);
   return out;
 }
 
 /**
  * A decode the signal can stop: the addon polls a cancel token where it checks its deadline, and the call rejects
- * with `signal.reason` as soon as the signal aborts.
+ * with `signal.reason` as soon as the signal aborts. With `untilStopped` (a call writing into the caller's memory,
+ * which must not be reused while the native call may still write there) it rejects once the native call has
+ * stopped, which the cancel token makes quick.
+ * @internal
  */
-function cancellableNative<T>(callSite: Error, signal: AbortSignal | undefined, run: (cancel?: CancelHandle) => Promise<T>): Promise<T> {
+export async function cancellableNative<T>(
+  callSite: Error,
+  signal: AbortSignal | undefined,
+  run: (cancel?: CancelHandle) => Promise<T>,
+  untilStopped = false,
+): Promise<T> {
   if (!signal) return callNative(callSite, () => run());
   const token = binding().video.cancelToken();
-  return abortable(
-    signal,
-    () => callNative(callSite, () => run(token)),
-    () => binding().video.cancel(token),
-  );
+  const cancel = (): void => binding().video.cancel(token);
+  if (!untilStopped) return abortable(signal, () => callNative(callSite, () => run(token)), cancel);
+  if (signal.aborted) throw signal.reason;
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    const result = await callNative(callSite, () => run(token)).catch((err: unknown) => {
+      throw signal.aborted ? signal.reason : err;
+    });
+    if (signal.aborted) throw signal.reason;
+    return result;
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
 }
 
 function toInfo(i: NativeVideoInfo): VideoInfo {
   const { indexIncomplete: _internal, ...info } = i;
   return info;
+}
+
+/** The public report of a native decode. @internal */
+export function toReport(v: NativeDecodeReport): DecodeReport {
+  const out: DecodeReport = { indices: v.indices, timestamps: v.timestamps, info: toInfo(v.info), decodedFrameCount: v.decodedFrameCount, truncated: v.truncated };
+  if (v.warning) out.warning = v.warning;
+  return out;
 }
 
 /** Splits [n, H, W, 3] uint8 parts (consecutive frames each) into frames that view (not copy) their buffers. */
@@ -202,18 +224,18 @@ function splitFrames(parts: readonly { data: Uint8Array; dims: readonly number[]
 export function nativeReadOptions(options: Omit<ReadVideoOptions, 'signal'>): NativeReadOptions {
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'sampling', 'applyRotation', ...DECODE_KEYS]);
-  const out: NativeReadOptions = { numFrames: checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024), ...nativeLimits(options) };
+  const out: NativeReadOptions = { numFrames: integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames()), ...nativeLimits(options) };
   const s = options.sampling ?? 'segment-middle';
   if (s === 'segment-middle' || s === 'uniform') {
     out.sampling = s;
   } else if (is.object(s) && 'indices' in s) {
     if (!Array.isArray(s.indices) || s.indices.length === 0) throw typeError('sampling.indices', 'a non-empty array of frame indices', s.indices);
-    out.indices = checkArray('sampling.indices', s.indices, MAX_INDICES, (v, name) => checkInt(v, name, 0, Number.MAX_SAFE_INTEGER));
+    out.indices = checkArray('sampling.indices', s.indices, MAX_INDICES, (v, name) => integerInRange(name, v, 0, Number.MAX_SAFE_INTEGER));
     out.sampling = 'indices';
   } else if (is.object(s) && 'hfRandom' in s && is.object(s.hfRandom)) {
     out.sampling = 'hf-random';
-    out.frameSampleRate = checkInt(s.hfRandom.frameSampleRate, 'sampling.hfRandom.frameSampleRate', 1, 1000);
-    out.seed = checkInt(s.hfRandom.seed, 'sampling.hfRandom.seed', 0, Number.MAX_SAFE_INTEGER);
+    out.frameSampleRate = integerInRange('sampling.hfRandom.frameSampleRate', s.hfRandom.frameSampleRate, 1, 1000);
+    out.seed = integerInRange('sampling.hfRandom.seed', s.hfRandom.seed, 0, Number.MAX_SAFE_INTEGER);
   } else {
     throw typeError('sampling', "'segment-middle', 'uniform', { indices } or { hfRandom }", s);
   }
@@ -252,16 +274,7 @@ export async function readVideo(source: VideoSource, options: ReadVideoOptions =
   const opts = nativeReadOptions(rest);
   const signal = optionalSignal(signalOption);
   const v: NativeDecodedVideo = await cancellableNative(callSite, signal, (cancel) => binding().video.read(src, { ...opts, cancel }));
-  const out: DecodedVideo = {
-    frames: splitFrames(v.frames),
-    indices: v.indices,
-    timestamps: v.timestamps,
-    info: toInfo(v.info),
-    decodedFrameCount: v.decodedFrameCount,
-    truncated: v.truncated,
-  };
-  if (v.warning) out.warning = v.warning;
-  return out;
+  return { frames: splitFrames(v.frames), ...toReport(v) };
 }
 
 /**
@@ -282,7 +295,7 @@ export async function* readVideoClips(
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['numFrames', 'clipSeconds', 'strideSeconds', 'numClips', 'applyRotation', 'signal', ...DECODE_KEYS]);
   const signal = optionalSignal(options.signal);
-  const numFrames = checkInt(options.numFrames ?? 8, 'numFrames', 1, 1024);
+  const numFrames = integerInRange('numFrames', options.numFrames ?? 8, 1, maxNumFrames());
   const { clipSeconds, numClips } = options;
   if ((clipSeconds === undefined) === (numClips === undefined)) {
     throw typeError('options', 'exactly one of clipSeconds or numClips', options);
@@ -290,7 +303,7 @@ export async function* readVideoClips(
   if (clipSeconds !== undefined && (!is.number(clipSeconds) || !(clipSeconds > 0) || !Number.isFinite(clipSeconds))) {
     throw rangeError('clipSeconds', 'positive number', clipSeconds);
   }
-  if (numClips !== undefined) checkInt(numClips, 'numClips', 1, 100000);
+  if (numClips !== undefined) integerInRange('numClips', numClips, 1, 100000);
   const { strideSeconds } = options;
   if (strideSeconds !== undefined) {
     if (clipSeconds === undefined) throw typeError('strideSeconds', 'clipSeconds with it', strideSeconds);
@@ -339,8 +352,8 @@ export async function videoThumbnail(source: VideoSource, seconds: number, optio
   if (!(seconds >= 0) || !Number.isFinite(seconds)) throw rangeError('seconds', 'a finite number of seconds >= 0', seconds);
   if (!is.object(options as unknown)) throw typeError('options', 'object', options);
   checkKeys('options', options as Record<string, unknown>, ['maxWidth', 'quality', 'signal', ...DECODE_KEYS]);
-  const maxWidth = checkInt(options.maxWidth ?? 320, 'maxWidth', 16, 4096);
-  const quality = checkInt(options.quality ?? 5, 'quality', 2, 31);
+  const maxWidth = integerInRange('maxWidth', options.maxWidth ?? 320, 16, 4096);
+  const quality = integerInRange('quality', options.quality ?? 5, 2, 31);
   const limits = nativeLimits(options);
   const signal = optionalSignal(options.signal);
   return cancellableNative(callSite, signal, (cancel) => binding().video.thumbnail(src, { seconds, maxWidth, quality, threads: 1, ...limits, cancel }));

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // prebuildify calls its --node-gyp program as `<it> rebuild --target=V --devdir=D --arch=A --release|--debug`.
 // This stands in for node-gyp and builds with cmake-js instead. An N-API addon does not depend on the Node
-// version, so --target/--devdir are dropped (cmake-js would read --target as a CMake target: TOOLCHAIN pitfall 3).
+// version, so --target/--devdir are dropped (cmake-js would read --target as a CMake target and fail with
+// "ninja: error: unknown target '26.0.0'").
 // Extra cmake-js flags can be passed through $CMAKE_JS_EXTRA, e.g. CMAKE_JS_EXTRA="--CDXCLIP_WITH_FFMPEG=OFF".
 //
 // The build happens in the package's own build/ (where `npm install` and `npm run build:native` build). When

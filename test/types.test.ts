@@ -74,3 +74,12 @@ it('every shell block of the README parses', () => {
     expect({ line: b.line, stderr: r.stderr }).toEqual({ line: b.line, stderr: '' });
   }
 });
+
+// ts-jest compiles each test file on its own (isolatedModules), so a type error in a test (an API that changed
+// under it) would otherwise go unnoticed.
+it('tsc --noEmit accepts the tests, the benchmarks and the search page under their own configs', () => {
+  for (const config of ['test/tsconfig.json', 'bench/tsconfig.json', 'lib/page/tsconfig.json']) {
+    const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '-p', config], { cwd: root, encoding: 'utf8' });
+    expect({ config, output: r.stdout + r.stderr }).toEqual({ config, output: '' });
+  }
+}, 120_000);

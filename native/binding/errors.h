@@ -14,8 +14,9 @@ struct ErrorInfo {
   std::string message;
 };
 
-// Call from inside a catch block: classifies the in-flight exception. xclip::Error keeps its code,
-// c10::Error becomes INTERNAL with what_without_backtrace(), anything else INTERNAL.
+// Call from inside a catch block: classifies the in-flight exception. xclip::Error keeps its code; c10::Error
+// and bad_alloc are translated as the core's current_error() does (INTERNAL, no C++ backtrace); anything else is
+// INTERNAL.
 ErrorInfo current_exception_info();
 
 Napi::Error make_error(Napi::Env env, const ErrorInfo& info);

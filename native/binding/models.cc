@@ -1,4 +1,5 @@
-// Model handles and one PromiseWorker per operation. A handle is an External owning shared_ptrs to the model;
+// Model handles, their loading, and the model calls: one templated worker (ModelCallWorker) run by a small Op
+// struct per entry point. A handle is an External owning shared_ptrs to the model;
 // every worker copies the shared_ptr on the main thread, so dispose() while calls are in flight only drops the
 // handle's reference and the weights go when the last call finishes.
 #include "models.h"
@@ -154,12 +155,8 @@ class LoadWorker : public PromiseWorker {
     h->xclip = std::move(xclip_);
     h->text = std::move(text_);
     h->vision = std::move(vision_);
-    // Owned here until the External exists: in an environment being torn down its creation fails, and the
-    // weights must go with this worker rather than leak.
-    auto handle = Napi::External<Handle>::New(env, h.get(), [](Napi::Env, Handle* p) { delete p; });
-    h.release();
     Napi::Object r = Napi::Object::New(env);
-    r.Set("handle", handle);
+    r.Set("handle", owned_external(env, std::move(h)));  // the weights go with this worker if it cannot be made
     r.Set("config", config_json_);
     r.Set("device", device_);
     r.Set("dtype", dtype_name(dtype_));
@@ -183,185 +180,204 @@ class LoadWorker : public PromiseWorker {
   double logit_scale_ = 0;  // XCLIPModel: the parameter (log of the scale the logits carry)
 };
 
-// ---- XCLIPModel ---------------------------------------------------------------------------------------
+// ---- model calls --------------------------------------------------------------------------------------
 
-class ForwardWorker : public PromiseWorker {
+// One call on a loaded model, described by an Op:
+//   using Model;                      the model class the handle must hold
+//   static constexpr Kind kKind;      its handle kind
+//   static constexpr const char* kInputs[];  the tensors to borrow from the inputs object, in order
+//   using Options; static Options options(const Napi::Value&)   the call's options, read on the main thread
+//       (ForwardOptionsOp: transformers' forward flags)
+//   using Output; static Output run(const Model&, const std::vector<at::Tensor>& inputs, const Options&)
+//       on the pool thread (outputs already prepare_output'ed);
+//   static Napi::Value result(Napi::Env, OutputBuilder&, const Output&, const Options&) on the main thread.
+// ModelCallWorker<Op> borrows the inputs (undefined ones stay undefined tensors), holds the model while it runs, and
+// hands the outputs to JS without copies.
+template <class Op>
+class ModelCallWorker : public PromiseWorker {
  public:
-  ForwardWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs, const Napi::Value& options)
-      : PromiseWorker(env), model_(h.xclip), opts_(forward_options(options)) {
-    input_ids_ = Borrow(inputs.Get("inputIds"), "inputIds");
-    pixel_values_ = Borrow(inputs.Get("pixelValues"), "pixelValues");
-    attention_mask_ = Borrow(inputs.Get("attentionMask"), "attentionMask");
-    position_ids_ = Borrow(inputs.Get("positionIds"), "positionIds");
+  ModelCallWorker(Napi::Env env, std::shared_ptr<typename Op::Model> model, const Napi::Object& inputs, typename Op::Options opts)
+      : PromiseWorker(env), model_(std::move(model)), opts_(std::move(opts)) {
+    for (const char* name : Op::kInputs) tensors_.push_back(Borrow(inputs.Get(name), name));
   }
 
  protected:
   void Run() override {
-    out_ = model_->forward(input_ids_.tensor(), pixel_values_.tensor(), attention_mask_.tensor(),
-                           position_ids_.tensor(), opts_);
-    prepare_heads(out_);
-    prepare(out_.text_model_output);
-    prepare(out_.vision_model_output);
-    prepare(out_.mit_output);
+    std::vector<at::Tensor> in;
+    for (const auto& t : tensors_) in.push_back(t.tensor());
+    out_ = Op::run(*model_, in, opts_);
   }
-
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, inputs_);
-    Napi::Object r = Napi::Object::New(env);
-    set_heads(r, b, out_);
-    r.Set("textModelOutput", output_with_pooling(env, b, out_.text_model_output, opts_));
-    r.Set("visionModelOutput", output_with_pooling(env, b, out_.vision_model_output, opts_));
-    r.Set("mitOutput", output_with_pooling(env, b, out_.mit_output, opts_));
-    return r;
+    return Op::result(env, b, out_, opts_);
   }
 
  private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  xclip::ForwardOptions opts_;
-  BorrowedTensor input_ids_, pixel_values_, attention_mask_, position_ids_;
-  xclip::XCLIPOutput out_;
+  std::shared_ptr<typename Op::Model> model_;
+  typename Op::Options opts_;
+  std::vector<BorrowedTensor> tensors_;
+  typename Op::Output out_;
+};
+
+template <class Model>
+std::shared_ptr<Model> model_of(const Handle& h);
+template <>
+std::shared_ptr<xclip::XCLIPModel> model_of(const Handle& h) { return h.xclip; }
+template <>
+std::shared_ptr<xclip::XCLIPTextModel> model_of(const Handle& h) { return h.text; }
+template <>
+std::shared_ptr<xclip::XCLIPVisionModel> model_of(const Handle& h) { return h.vision; }
+
+// (handle, inputs, options?) -> Promise of Op's result.
+template <class Op>
+Napi::Value ModelCall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle& h = get_handle(info[0], Op::kKind);
+  typename Op::Options opts = Op::options(info.Length() > 2 ? info[2] : env.Undefined());
+  return (new ModelCallWorker<Op>(env, model_of<typename Op::Model>(h), object_arg(info, 1, "inputs"), opts))->Start();
+}
+
+// The options most calls take: transformers' forward flags (ignored by the calls that have none).
+struct ForwardOptionsOp {
+  using Options = xclip::ForwardOptions;
+  static Options options(const Napi::Value& v) { return forward_options(v); }
+};
+
+struct Forward : ForwardOptionsOp {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"inputIds", "pixelValues", "attentionMask", "positionIds"};
+  using Output = xclip::XCLIPOutput;
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const xclip::ForwardOptions& o) {
+    Output out = m.forward(in[0], in[1], in[2], in[3], o);
+    prepare_heads(out);
+    prepare(out.text_model_output);
+    prepare(out.vision_model_output);
+    prepare(out.mit_output);
+    return out;
+  }
+  static Napi::Value result(Napi::Env env, OutputBuilder& b, const Output& out, const xclip::ForwardOptions& o) {
+    Napi::Object r = Napi::Object::New(env);
+    set_heads(r, b, out);
+    r.Set("textModelOutput", output_with_pooling(env, b, out.text_model_output, o));
+    r.Set("visionModelOutput", output_with_pooling(env, b, out.vision_model_output, o));
+    r.Set("mitOutput", output_with_pooling(env, b, out.mit_output, o));
+    return r;
+  }
 };
 
 // forward() on texts encoded earlier by get_text_features: the label-set cache of the classifier.
-class ForwardWithTextFeaturesWorker : public PromiseWorker {
- public:
-  ForwardWithTextFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs)
-      : PromiseWorker(env), model_(h.xclip) {
-    text_features_ = Borrow(inputs.Get("textFeatures"), "textFeatures");
-    pixel_values_ = Borrow(inputs.Get("pixelValues"), "pixelValues");
+struct ForwardWithTextFeatures : ForwardOptionsOp {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"textFeatures", "pixelValues"};
+  using Output = xclip::XCLIPOutput;
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const xclip::ForwardOptions&) {
+    Output out = m.forward_with_text_features(in[0], in[1]);
+    prepare_heads(out);
+    return out;
   }
-
- protected:
-  void Run() override {
-    out_ = model_->forward_with_text_features(text_features_.tensor(), pixel_values_.tensor());
-    prepare_heads(out_);
-  }
-
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, inputs_);
+  static Napi::Value result(Napi::Env env, OutputBuilder& b, const Output& out, const xclip::ForwardOptions&) {
     Napi::Object r = Napi::Object::New(env);
-    set_heads(r, b, out_);
+    set_heads(r, b, out);
     return r;
   }
-
- private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  BorrowedTensor text_features_, pixel_values_;
-  xclip::XCLIPOutput out_;
 };
 
-class TextFeaturesWorker : public PromiseWorker {
- public:
-  TextFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs)
-      : PromiseWorker(env), model_(h.xclip) {
-    input_ids_ = Borrow(inputs.Get("inputIds"), "inputIds");
-    attention_mask_ = Borrow(inputs.Get("attentionMask"), "attentionMask");
-    position_ids_ = Borrow(inputs.Get("positionIds"), "positionIds");
-  }
-
- protected:
-  void Run() override {
-    out_ = prepare_output(model_->get_text_features(input_ids_.tensor(), attention_mask_.tensor(),
-                                                    position_ids_.tensor()));
-  }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, inputs_);
-    return b.tensor(out_);
-  }
-
- private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  BorrowedTensor input_ids_, attention_mask_, position_ids_;
-  at::Tensor out_;
+// The calls whose result is one tensor.
+struct TensorResult : ForwardOptionsOp {
+  using Output = at::Tensor;
+  static Napi::Value result(Napi::Env, OutputBuilder& b, const Output& out, const xclip::ForwardOptions&) { return b.tensor(out); }
 };
 
-class VideoFeaturesWorker : public PromiseWorker {
- public:
-  VideoFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Value& pixel_values)
-      : PromiseWorker(env), model_(h.xclip) {
-    pixel_values_ = Borrow(pixel_values, "pixelValues");
+struct TextFeatures : TensorResult {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"inputIds", "attentionMask", "positionIds"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const xclip::ForwardOptions&) {
+    return prepare_output(m.get_text_features(in[0], in[1], in[2]));
   }
-
- protected:
-  void Run() override { out_ = prepare_output(model_->get_video_features(pixel_values_.tensor())); }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, inputs_);
-    return b.tensor(out_);
-  }
-
- private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  BorrowedTensor pixel_values_;
-  at::Tensor out_;
 };
 
-// get_video_search_features, with the prompt features cast on the worker thread to the dtype an index stores.
-class SearchFeaturesWorker : public PromiseWorker {
- public:
-  SearchFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Value& pixel_values, const Napi::Value& options)
-      : PromiseWorker(env), model_(h.xclip),
-        dtype_(string_field(options_arg(options, "options"), "featureDtype", "float32")) {
-    pixel_values_ = Borrow(pixel_values, "pixelValues");
+struct VideoFeatures : TensorResult {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"pixelValues"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const xclip::ForwardOptions&) {
+    return prepare_output(m.get_video_features(in[0]));
   }
+};
 
- protected:
-  void Run() override {
-    xclip::VideoSearchFeatures f = model_->get_video_search_features(pixel_values_.tensor());
-    out_.video_embeds = prepare_output(f.video_embeds);
-    out_.prompt_features = prepare_output(f.prompt_features.to(xclip::resolve_dtype(dtype_)));
+// The towers: BaseModelOutputWithPooling.
+struct PoolingResult : ForwardOptionsOp {
+  using Output = xclip::BaseModelOutputWithPooling;
+  static Napi::Value result(Napi::Env env, OutputBuilder& b, const Output& out, const xclip::ForwardOptions& o) {
+    return output_with_pooling(env, b, out, o);
   }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, inputs_);
+};
+
+struct TextForward : PoolingResult {
+  using Model = xclip::XCLIPTextModel;
+  static constexpr Kind kKind = Kind::kText;
+  static constexpr const char* kInputs[] = {"inputIds", "attentionMask", "positionIds"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const xclip::ForwardOptions& o) {
+    Output out = m.forward(in[0], in[1], in[2], o);
+    prepare(out);
+    return out;
+  }
+};
+
+struct VisionForward : PoolingResult {
+  using Model = xclip::XCLIPVisionModel;
+  static constexpr Kind kKind = Kind::kVision;
+  static constexpr const char* kInputs[] = {"pixelValues"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const xclip::ForwardOptions& o) {
+    Output out = m.forward(in[0], o);
+    prepare(out);
+    return out;
+  }
+};
+
+// get_video_search_features: what a search index stores per video, the prompt features cast on the pool thread to
+// the dtype the index stores (options.featureDtype, default float32).
+struct SearchFeatures {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"pixelValues"};
+  using Options = std::string;
+  static Options options(const Napi::Value& v) { return string_field(options_arg(v, "options"), "featureDtype", "float32"); }
+  using Output = xclip::VideoSearchFeatures;
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const Options& dtype) {
+    Output f = m.get_video_search_features(in[0]);
+    f.video_embeds = prepare_output(f.video_embeds);
+    f.prompt_features = prepare_output(f.prompt_features.to(xclip::resolve_dtype(dtype)));
+    return f;
+  }
+  static Napi::Value result(Napi::Env env, OutputBuilder& b, const Output& out, const Options&) {
     Napi::Object r = Napi::Object::New(env);
-    r.Set("videoEmbeds", b.tensor(out_.video_embeds));
-    r.Set("promptFeatures", b.tensor(out_.prompt_features));
+    r.Set("videoEmbeds", b.tensor(out.video_embeds));
+    r.Set("promptFeatures", b.tensor(out.prompt_features));
     return r;
   }
-
- private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  std::string dtype_;
-  BorrowedTensor pixel_values_;
-  xclip::VideoSearchFeatures out_;
 };
 
 // score_video_features: the search rerank, one call for every candidate.
-class ScoreFeaturesWorker : public PromiseWorker {
- public:
-  ScoreFeaturesWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs) : PromiseWorker(env), model_(h.xclip) {
-    video_embeds_ = Borrow(inputs.Get("videoEmbeds"), "videoEmbeds");
-    prompt_features_ = Borrow(inputs.Get("promptFeatures"), "promptFeatures");
-    text_features_ = Borrow(inputs.Get("textFeatures"), "textFeatures");
+struct ScoreFeatures : TensorResult {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"videoEmbeds", "promptFeatures", "textFeatures"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const Options&) {
+    return prepare_output(m.score_video_features(in[0], in[1], in[2]));
   }
-
- protected:
-  void Run() override {
-    out_ = prepare_output(
-        model_->score_video_features(video_embeds_.tensor(), prompt_features_.tensor(), text_features_.tensor()));
-  }
-  Napi::Value Result(Napi::Env env) override { return OutputBuilder(env, inputs_).tensor(out_); }
-
- private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  BorrowedTensor video_embeds_, prompt_features_, text_features_;
-  at::Tensor out_;
 };
 
-class PromptKeyValuesWorker : public PromiseWorker {
- public:
-  PromptKeyValuesWorker(Napi::Env env, const Handle& h, const Napi::Value& prompt_features)
-      : PromiseWorker(env), model_(h.xclip) {
-    prompt_features_ = Borrow(prompt_features, "promptFeatures");
+struct PromptKeyValues : TensorResult {
+  using Model = xclip::XCLIPModel;
+  static constexpr Kind kKind = Kind::kXClip;
+  static constexpr const char* kInputs[] = {"promptFeatures"};
+  static Output run(const Model& m, const std::vector<at::Tensor>& in, const Options&) {
+    return prepare_output(m.prompt_key_values(in[0]));
   }
-
- protected:
-  void Run() override { out_ = prepare_output(model_->prompt_key_values(prompt_features_.tensor())); }
-  Napi::Value Result(Napi::Env env) override { return OutputBuilder(env, inputs_).tensor(out_); }
-
- private:
-  std::shared_ptr<xclip::XCLIPModel> model_;
-  BorrowedTensor prompt_features_;
-  at::Tensor out_;
 };
 
 class SaveWorker : public PromiseWorker {
@@ -375,59 +391,6 @@ class SaveWorker : public PromiseWorker {
  private:
   std::shared_ptr<xclip::XCLIPModel> model_;
   std::string dir_;
-};
-
-// ---- towers -------------------------------------------------------------------------------------------
-
-class TextForwardWorker : public PromiseWorker {
- public:
-  TextForwardWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs, const Napi::Value& options)
-      : PromiseWorker(env), model_(h.text), opts_(forward_options(options)) {
-    input_ids_ = Borrow(inputs.Get("inputIds"), "inputIds");
-    attention_mask_ = Borrow(inputs.Get("attentionMask"), "attentionMask");
-    position_ids_ = Borrow(inputs.Get("positionIds"), "positionIds");
-  }
-
- protected:
-  void Run() override {
-    out_ = model_->forward(input_ids_.tensor(), attention_mask_.tensor(),
-                           position_ids_.tensor(), opts_);
-    prepare(out_);
-  }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, inputs_);
-    return output_with_pooling(env, b, out_, opts_);
-  }
-
- private:
-  std::shared_ptr<xclip::XCLIPTextModel> model_;
-  xclip::ForwardOptions opts_;
-  BorrowedTensor input_ids_, attention_mask_, position_ids_;
-  xclip::BaseModelOutputWithPooling out_;
-};
-
-class VisionForwardWorker : public PromiseWorker {
- public:
-  VisionForwardWorker(Napi::Env env, const Handle& h, const Napi::Object& inputs, const Napi::Value& options)
-      : PromiseWorker(env), model_(h.vision), opts_(forward_options(options)) {
-    pixel_values_ = Borrow(inputs.Get("pixelValues"), "pixelValues");
-  }
-
- protected:
-  void Run() override {
-    out_ = model_->forward(pixel_values_.tensor(), opts_);
-    prepare(out_);
-  }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, inputs_);
-    return output_with_pooling(env, b, out_, opts_);
-  }
-
- private:
-  std::shared_ptr<xclip::XCLIPVisionModel> model_;
-  xclip::ForwardOptions opts_;
-  BorrowedTensor pixel_values_;
-  xclip::BaseModelOutputWithPooling out_;
 };
 
 // Releasing the weights can take a while (munmap, freeing large buffers), so it happens on the pool too.
@@ -481,54 +444,9 @@ Napi::Value XClipFromConfig(const Napi::CallbackInfo& info) {
   return w->Start();
 }
 
-Napi::Value XClipForward(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new ForwardWorker(info.Env(), h, object_arg(info, 1, "inputs"), info[2]))->Start();
-}
-
-Napi::Value XClipTextFeatures(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new TextFeaturesWorker(info.Env(), h, object_arg(info, 1, "inputs")))->Start();
-}
-
-Napi::Value XClipForwardWithTextFeatures(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new ForwardWithTextFeaturesWorker(info.Env(), h, object_arg(info, 1, "inputs")))->Start();
-}
-
-Napi::Value XClipVideoFeatures(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new VideoFeaturesWorker(info.Env(), h, info[1]))->Start();
-}
-
-Napi::Value XClipSearchFeatures(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new SearchFeaturesWorker(info.Env(), h, info[1], info[2]))->Start();
-}
-
-Napi::Value XClipScoreFeatures(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new ScoreFeaturesWorker(info.Env(), h, object_arg(info, 1, "inputs")))->Start();
-}
-
-Napi::Value XClipPromptKeyValues(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kXClip);
-  return (new PromptKeyValuesWorker(info.Env(), h, info[1]))->Start();
-}
-
 Napi::Value XClipSavePretrained(const Napi::CallbackInfo& info) {
   Handle& h = get_handle(info[0], Kind::kXClip);
   return (new SaveWorker(info.Env(), h, string_arg(info, 1, "path")))->Start();
-}
-
-Napi::Value TextForward(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kText);
-  return (new TextForwardWorker(info.Env(), h, object_arg(info, 1, "inputs"), info[2]))->Start();
-}
-
-Napi::Value VisionForward(const Napi::CallbackInfo& info) {
-  Handle& h = get_handle(info[0], Kind::kVision);
-  return (new VisionForwardWorker(info.Env(), h, object_arg(info, 1, "inputs"), info[2]))->Start();
 }
 
 // Idempotent: disposing twice resolves twice.
@@ -548,18 +466,18 @@ void init_models(Napi::Env env, Napi::Object exports) {
   };
   fn("xclipFromPretrained", FromPretrained<Kind::kXClip>);
   fn("xclipFromConfig", XClipFromConfig);
-  fn("xclipForward", XClipForward);
-  fn("xclipForwardWithTextFeatures", XClipForwardWithTextFeatures);
-  fn("xclipGetTextFeatures", XClipTextFeatures);
-  fn("xclipGetVideoFeatures", XClipVideoFeatures);
-  fn("xclipGetVideoSearchFeatures", XClipSearchFeatures);
-  fn("xclipScoreVideoFeatures", XClipScoreFeatures);
-  fn("xclipPromptKeyValues", XClipPromptKeyValues);
+  fn("xclipForward", ModelCall<Forward>);
+  fn("xclipForwardWithTextFeatures", ModelCall<ForwardWithTextFeatures>);
+  fn("xclipGetTextFeatures", ModelCall<TextFeatures>);
+  fn("xclipGetVideoFeatures", ModelCall<VideoFeatures>);
+  fn("xclipGetVideoSearchFeatures", ModelCall<SearchFeatures>);
+  fn("xclipScoreVideoFeatures", ModelCall<ScoreFeatures>);
+  fn("xclipPromptKeyValues", ModelCall<PromptKeyValues>);
   fn("xclipSavePretrained", XClipSavePretrained);
   fn("textModelFromPretrained", FromPretrained<Kind::kText>);
-  fn("textModelForward", TextForward);
+  fn("textModelForward", ModelCall<TextForward>);
   fn("visionModelFromPretrained", FromPretrained<Kind::kVision>);
-  fn("visionModelForward", VisionForward);
+  fn("visionModelForward", ModelCall<VisionForward>);
   fn("dispose", Dispose);
 }
 

@@ -4,17 +4,20 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "args.h"
 #include "errors.h"
+#include "image_processor.h"
 #include "tensor_convert.h"
 #include "worker.h"
 #include "xclip/model.h"
 #include "xclip/preprocess.h"
 #include "xclip/tokenizer.h"
 #ifdef XCLIP_WITH_FFMPEG
+#include "xclip/prepare.h"
 #include "xclip/video.h"
 #endif
 
@@ -63,11 +66,8 @@ class TokenizerLoadWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     auto h = std::make_unique<TokenizerHandle>();
     h->tokenizer = tok_;
-    // Owned here until the External exists (its creation fails in an environment being torn down).
-    auto handle = Napi::External<TokenizerHandle>::New(env, h.get(), [](Napi::Env, TokenizerHandle* p) { delete p; });
-    h.release();
     Napi::Object r = Napi::Object::New(env);
-    r.Set("handle", handle);
+    r.Set("handle", owned_external(env, std::move(h)));
     r.Set("vocabSize", static_cast<double>(tok_->vocab_size()));
     r.Set("bosTokenId", static_cast<double>(tok_->bos_token_id()));
     r.Set("eosTokenId", static_cast<double>(tok_->eos_token_id()));
@@ -213,44 +213,40 @@ Napi::Value TokenizerTokenToId(const Napi::CallbackInfo& info) {
 
 // ---- image processor ----------------------------------------------------------------------------------
 
-Napi::Object processor_config_to_js(Napi::Env env, const xclip::ImageProcessorConfig& c) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("doResize", c.do_resize);
-  if (c.shortest_edge > 0) {
-    Napi::Object size = Napi::Object::New(env);
-    size.Set("shortestEdge", static_cast<double>(c.shortest_edge));
-    o.Set("size", size);
-  } else {
-    Napi::Object size = Napi::Object::New(env);
-    size.Set("height", static_cast<double>(c.size_height));
-    size.Set("width", static_cast<double>(c.size_width));
-    o.Set("size", size);
-  }
-  o.Set("resample", static_cast<double>(static_cast<int>(c.resample)));
-  o.Set("doCenterCrop", c.do_center_crop);
-  Napi::Object crop = Napi::Object::New(env);
-  crop.Set("height", static_cast<double>(c.crop_height));
-  crop.Set("width", static_cast<double>(c.crop_width));
-  o.Set("cropSize", crop);
-  o.Set("doRescale", c.do_rescale);
-  o.Set("rescaleFactor", c.rescale_factor);
-  o.Set("doNormalize", c.do_normalize);
-  Napi::Array mean = Napi::Array::New(env, 3), std = Napi::Array::New(env, 3);
-  for (uint32_t i = 0; i < 3; ++i) {
-    mean.Set(i, c.image_mean[i]);
-    std.Set(i, c.image_std[i]);
-  }
-  o.Set("imageMean", mean);
-  o.Set("imageStd", std);
-  return o;
+// A call's `out`: the Float32Array the caller gives for the pixel values (e.g. one video's slot of a batch), written
+// through the call's CallMemory (in place when it is the addon's memory, else through a scratch that write_back
+// copies in). Undefined/null: none; the pixel values then come back in a buffer of their own.
+struct PixelValuesOut {
+  float* data = nullptr;
+  int64_t length = 0;
+  Napi::ObjectReference array;
+  bool defined() const { return !array.IsEmpty(); }
+};
+
+PixelValuesOut pixel_values_out(const Napi::Value& value, CallMemory& memory) {
+  PixelValuesOut out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_code(value.Env(), "INVALID_INPUT", "out must be a Float32Array");
+  const auto array = value.As<Napi::TypedArray>();
+  out.data = reinterpret_cast<float*>(memory.write(array));
+  out.length = out.data == nullptr ? 0 : static_cast<int64_t>(array.ElementLength());
+  out.array = Napi::Persistent(value.As<Napi::Object>());
+  return out;
 }
 
-// parsePreprocessorConfig(jsonText, source) -> normalised camelCase object (the core is the one parser).
-Napi::Value ParsePreprocessorConfig(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string text = string_arg(info, 0, "config text");
-  std::string source = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "preprocessor_config.json";
-  return guard(env, [&]() -> Napi::Value { return processor_config_to_js(env, xclip::parse_preprocessor_config(text, source)); });
+// The pixel_values a worker made, as JS gets them: in the caller's array when it gave one (after write_back), else in
+// a buffer of their own.
+Napi::Value pixel_values_result(Napi::Env env, CallMemory& memory, const PixelValuesOut& out, const at::Tensor& pixel_values) {
+  if (!out.defined()) return OutputBuilder(env, {}).tensor(pixel_values);
+  memory.write_back(env);
+  Napi::Object t = Napi::Object::New(env);
+  t.Set("type", "float32");
+  t.Set("data", out.array.Value());
+  Napi::Array dims = Napi::Array::New(env, static_cast<size_t>(pixel_values.dim()));
+  for (int64_t i = 0; i < pixel_values.dim(); ++i) dims.Set(static_cast<uint32_t>(i), static_cast<double>(pixel_values.size(i)));
+  t.Set("dims", dims);
+  return t;
 }
 
 // Frames one preprocess call may take (all videos together): far more than any batch (64 videos of 32 frames are
@@ -259,8 +255,9 @@ constexpr uint64_t kMaxPreprocessFrames = 65536;
 
 class PreprocessWorker : public PromiseWorker {
  public:
-  PreprocessWorker(Napi::Env env, const Napi::Value& videos, std::string config_json, std::string device)
-      : PromiseWorker(env), config_json_(std::move(config_json)), device_(std::move(device)) {
+  PreprocessWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& videos, const Napi::Value& out,
+                   std::optional<at::Device> device)
+      : PromiseWorker(env), config_(image_processor_of(handle)), out_(pixel_values_out(out, memory_)), device_(device) {
     if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
     // Lengths are checked before each array is walked (walking 2^32 - 1 holes takes minutes).
@@ -298,30 +295,37 @@ class PreprocessWorker : public PromiseWorker {
 
  protected:
   void Run() override {
-    xclip::ImageProcessorConfig config = xclip::parse_preprocessor_config(config_json_, "image processor config");
-    if (device_.empty()) {
-      out_ = prepare_output(xclip::preprocess_videos(videos_, config));
-    } else {  // the libtorch-op path on that device, brought back to host memory for JavaScript
-      out_ = prepare_output(xclip::preprocess_videos_on(videos_, config, xclip::resolve_device(device_)).to(at::kCPU));
+    if (device_) {  // the libtorch-op path on that device, back in host memory for JavaScript
+      const at::Tensor on_device = xclip::preprocess_videos_on(videos_, *config_, *device_);
+      pixel_values_ = out_.defined() ? xclip::copy_pixel_values_into(on_device, out_.data, out_.length)
+                                     : prepare_output(on_device.to(at::kCPU));
+      return;
     }
+    pixel_values_ = out_.defined() ? xclip::preprocess_videos_into(videos_, *config_, out_.data, out_.length)
+                                   : prepare_output(xclip::preprocess_videos(videos_, *config_));
   }
-  Napi::Value Result(Napi::Env env) override {
-    OutputBuilder b(env, {});
-    return b.tensor(out_);
-  }
+  Napi::Value Result(Napi::Env env) override { return pixel_values_result(env, memory_, out_, pixel_values_); }
 
  private:
-  std::string config_json_, device_;
+  std::shared_ptr<const xclip::ImageProcessorConfig> config_;
+  PixelValuesOut out_;
+  std::optional<at::Device> device_;
   std::vector<std::vector<xclip::FrameView>> videos_;
-  at::Tensor out_;
+  at::Tensor pixel_values_;
 };
 
-// preprocess(videos, preprocessorConfigJsonText[, device]) -> Tensor float32 [B, T, 3, H, W]; with a device, the
-// libtorch-op path runs there (preprocess_videos_on) and the result comes back to host memory.
+// The optional device argument of preprocess and prepare ("cpu", "cuda", "cuda:N", "auto"): where the libtorch-op
+// preprocessing runs (preprocess_videos_on); absent, the CPU loops.
+std::optional<at::Device> device_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return std::nullopt;
+  return xclip::resolve_device(string_arg(info, i, "device"));
+}
+
+// preprocess(handle, videos, out?, device?) -> Tensor float32 [B, T, 3, H, W], in `out` (a Float32Array of exactly
+// that size) when given; computed on `device` when given.
 Napi::Value Preprocess(const Napi::CallbackInfo& info) {
-  std::string config = string_arg(info, 1, "config");
-  std::string device = info.Length() > 2 && !info[2].IsUndefined() ? string_arg(info, 2, "device") : std::string();
-  return (new PreprocessWorker(info.Env(), info[0], config, device))->Start();
+  Napi::Env env = info.Env();
+  return (new PreprocessWorker(env, info[0], info[1], info.Length() > 2 ? info[2] : env.Undefined(), device_arg(info, 3)))->Start();
 }
 
 #ifdef XCLIP_WITH_FFMPEG
@@ -351,6 +355,24 @@ Napi::Object info_to_js(Napi::Env env, const xclip::VideoInfo& i) {
   return o;
 }
 
+template <typename T>
+Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
+  return a;
+}
+
+// One set of sampled frames as read and readClips return it: the frames (uint8 [n, H, W, 3]) under `key`, with
+// their frame indices and timestamps.
+Napi::Object sampled_to_js(Napi::Env env, const char* key, Napi::Value frames, const std::vector<int64_t>& indices,
+                           const std::vector<double>& timestamps) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set(key, frames);
+  o.Set("indices", number_array(env, indices));
+  o.Set("timestamps", number_array(env, timestamps));
+  return o;
+}
+
 // What read and readClips both report about the decode: the stream, frames seen, and a truncation warning.
 void set_decode_report(Napi::Object& o, const xclip::VideoInfo& info, int64_t decoded_frames, bool truncated,
                        const std::string& warning) {
@@ -359,13 +381,6 @@ void set_decode_report(Napi::Object& o, const xclip::VideoInfo& info, int64_t de
   o.Set("decodedFrameCount", static_cast<double>(decoded_frames));
   o.Set("truncated", truncated);
   o.Set("warning", warning);
-}
-
-template <typename T>
-Napi::Array number_array(Napi::Env env, const std::vector<T>& v) {
-  Napi::Array a = Napi::Array::New(env, v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
-  return a;
 }
 
 class ProbeWorker : public PromiseWorker {
@@ -465,10 +480,7 @@ class ReadVideoWorker : public PromiseWorker {
   }
   Napi::Value Result(Napi::Env env) override {
     OutputBuilder b(env, {});
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("frames", b.tensors(split_rows(video_.frames, kMaxOutputChunkBytes)));
-    o.Set("indices", number_array(env, video_.indices));
-    o.Set("timestamps", number_array(env, video_.timestamps));
+    Napi::Object o = sampled_to_js(env, "frames", b.tensors(split_rows(video_.frames, kMaxOutputChunkBytes)), video_.indices, video_.timestamps);
     set_decode_report(o, video_.info, video_.decoded_frame_count, video_.truncated, video_.warning);
     return o;
   }
@@ -510,10 +522,7 @@ class ReadClipsWorker : public PromiseWorker {
     Napi::Array arr = Napi::Array::New(env, clips_.clips.size());
     for (size_t i = 0; i < clips_.clips.size(); ++i) {
       const auto& c = clips_.clips[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("frames", b.tensors(split_rows(c.frames, kMaxOutputChunkBytes)));
-      o.Set("indices", number_array(env, c.indices));
-      o.Set("timestamps", number_array(env, c.timestamps));
+      Napi::Object o = sampled_to_js(env, "frames", b.tensors(split_rows(c.frames, kMaxOutputChunkBytes)), c.indices, c.timestamps);
       o.Set("startSeconds", c.start_seconds);
       o.Set("endSeconds", c.end_seconds);
       o.Set("firstFrame", static_cast<double>(c.first_frame));
@@ -581,6 +590,53 @@ Napi::Value VideoThumbnail(const Napi::CallbackInfo& info) {
   Napi::Object o = object_arg(info, 1, "options");
   return (new ThumbnailWorker(info.Env(), info[0], o))->Start();
 }
+
+// decode + sample + preprocess in one worker: the frames never reach JS.
+class PrepareWorker : public PromiseWorker {
+ public:
+  PrepareWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& source, const Napi::Object& options,
+                const Napi::Value& out, std::optional<at::Device> device)
+      : PromiseWorker(env),
+        config_(image_processor_of(handle)),
+        source_(video_source(source, memory_)),
+        options_(read_options(options)),
+        cancel_(cancel_flag(options)),
+        out_(pixel_values_out(out, memory_)),
+        device_(device) {
+    options_.cancel = cancel_.get();
+  }
+
+ protected:
+  void Run() override {
+    prepared_ = out_.defined() ? xclip::prepare_video(source_, options_, *config_, out_.data, out_.length, device_)
+                               : xclip::prepare_video(source_, options_, *config_, nullptr, 0, device_);
+    if (!out_.defined()) prepared_.pixel_values = prepare_output(prepared_.pixel_values.to(at::kCPU));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    const xclip::DecodedVideo& d = prepared_.decode;
+    Napi::Object o = sampled_to_js(env, "pixelValues", pixel_values_result(env, memory_, out_, prepared_.pixel_values), d.indices, d.timestamps);
+    set_decode_report(o, d.info, d.decoded_frame_count, d.truncated, d.warning);
+    return o;
+  }
+
+ private:
+  std::shared_ptr<const xclip::ImageProcessorConfig> config_;
+  xclip::VideoSource source_;
+  xclip::ReadOptions options_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  PixelValuesOut out_;
+  std::optional<at::Device> device_;
+  xclip::PreparedVideo prepared_;
+};
+
+// prepare(imageProcessorHandle, source, readOptions, out?, device?) -> {pixelValues [1, T, 3, H, W], indices,
+// timestamps, info, decodedFrameCount, truncated, warning}; pixelValues lie in `out` when it is given, and are
+// computed on `device` when it is given.
+Napi::Value PrepareVideo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = options_arg(info.Length() > 2 ? info[2] : env.Undefined(), "options");
+  return (new PrepareWorker(env, info[0], info[1], o, info.Length() > 3 ? info[3] : env.Undefined(), device_arg(info, 4)))->Start();
+}
 #endif  // XCLIP_WITH_FFMPEG
 
 }  // namespace
@@ -596,7 +652,7 @@ void init_processing(Napi::Env env, Napi::Object exports) {
   tok.Set("tokenToId", Napi::Function::New(env, TokenizerTokenToId, "tokenToId"));
   exports.Set("tokenizer", tok);
   Napi::Object img = Napi::Object::New(env);
-  img.Set("parseConfig", Napi::Function::New(env, ParsePreprocessorConfig, "parseConfig"));
+  init_image_processor(env, img);
   img.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
   exports.Set("imageProcessor", img);
 #ifdef XCLIP_WITH_FFMPEG
@@ -607,6 +663,7 @@ void init_processing(Napi::Env env, Napi::Object exports) {
   video.Set("thumbnail", Napi::Function::New(env, VideoThumbnail, "thumbnail"));
   video.Set("cancelToken", Napi::Function::New(env, NewCancelToken, "cancelToken"));
   video.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
+  video.Set("prepare", Napi::Function::New(env, PrepareVideo, "prepare"));
   exports.Set("video", video);
 #endif
 }

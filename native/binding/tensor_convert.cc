@@ -171,23 +171,26 @@ PinnedBytes CallMemory::read(const Napi::TypedArray& array) {
 uint8_t* CallMemory::write(const Napi::TypedArray& array) {
   auto [data, bytes] = bytes_of(array.Env(), array);
   if (bytes == 0) return nullptr;
+  Pending w{Napi::Persistent(array.As<Napi::Object>()), data, bytes, at::Tensor()};
   if (at::Tensor owner = live_owner_of(data, bytes); owner.defined()) {
     owners_.push_back(std::move(owner));  // the addon's own memory: written in place
-    return data;
+  } else {
+    w.scratch = at::empty({static_cast<int64_t>(bytes)}, at::kByte);
+    std::memcpy(w.scratch.data_ptr(), data, bytes);
   }
-  at::Tensor scratch = at::empty({static_cast<int64_t>(bytes)}, at::kByte);
-  std::memcpy(scratch.data_ptr(), data, bytes);
-  writes_.push_back({Napi::Persistent(array.As<Napi::Object>()), bytes, scratch});
-  return static_cast<uint8_t*>(scratch.data_ptr());
+  uint8_t* target = w.scratch.defined() ? static_cast<uint8_t*>(w.scratch.data_ptr()) : data;
+  writes_.push_back(std::move(w));
+  return target;
 }
 
 void CallMemory::write_back(Napi::Env env) {
   for (auto& w : writes_) {
     auto [data, bytes] = bytes_of(env, w.array.Value());
-    if (data == nullptr || bytes != w.bytes)
+    if (data != w.data || bytes != w.bytes)
       throw make_error(env, {"INVALID_INPUT", "an output array was detached or resized while the call filled it (" +
-                                                  std::to_string(w.bytes) + " bytes then, " + std::to_string(bytes) + " now)"});
-    std::memcpy(data, w.scratch.data_ptr(), bytes);
+                                                  std::to_string(w.bytes) + " bytes then, " + std::to_string(bytes) +
+                                                  " now); its result was dropped"});
+    if (w.scratch.defined()) std::memcpy(data, w.scratch.data_ptr(), bytes);
   }
   writes_.clear();
 }

@@ -43,13 +43,15 @@ struct PinnedBytes {
 };
 
 // The memory one call reads from JavaScript (the rule above), owned by the worker until it is deleted. Use it for
-// every typed array a call reads, on the main thread while the call is set up. A call that fills a caller's array
-// gets a native buffer from write() and copies it into the array in Result() with write_back(), on the main thread,
-// after checking that the array still has the length it had (it may have been detached meanwhile).
+// every typed array a call reads, on the main thread while the call is set up. Memory a call writes (a caller's
+// array, e.g. one video's slot of a batch) follows the same rule: write() returns where the worker writes, the
+// array itself when it is the addon's memory (co-owned, so nothing can free it meanwhile), else a native scratch;
+// write_back() in Result(), on the main thread, checks that the array is still the one it was (not detached nor
+// resized: the result is then dropped, INVALID_INPUT) and copies a scratch in.
 class CallMemory {
  public:
   PinnedBytes read(const Napi::TypedArray& array);
-  uint8_t* write(const Napi::TypedArray& array);  // array's byte length bytes, zero-filled
+  uint8_t* write(const Napi::TypedArray& array);  // array's byte length bytes (null for none), holding its values
   void write_back(Napi::Env env);
   const std::vector<std::pair<const uint8_t*, size_t>>& ranges() const { return ranges_; }  // what read() returned
 
@@ -58,8 +60,9 @@ class CallMemory {
   std::vector<std::pair<const uint8_t*, size_t>> ranges_;
   struct Pending {
     Napi::ObjectReference array;
+    uint8_t* data;      // where the array's bytes were
     size_t bytes;
-    at::Tensor scratch;
+    at::Tensor scratch;  // undefined when written in place
   };
   std::vector<Pending> writes_;
 };

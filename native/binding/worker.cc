@@ -1,8 +1,6 @@
 #include "worker.h"
 
-#include <c10/core/InferenceMode.h>
-
-#include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip_binding {
 
@@ -10,9 +8,7 @@ std::atomic<int> PromiseWorker::pending_{0};
 
 void PromiseWorker::Execute() {
   try {
-    // Pool threads start with libtorch's default of one intra-op thread (TOOLCHAIN "Threads").
-    xclip::ensure_threads_initialised();
-    c10::InferenceMode guard;
+    xclip::InferenceScope scope;
     Run();
   } catch (...) {
     failed_ = true;

@@ -13,12 +13,22 @@
 #include <napi.h>
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 #include "errors.h"
 #include "tensor_convert.h"
 
 namespace xclip_binding {
+
+// An External that owns `object` (its finalizer deletes it). Made in a Result(), where the environment may be
+// torn down: the External's creation then fails, and `object` is deleted here rather than leaked.
+template <class T>
+Napi::External<T> owned_external(Napi::Env env, std::unique_ptr<T> object) {
+  Napi::External<T> external = Napi::External<T>::New(env, object.get(), [](Napi::Env, T* p) { delete p; });
+  object.release();
+  return external;
+}
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:

@@ -5,7 +5,7 @@ import * as path from 'path';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { Tensor, XCLIPConfig, XClipError, XCLIPModel, XCLIPTextModel, type XCLIPOutput } from '../../lib';
-import { binding } from '../../lib/native';
+import { debugHooks } from '../helpers/debugHooks';
 import { expectClose, input, loadCase, modelDir } from '../helpers/fixtures';
 
 function fullInputs(model: string) {
@@ -125,7 +125,7 @@ describe('memory', () => {
       }
     };
     await settle();
-    const live0 = binding().debug.counters().outputsLive;
+    const live0 = debugHooks().counters().outputsLive;
     const rss0 = process.memoryUsage().rss;
     for (let i = 0; i < 1000; i++) {
       if (i % 2) await model.getTextFeatures(text);
@@ -137,7 +137,7 @@ describe('memory', () => {
     expect(grown).toBeLessThan(64);
     await settle();
     // Every external buffer of the loop was finalized: the native tensors it held are gone.
-    expect(binding().debug.counters().outputsLive).toBeLessThanOrEqual(live0);
+    expect(debugHooks().counters().outputsLive).toBeLessThanOrEqual(live0);
   });
 });
 

@@ -3,7 +3,9 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import { Tensor, XCLIPModel } from '../../lib';
 import { binding, type NativeDebug } from '../../lib/native';
+import { debugHooks } from '../helpers/debugHooks';
 import { input, loadCase, modelDir } from '../helpers/fixtures';
+import { resizableBuffer } from '../helpers/resizable';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -21,37 +23,37 @@ describe('call inputs', () => {
 
   it("copies the caller's own array when the call starts: later writes and a transfer do not reach the worker", async () => {
     const data = new Float32Array([1, 2, 3, 4]);
-    const address = binding().debug.addressOf(data);
-    const before = binding().debug.counters();
-    const pending = binding().debug.inspect(new Tensor('float32', data, [2, 2]), 300);
+    const address = debugHooks().addressOf(data);
+    const before = debugHooks().counters();
+    const pending = debugHooks().inspect(new Tensor('float32', data, [2, 2]), 300);
     data[0] = 42; // after the call started, before the worker reads
     transferAway(data.buffer); // detached: its memory may be freed while the worker sleeps
     const seen = await pending;
     expect(data.length).toBe(0);
     expect(seen.values).toEqual([1, 2, 3, 4]);
     expect(seen.address).not.toBe(address);
-    const after = binding().debug.counters();
+    const after = debugHooks().counters();
     expect(after.inputsCopied - before.inputsCopied).toBe(1);
     expect(after.inputsPinned - before.inputsPinned).toBe(0);
   });
 
   it('a resizable buffer shrunk during the call does not change what the call reads', async () => {
-    const buffer = new ArrayBuffer(16, { maxByteLength: 1 << 16 });
+    const buffer = resizableBuffer(16, 1 << 16);
     const data = new Float32Array(buffer, 0, 4);
     data.set([5, 6, 7, 8]);
-    const pending = binding().debug.inspect(new Tensor('float32', data, [4]), 200);
+    const pending = debugHooks().inspect(new Tensor('float32', data, [4]), 200);
     buffer.resize(0);
     expect((await pending).values).toEqual([5, 6, 7, 8]);
   });
 
   it('reads an output of an earlier call in place (no copy), co-owning it: collecting the output meanwhile frees nothing', async () => {
-    const before = binding().debug.counters();
-    let out: ReturnType<NativeDebug['makeOutput']> | undefined = binding().debug.makeOutput(8);
+    const before = debugHooks().counters();
+    let out: ReturnType<NativeDebug['makeOutput']> | undefined = debugHooks().makeOutput(8);
     const address = out.address;
     let collected = false;
     const registry = new FinalizationRegistry(() => (collected = true)); // kept: a collected registry reports nothing
     registry.register(out.tensor.data.buffer, 'output');
-    const pending = binding().debug.inspect(new Tensor('float32', (out.tensor.data as Float32Array).subarray(2), [6]), 300);
+    const pending = debugHooks().inspect(new Tensor('float32', (out.tensor.data as Float32Array).subarray(2), [6]), 300);
     out = undefined; // nothing in JavaScript refers to the output now: it is collected (and finalized) during the call
     for (let i = 0; i < 20 && !collected; i++) {
       gc();
@@ -61,7 +63,7 @@ describe('call inputs', () => {
     const seen = await pending;
     expect(seen.values).toEqual([2, 3, 4, 5, 6, 7]);
     expect(seen.address).toBe(address + 8n); // byteOffset of the subarray honoured
-    const after = binding().debug.counters();
+    const after = debugHooks().counters();
     expect(after.inputsPinned - before.inputsPinned).toBe(1);
     expect(after.inputsCopied - before.inputsCopied).toBe(0);
   });
@@ -69,81 +71,81 @@ describe('call inputs', () => {
   it('native memory from allocate() is read in place (the classifier stacks its batches in it)', async () => {
     const a = binding().allocate('float32', 4);
     a.set([1, 2, 3, 4]);
-    const before = binding().debug.counters();
-    const seen = await binding().debug.inspect(new Tensor('float32', a, [4]), 0);
-    expect(seen.address).toBe(binding().debug.addressOf(a));
+    const before = debugHooks().counters();
+    const seen = await debugHooks().inspect(new Tensor('float32', a, [4]), 0);
+    expect(seen.address).toBe(debugHooks().addressOf(a));
     expect(seen.values).toEqual([1, 2, 3, 4]);
-    expect(binding().debug.counters().inputsPinned - before.inputsPinned).toBe(1);
+    expect(debugHooks().counters().inputsPinned - before.inputsPinned).toBe(1);
   });
 
   it('a whole output is read at its own address', async () => {
-    const out = binding().debug.makeOutput(3);
-    const seen = await binding().debug.inspect(new Tensor('float32', out.tensor.data as Float32Array, [1, 3]), 0);
+    const out = debugHooks().makeOutput(3);
+    const seen = await debugHooks().inspect(new Tensor('float32', out.tensor.data as Float32Array, [1, 3]), 0);
     expect(seen.address).toBe(out.address);
     expect(seen.values).toEqual([0, 1, 2]);
   });
 
   it("a call filling a caller's array writes it when it settles, and refuses one detached meanwhile", async () => {
     const target = new Uint8Array(1024);
-    await binding().debug.fill(target, 7, 0);
+    await debugHooks().fill(target, 7, 0);
     expect(target.every((v) => v === 7)).toBe(true);
     const gone = new Uint8Array(1024);
-    const pending = binding().debug.fill(gone, 9, 200);
+    const pending = debugHooks().fill(gone, 9, 200);
     transferAway(gone.buffer);
     await expect(pending).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('detached or resized') });
-    const own = binding().debug.makeOutput(64, 'uint8');
-    await binding().debug.fill(own.tensor.data as Uint8Array, 3, 0);
+    const own = debugHooks().makeOutput(64, 'uint8');
+    await debugHooks().fill(own.tensor.data as Uint8Array, 3, 0);
     expect((own.tensor.data as Uint8Array).every((v) => v === 3)).toBe(true);
   });
 });
 
 describe('zero-copy outputs', () => {
-  afterEach(() => binding().debug.forceCopyOutputs(false));
+  afterEach(() => debugHooks().forceCopyOutputs(false));
 
   it('an output ArrayBuffer is the native tensor memory (external, not copied)', () => {
-    const before = binding().debug.counters();
-    const out = binding().debug.makeOutput(8);
-    const after = binding().debug.counters();
-    expect(Array.from(out.tensor.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(binding().debug.addressOf(out.tensor.data)).toBe(out.address);
+    const before = debugHooks().counters();
+    const out = debugHooks().makeOutput(8);
+    const after = debugHooks().counters();
+    expect(Array.from(out.tensor.data as Float32Array)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(debugHooks().addressOf(out.tensor.data)).toBe(out.address);
     expect(after.outputsExternal - before.outputsExternal).toBe(1);
     expect(after.outputsCopied - before.outputsCopied).toBe(0);
   });
 
   it('falls back to a copy where external buffers are refused', () => {
-    binding().debug.forceCopyOutputs(true);
-    const before = binding().debug.counters();
-    const out = binding().debug.makeOutput(8);
-    const after = binding().debug.counters();
-    expect(Array.from(out.tensor.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(binding().debug.addressOf(out.tensor.data)).not.toBe(out.address);
+    debugHooks().forceCopyOutputs(true);
+    const before = debugHooks().counters();
+    const out = debugHooks().makeOutput(8);
+    const after = debugHooks().counters();
+    expect(Array.from(out.tensor.data as Float32Array)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(debugHooks().addressOf(out.tensor.data)).not.toBe(out.address);
     expect(after.outputsCopied - before.outputsCopied).toBe(1);
     expect(after.outputsExternal - before.outputsExternal).toBe(0);
   });
 
   it('finalizers release the native tensors once JS drops the outputs', async () => {
-    const live0 = binding().debug.counters().outputsLive;
+    const live0 = debugHooks().counters().outputsLive;
     let outs: unknown[] = [];
-    for (let i = 0; i < 50; i++) outs.push(binding().debug.makeOutput(1024));
-    expect(binding().debug.counters().outputsLive - live0).toBe(50);
+    for (let i = 0; i < 50; i++) outs.push(debugHooks().makeOutput(1024));
+    expect(debugHooks().counters().outputsLive - live0).toBe(50);
     outs = [];
-    for (let i = 0; i < 10 && binding().debug.counters().outputsLive > live0; i++) {
+    for (let i = 0; i < 10 && debugHooks().counters().outputsLive > live0; i++) {
       gc();
       await turn();
     }
     expect(outs.length).toBe(0);
-    expect(binding().debug.counters().outputsLive).toBeLessThanOrEqual(live0);
+    expect(debugHooks().counters().outputsLive).toBeLessThanOrEqual(live0);
   });
 
   it('a model forward hands back every output without a copy', async () => {
     const model = await XCLIPModel.fromPretrained(modelDir('xclip-tiny8'));
     const c = loadCase('xclip-tiny8', 'forward_full');
-    const before = binding().debug.counters();
+    const before = debugHooks().counters();
     const out = await model.forward(
       { inputIds: input(c, 'inputs.input_ids'), attentionMask: input(c, 'inputs.attention_mask'), pixelValues: input<'float32'>(c, 'inputs.pixel_values') },
       { outputHiddenStates: true, outputAttentions: true },
     );
-    const after = binding().debug.counters();
+    const after = debugHooks().counters();
     expect(after.inputsBorrowed - before.inputsBorrowed).toBe(3);
     expect(after.outputsCopied - before.outputsCopied).toBe(0);
     // 5 top-level tensors + 3 towers' last/pooler + hidden states + attentions; equal pointers share one buffer.

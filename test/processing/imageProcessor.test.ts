@@ -107,6 +107,17 @@ describe("preprocessing on the model's device", () => {
     }
   });
 
+  it('prepare with a device writes the CPU loops\' pixel values into a slot, bit for bit', async () => {
+    const proc = await VideoMAEImageProcessor.fromPretrained(path.join(fixturesDir(), 'e2e', 'xclip-e2e-a'));
+    const file = path.join(fixturesDir(), 'videos', 'vp9_176x144_25fps.webm');
+    const cpu = (await proc.prepare(file, { numFrames: 8 })).pixelValues;
+    const slot = new Float32Array(cpu.data.length);
+    const onDevice = (await proc.prepare(file, { numFrames: 8, out: slot, device: TEST_DEVICE })).pixelValues;
+    expect(onDevice.data).toBe(slot);
+    expect(Buffer.compare(bytesOf(slot), bytesOf(cpu.data))).toBe(0);
+    await expect(proc.prepare(file, { device: 'tpu' as never })).rejects.toThrow(RangeError);
+  });
+
   it('a classifier preprocesses on its model\'s GPU unless XCLIP_PREPROCESS=cpu, and on the CPU loops for a CPU model', () => {
     expect(preprocessDeviceFor('cuda:0', {})).toBe('cuda:0');
     expect(preprocessDeviceFor('cuda:1', { XCLIP_PREPROCESS: 'device' })).toBe('cuda:1');

@@ -20,7 +20,9 @@ import {
 } from '../../lib';
 import { binding } from '../../lib/native';
 import { fixturesDir } from '../helpers/fixtures';
+import { debugHooks } from '../helpers/debugHooks';
 import { claimsMp4, withDisplayMatrix } from '../helpers/mp4';
+import { resizableBuffer } from '../helpers/resizable';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -65,7 +67,7 @@ describe('1. inputs stay valid and unchanged for the whole call', () => {
 
   it('a resizable buffer shrunk during a decode', async () => {
     const file = fs.readFileSync(h264);
-    const buffer = new ArrayBuffer(file.length, { maxByteLength: 2 * file.length });
+    const buffer = resizableBuffer(file.length, 2 * file.length);
     const bytes = new Uint8Array(buffer);
     bytes.set(file);
     const pending = readVideo(bytes);
@@ -86,9 +88,9 @@ describe('1. inputs stay valid and unchanged for the whole call', () => {
   it("readVideo's own frames go to preprocess without a copy", async () => {
     const processor = await VideoMAEImageProcessor.fromPretrained(e2eDir());
     const { frames } = await readVideo(h264);
-    const before = binding().debug.counters();
+    const before = debugHooks().counters();
     await processor.preprocess([frames]);
-    const after = binding().debug.counters();
+    const after = debugHooks().counters();
     expect(after.inputsPinned - before.inputsPinned).toBe(frames.length);
     expect(after.inputsCopied - before.inputsCopied).toBe(0);
   });
@@ -111,10 +113,10 @@ describe("2. outputs around Node's buffer limit (2^32 bytes in Node 20)", () => 
   it('an output of exactly the limit is handed over as is; one byte more is a clear error (it aborted with a double free)', () => {
     // Uninitialised bytes the addon never touches: the size is real, the memory is not used.
     const max = bufferConstants.MAX_LENGTH;
-    const under = binding().debug.makeOutput(max, 'uint8');
+    const under = debugHooks().makeOutput(max, 'uint8');
     expect(under.tensor.data.length).toBe(max);
-    expect(() => binding().debug.makeOutput(max + 1, 'uint8')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
-    expect(() => binding().debug.makeOutput(max + 1, 'uint8')).toThrow(`larger than the ${max} bytes`);
+    expect(() => debugHooks().makeOutput(max + 1, 'uint8')).toThrow(expect.objectContaining({ code: 'INVALID_INPUT' }));
+    expect(() => debugHooks().makeOutput(max + 1, 'uint8')).toThrow(`larger than the ${max} bytes`);
   });
 
   (bigMemoryReason ? it.skip : it)(`decoded frames just under and just over 4 GiB arrive whole${bigMemoryReason ? ` (skipped: ${bigMemoryReason})` : ''}`, async () => {
@@ -162,11 +164,11 @@ describe('4. arguments are sized before they are walked', () => {
 
   it('the addon checks the same when TypeScript is bypassed', async () => {
     const t0 = Date.now();
-    const json = JSON.stringify({ size: 224 });
+    const { handle } = binding().imageProcessor.fromConfig(JSON.stringify({ size: 224 }));
     const refused = (call: () => unknown): Promise<void> => expect(Promise.resolve().then(call)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await refused(() => binding().video.read(h264, { sampling: 'indices', indices: huge() }));
-    await refused(() => binding().imageProcessor.preprocess(huge(), json));
-    await refused(() => binding().debug.inspect({ type: 'float32', data: new Float32Array(0), dims: huge() }, 0));
+    await refused(() => binding().imageProcessor.preprocess(handle, huge()));
+    await refused(() => debugHooks().inspect({ type: 'float32', data: new Float32Array(0), dims: huge() }, 0));
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 

@@ -22,7 +22,8 @@ const rssMB = (): number => process.memoryUsage().rss / 2 ** 20;
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
-// External buffers are released when the loop turns (TOOLCHAIN pitfall 9): collect, then let finalizers run.
+// External buffers are released only when the event loop turns (their finalizers run there; a synchronous loop
+// keeps every one alive): collect, then let the loop turn so the finalizers run.
 async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) {
     gc();

@@ -5,6 +5,7 @@ import {
   type OpenedMedia,
   type BaseModelOutputWithPooling,
   type BatchStats,
+  type PreparedVideo,
   type JobOutcome,
   type QueueCounts,
   VideoJobQueue,
@@ -12,7 +13,9 @@ import {
   type WorkerStats,
   videoRef,
   Tensor,
+  VideoMAEImageProcessor,
   XCLIPConfig,
+  XCLIPProcessor,
   XClipError,
   type XClipErrorCode,
   XCLIPModel,
@@ -73,6 +76,16 @@ export async function usage(): Promise<void> {
   // @ts-expect-error misspelled batching option
   new ZeroShotVideoClassifier(model, clf.processor, '', { maxBach: 4 });
 
+  const proc = await VideoMAEImageProcessor.fromPretrained('./model');
+  const prepared: PreparedVideo = await proc.prepare('a.mp4', { numFrames: 8, out: new Float32Array(8 * 3 * 224 * 224), signal: new AbortController().signal });
+  const slotSize: readonly [number, number] | undefined = proc.fixedOutputSize;
+  const fromHub = await XCLIPProcessor.fromPretrained('microsoft/xclip-base-patch32', { localFilesOnly: true });
+  const encoded = await fromHub.encode({ videos: ['a.mp4'], out: new Float32Array(8 * 3 * 224 * 224) });
+  void [prepared.pixelValues.dims, prepared.indices, slotSize, encoded.pixelValues];
+  // @ts-expect-error out is a Float32Array
+  await proc.prepare('a.mp4', { out: new Float64Array(4) });
+  // @ts-expect-error the processor takes hub options, not model options
+  await XCLIPProcessor.fromPretrained('org/name', { device: 'cpu' });
   const ac = new AbortController();
   const rows: Float32Array[] = await clf.score(['a.mp4', new URL('file:///v/b.mp4')], ['a dog'], { signal: ac.signal, timeoutMs: 1000, truncation: true });
   const top: LabelScore[] = await clf.classify('a.mp4', ['x'], { topK: 1, maxPixels: 1 << 20, applyRotation: true, sampling: 'uniform', signal: ac.signal });

@@ -110,7 +110,7 @@ void read_vision(const json& j, const std::string& prefix, const std::string& so
   r.integer("num_channels", c.num_channels, 1, 64);
   r.integer("image_size", c.image_size, 1, kMaxDim);
   r.integer("patch_size", c.patch_size, 1, kMaxDim);
-  r.integer("num_frames", c.num_frames, 1, 4096);
+  r.integer("num_frames", c.num_frames, 1, kMaxNumFrames);
   r.string("hidden_act", c.hidden_act);
   r.number("layer_norm_eps", c.layer_norm_eps, 0.0, 1.0);
   r.number("attention_dropout", c.attention_dropout, 0.0, 1.0);

@@ -12,7 +12,7 @@
 #include <map>
 #include <vector>
 
-#include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip {
 

@@ -1,5 +1,9 @@
 #include "xclip/error.h"
 
+#include <c10/util/Exception.h>
+
+#include <new>
+
 namespace xclip {
 
 const char* error_code_name(ErrorCode code) {
@@ -23,6 +27,19 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kInternal: return "INTERNAL";
   }
   return "INTERNAL";
+}
+
+Error current_error(const char* where) {
+  const std::string prefix = where && *where ? std::string(where) + ": " : std::string();
+  try {
+    throw;
+  } catch (const Error& e) {
+    return e;
+  } catch (const c10::Error& e) {
+    return Error(ErrorCode::kInternal, prefix + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return Error(ErrorCode::kInternal, prefix + "out of memory");
+  }
 }
 
 }  // namespace xclip

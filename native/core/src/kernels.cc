@@ -1,17 +1,11 @@
 // CPU kernel dispatch: oneDNN for Linear and bfloat16 LayerNorm where built in (see kernels.h), else libtorch.
 #include "kernels.h"
 
+#include "onednn.h"
 #include "xclip/error.h"
-#include "xclip/model.h"
-
-#ifdef XCLIP_WITH_ONEDNN
-#include <dnnl.hpp>
-#endif
-
-#include <c10/core/InferenceMode.h>
+#include "xclip/runtime.h"
 
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -36,15 +30,6 @@ std::atomic<KernelBackend>& backend_slot() {
 
 #ifdef XCLIP_WITH_ONEDNN
 using dnnl::memory;
-
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  return eng;
-}
-
-memory::data_type dnnl_type(at::ScalarType t) {
-  return t == at::kBFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
-}
 
 // The oneDNN eltwise post-op computing `act` exactly as apply_activation defines it, if there is one.
 std::optional<std::pair<dnnl::algorithm, float>> eltwise_of(Activation act) {
@@ -162,60 +147,6 @@ bool onednn_built() {
 #else
   return false;
 #endif
-}
-
-namespace {
-template <class F>
-double gflops_of(F&& fn, double flop, double seconds) {
-  fn();  // JIT and first-touch costs stay out of the figure
-  const auto t0 = std::chrono::steady_clock::now();
-  int iters = 0;
-  double elapsed = 0;
-  do {
-    fn();
-    ++iters;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  } while (elapsed < seconds);
-  return flop * iters / elapsed / 1e9;
-}
-}  // namespace
-
-GemmPeak measure_gemm_peak(at::ScalarType dtype, double seconds, int64_t m, int64_t k, int64_t n) {
-  if (dtype != at::kFloat && dtype != at::kBFloat16) {
-    throw Error(ErrorCode::kInvalidInput, "measure_gemm_peak: dtype must be float32 or bfloat16");
-  }
-  ensure_threads_initialised();
-  c10::InferenceMode guard;
-  const double flop = 2.0 * m * k * n;
-  at::Tensor x = at::randn({m, k}).to(dtype), w = at::randn({n, k}).to(dtype);
-  GemmPeak peak;
-#ifdef XCLIP_WITH_ONEDNN
-  try {
-    const auto& eng = cpu_engine();
-    const memory::data_type dt = dnnl_type(dtype);
-    memory::desc src_md({m, k}, dt, memory::format_tag::ab), dst_md({m, n}, dt, memory::format_tag::ab);
-    memory::desc w_plain({k, n}, dt, memory::format_tag::ba), w_any({k, n}, dt, memory::format_tag::any);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, w_any, dst_md), eng);
-    at::Tensor y = at::empty({m, n}, x.options());
-    memory src(src_md, eng, x.data_ptr()), dst(dst_md, eng, y.data_ptr()), plain(w_plain, eng, w.data_ptr());
-    memory packed(pd.weights_desc(), eng);
-    dnnl::stream stream(eng);
-    dnnl::reorder(plain, packed).execute(stream, plain, packed);
-    dnnl::matmul mm(pd);
-    peak.gflops = gflops_of(
-        [&] {
-          mm.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}});
-          stream.wait();
-        },
-        flop, seconds);
-    peak.backend = "onednn-packed";
-    return peak;
-  } catch (const dnnl::error&) {
-  }
-#endif
-  peak.gflops = gflops_of([&] { at::linear(x, w); }, flop, seconds);
-  peak.backend = "aten";
-  return peak;
 }
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Epilogue& epilogue) {

@@ -149,8 +149,4 @@ struct PromptGenerator : Module {
   at::Tensor alpha;
 };
 
-// ---- runtime.cc ----
-// Converts a c10::Error escaping `fn` into xclip::Error(kInternal) without the backtrace.
-[[noreturn]] void rethrow_c10(const c10::Error& e, const char* where);
-
 }  // namespace xclip

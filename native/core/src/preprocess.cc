@@ -358,6 +358,14 @@ void pil_resize_rgb(const uint8_t* src, int64_t width, int64_t height, uint8_t* 
 
 namespace detail {
 
+void check_destination(const std::array<int64_t, 5>& shape, const float* out, int64_t capacity) {
+  const int64_t need = shape[0] * shape[1] * shape[2] * shape[3] * shape[4];
+  if (!out || capacity != need)
+    fail_input("the destination holds " + std::to_string(capacity) + " values but pixel_values [" + std::to_string(shape[0]) + ", " +
+               std::to_string(shape[1]) + ", 3, " + std::to_string(shape[3]) + ", " + std::to_string(shape[4]) + "] need " +
+               std::to_string(need));
+}
+
 std::array<int64_t, 5> checked_output_shape(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
   if (videos.empty()) fail_input("no videos to preprocess");
   const size_t num_frames = videos[0].size();
@@ -394,16 +402,16 @@ std::array<int64_t, 5> checked_output_shape(const std::vector<std::vector<FrameV
 
 }  // namespace detail
 
-at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
-  const auto shape = detail::checked_output_shape(videos, config);
-  const int64_t B = shape[0], T = shape[1], oh = shape[3], ow = shape[4];
+namespace {
 
+// Writes the pixel_values of frames already checked by checked_output_shape into out_base ([B, T, 3, oh, ow]).
+void write_pixel_values(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                        const std::array<int64_t, 5>& shape, float* out_base) {
+  const int64_t T = shape[1], oh = shape[3], ow = shape[4];
   const auto lut = pillow::value_table(config);
 
-  at::Tensor out = at::empty({B, T, 3, oh, ow}, at::kFloat);
-  float* out_base = out.data_ptr<float>();
   const int64_t plane = oh * ow;
-  at::parallel_for(0, B * T, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, shape[0] * T, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> region_buf, scratch;
     for (int64_t i = begin; i < end; ++i) {
       const FrameView& f = videos[static_cast<size_t>(i / T)][static_cast<size_t>(i % T)];
@@ -455,7 +463,29 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
       }
     }
   });
+}
+
+}  // namespace
+
+at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
+  const auto shape = detail::checked_output_shape(videos, config);
+  at::Tensor out = at::empty(shape, at::kFloat);
+  write_pixel_values(videos, config, shape, out.data_ptr<float>());
   return out;
+}
+
+at::Tensor preprocess_videos_into(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                                  float* out, int64_t capacity) {
+  const auto shape = detail::checked_output_shape(videos, config);
+  detail::check_destination(shape, out, capacity);
+  write_pixel_values(videos, config, shape, out);
+  return at::from_blob(out, shape, at::kFloat);
+}
+
+std::optional<std::array<int64_t, 2>> fixed_output_frame_size(const ImageProcessorConfig& config) {
+  if (config.do_center_crop) return std::array<int64_t, 2>{config.crop_height, config.crop_width};
+  if (config.do_resize && config.shortest_edge <= 0) return std::array<int64_t, 2>{config.size_height, config.size_width};
+  return std::nullopt;
 }
 
 namespace {

@@ -126,6 +126,17 @@ at::Tensor preprocess_videos_on(const std::vector<at::Tensor>& videos, const Ima
   return at::stack(out);
 }
 
+at::Tensor copy_pixel_values_into(const at::Tensor& pixel_values, float* out, int64_t capacity) {
+  const auto s = pixel_values.sizes();
+  if (pixel_values.dim() != 5 || pixel_values.scalar_type() != at::kFloat)
+    throw Error(ErrorCode::kInvalidInput, "copy_pixel_values_into takes float32 [B, T, 3, H, W] pixel values");
+  const std::array<int64_t, 5> shape = {s[0], s[1], s[2], s[3], s[4]};
+  detail::check_destination(shape, out, capacity);
+  at::Tensor dst = at::from_blob(out, shape, at::kFloat);
+  dst.copy_(pixel_values);  // from a device: one transfer into (possibly pinned) host memory
+  return dst;
+}
+
 at::Tensor preprocess_videos_on(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
                                 const at::Device& device) {
   detail::checked_output_shape(videos, config);  // sizes, data lengths and limits, before anything is copied

@@ -15,6 +15,8 @@ namespace detail {
 // Checks a batch of frames against the config and returns the shape of its pixel_values [B, T, 3, H', W'].
 // Frame data is only checked for null; errors are kInvalidInput.
 std::array<int64_t, 5> checked_output_shape(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config);
+// kInvalidInput unless `out` holds exactly the floats of pixel_values of `shape` (nothing is written).
+void check_destination(const std::array<int64_t, 5>& shape, const float* out, int64_t capacity);
 // Checks one [T, H, W, 3] uint8 video tensor (dtype, shape, frames) without touching its data.
 void check_video_tensor(const at::Tensor& v, size_t index);
 

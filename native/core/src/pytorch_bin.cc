@@ -1,6 +1,7 @@
 // Legacy `pytorch_model.bin` = torch.save(state_dict): a ZIP archive of STORED entries holding
 // `<archive>/data.pkl` (a pickle of the state dict) and one raw little-endian record `<archive>/data/<key>` per
-// storage. torch::pickle_load cannot read an OrderedDict (TOOLCHAIN.md, pitfall 10) and a full unpickler would run
+// storage. torch::pickle_load cannot read an OrderedDict (libtorch 1.13's unpickler turns the OrderedDict global
+// into None outside tensor deserialization, so every state_dict() file fails) and a full unpickler would run
 // whatever the file names, so this is a small VM that accepts only what a state dict needs and executes nothing.
 // Every offset and length comes from the file and is checked against it before use.
 
@@ -631,11 +632,7 @@ TensorMap parse(const uint8_t* d, size_t size, const std::string& src, std::shar
   if (size == 0) corrupt(src, "file is empty");
   if (size < 4 || le(d, 4) != kLocalSig) not_a_zip(d, size, src);
   Archive archive(d, size, src, std::move(keep));
-  try {
-    return parse_archive(archive);
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kInternal, src + ": " + e.what_without_backtrace());
-  }
+  return translating_errors(src.c_str(), [&] { return parse_archive(archive); });
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Device and dtype resolution, intra-op thread setup, c10::Error translation.
+// Device and dtype resolution, intra-op thread setup.
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
@@ -15,12 +15,10 @@
 
 #include "parts.h"
 #include "xclip/error.h"
+#include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip {
-
-void rethrow_c10(const c10::Error& e, const char* where) {
-  throw Error(ErrorCode::kInternal, std::string(where) + ": " + e.what_without_backtrace());
-}
 
 at::Device resolve_device(const std::string& spec) {
   const bool has_cuda = at::hasCUDA();

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <new>
 #include <random>
 
 #include "video_engine.h"
+#include "xclip/config.h"
 #include "xclip/error.h"
 
 namespace xclip {
@@ -30,18 +30,6 @@ std::vector<double> timestamps_of(const Collected& c, const std::vector<int64_t>
   t.reserve(indices.size());
   for (int64_t i : indices) t.push_back(c.table.pts_seconds.at(i));
   return t;
-}
-
-// libtorch reports allocation/shape failures as c10::Error: surface them as xclip::Error without the backtrace.
-template <typename F>
-auto guarded(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kInternal, std::string("libtorch: ") + e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::kInternal, "out of memory while decoding video");
-  }
 }
 
 constexpr size_t kMaxIndices = 100000;
@@ -136,8 +124,10 @@ DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& optio
                                                 std::to_string(options.times.size()));
     for (double s : options.times)
       if (!std::isfinite(s)) throw Error(ErrorCode::kInvalidInput, "sampling times must be finite numbers of seconds");
-  } else if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > 100000))
-    throw Error(ErrorCode::kInvalidInput, "num_frames must be in [1, 100000], got " + std::to_string(options.num_frames));
+  } else if (options.sampling != Sampling::kIndices && (options.num_frames <= 0 || options.num_frames > kMaxNumFrames)) {
+    throw Error(ErrorCode::kInvalidInput,
+                "num_frames must be in [1, " + std::to_string(kMaxNumFrames) + "], got " + std::to_string(options.num_frames));
+  }
   if (options.sampling == Sampling::kIndices && (options.indices.empty() || options.indices.size() > kMaxIndices))
     throw Error(ErrorCode::kInvalidInput, "sampling by explicit indices needs 1 to " + std::to_string(kMaxIndices) +
                                               " indices, got " + std::to_string(options.indices.size()));
@@ -159,7 +149,9 @@ DecodedVideo read_video_impl(const VideoSource& source, const ReadOptions& optio
 }
 
 VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& options) {
-  if (options.num_frames <= 0) throw Error(ErrorCode::kInvalidInput, "num_frames must be positive");
+  if (options.num_frames <= 0 || options.num_frames > kMaxNumFrames)
+    throw Error(ErrorCode::kInvalidInput,
+                "num_frames must be in [1, " + std::to_string(kMaxNumFrames) + "], got " + std::to_string(options.num_frames));
   if ((options.clip_seconds > 0) == (options.num_clips > 0))
     throw Error(ErrorCode::kInvalidInput, "give exactly one of clip_seconds (> 0) or num_clips (> 0)");
   const DecodeConfig cfg = decode_config(options);
@@ -239,11 +231,11 @@ VideoClips read_video_clips_impl(const VideoSource& source, const ClipOptions& o
 }  // namespace
 
 DecodedVideo read_video(const VideoSource& source, const ReadOptions& options) {
-  return guarded([&] { return read_video_impl(source, options); });
+  return translating_errors("read_video", [&] { return read_video_impl(source, options); });
 }
 
 VideoClips read_video_clips(const VideoSource& source, const ClipOptions& options) {
-  return guarded([&] { return read_video_clips_impl(source, options); });
+  return translating_errors("read_video_clips", [&] { return read_video_clips_impl(source, options); });
 }
 
 }  // namespace xclip

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "video_ffmpeg.h"
+#include "xclip/error.h"
 #include "xclip/video.h"
 
 namespace xclip {
@@ -107,11 +108,7 @@ Thumbnail video_thumbnail(const VideoSource& source, const ThumbnailOptions& opt
   Thumbnail t;
   t.frame_index = v.indices.at(0);
   t.timestamp = v.timestamps.at(0);
-  try {
-    t.jpeg = encode_jpeg(v.frames[0], options.max_width, options.quality, &t.width, &t.height);
-  } catch (const c10::Error& e) {
-    throw Error(ErrorCode::kInternal, std::string("libtorch: ") + e.what_without_backtrace());
-  }
+  t.jpeg = translating_errors("video_thumbnail", [&] { return encode_jpeg(v.frames[0], options.max_width, options.quality, &t.width, &t.height); });
   return t;
 }
 

@@ -3,8 +3,6 @@
 // inputs are cast to it, integer inputs to int64; every output is in the model dtype on the model's device.
 // One exception: a libtorch without CPU float16 kernels (Debian's 1.13 has no half conv2d/addmm on CPU) runs a
 // float16 CPU model in float32 with the weights rounded to float16, and casts the outputs to float16.
-#include <c10/core/InferenceMode.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +11,7 @@
 #include "parts.h"
 #include "xclip/error.h"
 #include "xclip/model.h"
+#include "xclip/runtime.h"
 
 namespace xclip {
 namespace fs = std::filesystem;
@@ -29,16 +28,11 @@ const char* dtype_name(at::ScalarType t) {
 
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidInput, msg); }
 
-// Runs `fn` on the calling thread with the core's thread count and inference mode, translating c10 errors.
+// Runs `fn` on the calling thread set up for inference (InferenceScope), translating libtorch's errors.
 template <class F>
 auto guarded(const char* where, F&& fn) -> decltype(fn()) {
-  ensure_threads_initialised();
-  c10::InferenceMode guard;
-  try {
-    return fn();
-  } catch (const c10::Error& e) {
-    rethrow_c10(e, where);
-  }
+  InferenceScope scope;
+  return translating_errors(where, std::forward<F>(fn));
 }
 
 at::Tensor checked_ids(const at::Tensor& t, const char* name, int64_t upper, const char* upper_what,
@@ -144,7 +138,7 @@ at::ScalarType compute_dtype(at::ScalarType dt, at::Device dev) {
   if (dt != at::kHalf || !dev.is_cpu()) return dt;
   static const bool half_kernels = [] {
     try {
-      c10::InferenceMode guard;
+      InferenceScope scope;
       at::Tensor x = at::ones({1, 1, 2, 2}, at::kHalf);
       at::conv2d(x, x);
       at::linear(x.view({1, 4}), at::ones({2, 4}, at::kHalf));

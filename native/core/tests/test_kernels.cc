@@ -5,7 +5,9 @@
 #include "../src/kernels.h"
 #include "../src/parts.h"
 #include "testing.h"
+#include "xclip/bench.h"
 #include "xclip/model.h"
+#include "xclip/runtime.h"
 
 using namespace xclip;
 

@@ -4,6 +4,7 @@
 
 #include "testing.h"
 #include "xclip/model.h"
+#include "xclip/runtime.h"
 
 using namespace xclip;
 

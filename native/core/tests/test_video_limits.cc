@@ -14,6 +14,7 @@
 
 #include "testing.h"
 #include "video_engine.h"
+#include "xclip/config.h"
 #include "xclip/video.h"
 
 using namespace xclip;
@@ -181,6 +182,21 @@ TEST(video_limits_decoder_threads_out_of_range_are_refused) {
     c.threads = threads;
     EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kInvalidInput, "decoder threads");
   }
+}
+
+// A sampled read and a clip take at most kMaxNumFrames frames, the bound a model's num_frames and a prepared video
+// share (the TypeScript checks read the same value).
+TEST(video_limits_num_frames_follow_the_model_bound) {
+  const std::string bound = "num_frames must be in [1, " + std::to_string(kMaxNumFrames) + "]";
+  ReadOptions o;
+  o.num_frames = static_cast<int>(kMaxNumFrames) + 1;
+  EXPECT_ERROR(read_video(fixture_video("h264_320x240_30fps.mp4"), o), ErrorCode::kInvalidInput, bound.c_str());
+  ClipOptions c;
+  c.num_clips = 1;
+  c.num_frames = static_cast<int>(kMaxNumFrames) + 1;
+  EXPECT_ERROR(read_video_clips(fixture_video("h264_320x240_30fps.mp4"), c), ErrorCode::kInvalidInput, bound.c_str());
+  o.num_frames = static_cast<int>(kMaxNumFrames);  // 60 frames read up to 1024 times: allowed
+  EXPECT_EQ(read_video(fixture_video("h264_320x240_30fps.mp4"), o).indices.size(), static_cast<size_t>(kMaxNumFrames));
 }
 
 // The cancel flag also stops a probe, and a call flagged once its packet index exists decodes no frame after it.

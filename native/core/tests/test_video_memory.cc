@@ -11,7 +11,7 @@
 
 #include "mp4_writer.h"
 #include "testing.h"
-#include "xclip/model.h"
+#include "xclip/runtime.h"
 #include "xclip/video.h"
 
 using namespace xclip;

@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "xclip/error.h"
+#include "xclip/bench.h"
 #include "xclip/flops.h"
 #include "xclip/model.h"
+#include "xclip/runtime.h"
 #include "xclip/versions.h"
 #include "xclip/weights.h"
 #ifdef XCLIP_WITH_FFMPEG

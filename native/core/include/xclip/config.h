@@ -24,6 +24,10 @@ struct XCLIPTextConfig {
   int64_t eos_token_id = 2;
 };
 
+// Most frames per video anywhere: a model's num_frames, a sampled read, a prepared video, a clip. X-CLIP
+// checkpoints use 8 to 32; the TypeScript checks read this value from the addon, so both agree.
+constexpr int64_t kMaxNumFrames = 1024;
+
 struct XCLIPVisionConfig {
   int64_t hidden_size = 768;
   int64_t intermediate_size = 3072;

@@ -40,4 +40,22 @@ class Error : public std::runtime_error {
   ErrorCode code_;
 };
 
+// The exception being handled, as an xclip::Error; call it only inside a catch block. An xclip::Error comes back
+// as it is. libtorch's failures (c10::Error: shapes, dtypes, allocations) and std::bad_alloc become kInternal,
+// prefixed "where: " when `where` is not empty and without libtorch's C++ backtrace, which means nothing to a
+// user. Any other exception is rethrown unchanged.
+Error current_error(const char* where = "");
+
+// Runs fn, translating what escapes it as current_error does.
+template <class F>
+auto translating_errors(const char* where, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error&) {
+    throw;
+  } catch (...) {
+    throw current_error(where);
+  }
+}
+
 }  // namespace xclip

@@ -143,36 +143,4 @@ class XCLIPVisionModel {
 at::Device resolve_device(const std::string& spec);
 at::ScalarType resolve_dtype(const std::string& name);
 
-// Intra-op threads. Debian's libtorch starts with 1; the core sets the machine's physical cores on first use
-// unless XCLIP_NUM_THREADS or set_num_threads says otherwise.
-void set_num_threads(int n);
-int get_num_threads();
-void ensure_threads_initialised();
-
-// CPU tensor memory. Every entry point installs (once) an allocator that keeps freed blocks of 256 KB and more
-// for reuse, up to XCLIP_CPU_CACHE_MB (default 2048; 0 leaves libtorch's allocator in place), because fresh
-// mappings cost more in page faults than the layers writing them. The cache holds at most one forward's
-// transient working set; release_cached_cpu_memory() returns it to the OS (e.g. after disposing a model).
-void install_cpu_allocator();
-size_t cached_cpu_bytes();
-void release_cached_cpu_memory();
-
-// Which kernels the layers use on CPU. kAuto: oneDNN for Linear (float32/bfloat16) and bfloat16 LayerNorm where the
-// core was built with it (see onednn_built()), else libtorch's. kATen: always at::linear / at::layer_norm (the
-// baseline the bench compares against; also set by XCLIP_KERNELS=aten). Process-wide; applies from the next call.
-enum class KernelBackend { kAuto, kATen };
-void set_kernel_backend(KernelBackend b);
-KernelBackend get_kernel_backend();
-bool onednn_built();
-
-// The machine's GEMM throughput, measured for about `seconds` on a product of the vision tower's dominant shape
-// ([m, k] @ [k, n], default 4096 x 768 x 3072): oneDNN with its weights pre-packed (its best case) where built
-// in, else at::linear. The denominator of the bench's ratios; float32 or bfloat16.
-struct GemmPeak {
-  double gflops = 0;
-  std::string backend;  // "onednn-packed" | "aten"
-};
-GemmPeak measure_gemm_peak(at::ScalarType dtype, double seconds = 1.0, int64_t m = 4096, int64_t k = 768,
-                           int64_t n = 3072);
-
 }  // namespace xclip

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,10 +51,17 @@ struct FrameView {
 std::array<int64_t, 2> resize_output_size(int64_t height, int64_t width, const ImageProcessorConfig& config);
 // (height, width) of one processed frame (the crop size when do_center_crop).
 std::array<int64_t, 2> output_frame_size(int64_t height, int64_t width, const ImageProcessorConfig& config);
+// The same when it does not depend on the input (a center crop, or a resize to a fixed height and width), so a
+// caller can size the destination of preprocess_videos_into before decoding anything; nullopt otherwise.
+std::optional<std::array<int64_t, 2>> fixed_output_frame_size(const ImageProcessorConfig& config);
 
 // videos[b][t] -> float32 [B, T, 3, H', W']. All videos need the same frame count, and all frames must
 // come out the same size (always true with do_center_crop). Errors: kInvalidInput.
 at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config);
+// The same, written into the caller's memory: `out` holds exactly `capacity` floats, which must be the size of
+// [B, T, 3, H', W'] (kInvalidInput otherwise, before anything is written). Returns a tensor viewing `out`.
+at::Tensor preprocess_videos_into(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                                  float* out, int64_t capacity);
 // Each video a uint8 [T, H, W, 3] tensor (any strides, CPU).
 at::Tensor preprocess_videos(const std::vector<at::Tensor>& videos, const ImageProcessorConfig& config);
 // One uint8 tensor: [T, H, W, 3] (one video) or [B, T, H, W, 3].
@@ -69,6 +77,10 @@ at::Tensor preprocess_videos_on(const std::vector<at::Tensor>& videos, const Ima
 // The same from frames in host memory: each video's frames must share one size (kInvalidInput otherwise).
 at::Tensor preprocess_videos_on(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
                                 const at::Device& device);
+// Copies pixel_values (float32 [B, T, 3, H', W'], any device) into the caller's host memory, which must hold exactly
+// that many floats (kInvalidInput otherwise, before anything is written), as preprocess_videos_into does. Returns a
+// tensor viewing `out`.
+at::Tensor copy_pixel_values_into(const at::Tensor& pixel_values, float* out, int64_t capacity);
 
 // PIL Image.resize((out_width, out_height), resample) of one RGB24 frame: uint8 in, uint8 out.
 void pil_resize_rgb(const uint8_t* src, int64_t width, int64_t height, uint8_t* dst, int64_t out_width,
