@@ -23,6 +23,73 @@ export interface BatcherOptions {
    * of decoding would hold the next batch back, and decoders beside a running batch slow it down.
    */
   maxPreparing: number;
+  /**
+   * Latency budget per input, in ms from its submission to its batch's end, or undefined for none. With one, a
+   * batch waits for inputs still being prepared only while the oldest input would still finish within the budget
+   * (given the measured run time of a batch that size), and is cut to the size that meets it.
+   */
+  maxLatencyMs?: number;
+}
+
+/** What {@link planBatch} decides from. */
+export interface BatchPlanInput {
+  /** Queued inputs the batch could take (same group as the oldest). */
+  available: number;
+  /** The batch size cap. */
+  cap: number;
+  /** Inputs still being prepared, which may join. */
+  preparing: number;
+  /** How long the oldest input has waited. */
+  waitedMs: number;
+  maxWaitMs: number;
+  maxLatencyMs?: number;
+  /** Expected run time of a batch of n, ms (0 while nothing was measured). */
+  estimateMs(n: number): number;
+}
+
+/**
+ * The batching policy, as a pure function: run `take` inputs now, or wait up to `waitMs` for more.
+ * Without a latency budget: wait (up to maxWaitMs from the oldest input's submission) only while the batch is not
+ * full and inputs are being prepared. With one, the oldest input's latency is its wait so far plus its batch's run
+ * time: waiting continues only while that stays within the budget for the batch the inputs being prepared would
+ * make, and the batch taken is the largest that meets the budget. When even a batch of one would miss it, the
+ * queue is behind: take a full batch, since smaller ones would only lower throughput and let the backlog grow.
+ * @example
+ * planBatch({ available: 4, cap: 32, preparing: 8, waitedMs: 10, maxWaitMs: 100, maxLatencyMs: 100, estimateMs: (n) => 2 * n });
+ * // { waitMs: 66 }: a batch of 12 takes ~24 ms, so the oldest can wait 66 ms more and still finish within 100 ms
+ */
+export function planBatch(p: BatchPlanInput): { take: number } | { waitMs: number } {
+  const full = Math.min(p.available, p.cap);
+  const maxWait = p.maxWaitMs - p.waitedMs;
+  if (p.maxLatencyMs === undefined) {
+    return full < p.cap && p.preparing > 0 && maxWait > 0 ? { waitMs: maxWait } : { take: full };
+  }
+  const budget = p.maxLatencyMs - p.waitedMs;
+  const slack = budget - p.estimateMs(Math.min(p.cap, p.available + p.preparing));
+  if (full < p.cap && p.preparing > 0 && slack > 0 && maxWait > 0) return { waitMs: Math.min(slack, maxWait) };
+  let take = full;
+  while (take > 1 && p.estimateMs(take) > budget) take--;
+  return { take: p.estimateMs(take) > budget ? full : take };
+}
+
+/**
+ * Measured run times per batch size (an average over the last few batches of each size), and an estimate for
+ * any size scaled from the nearest measured one (run time proportional to the batch: the model's cost is per video).
+ */
+export class BatchTimes {
+  readonly #ms = new Map<number, number>();
+
+  record(size: number, ms: number): void {
+    const prev = this.#ms.get(size);
+    // Weighted towards the latest: a device warming up, or another process taking the CPU, changes it.
+    this.#ms.set(size, prev === undefined ? ms : 0.7 * prev + 0.3 * ms);
+  }
+
+  estimateMs(size: number): number {
+    let nearest = 0;
+    for (const m of this.#ms.keys()) if (nearest === 0 || Math.abs(m - size) < Math.abs(nearest - size)) nearest = m;
+    return nearest === 0 ? 0 : (this.#ms.get(nearest)! * size) / nearest;
+  }
 }
 
 /**
@@ -78,6 +145,8 @@ export class MicroBatcher {
   #exclusiveCount = 0;
   readonly #queue: Item[] = [];
   readonly #waiters: Waiter[] = [];
+  /** Run times of past batches (not of exclusive tasks), which the latency budget plans with. */
+  readonly times = new BatchTimes();
 
   constructor(options: BatcherOptions) {
     this.options = Object.freeze({ ...options });
@@ -223,20 +292,29 @@ export class MicroBatcher {
     if (this.#busy || this.#closedReason || this.#queue.length === 0) return;
     const head = this.#queue[0];
     const cap = Math.min(this.options.maxBatch, head.group.maxBatch ?? Infinity);
-    const batch: Item[] = [];
+    let batch: Item[] = [];
     for (const item of this.#queue) {
       if (item.group.key !== head.group.key) continue;
       batch.push(item);
       if (batch.length === cap) break;
     }
-    const wait = head.submittedAt + this.options.maxWaitMs - performance.now();
-    if (batch.length < cap && this.#preparing > 0 && wait > 0) {
+    const plan = planBatch({
+      available: batch.length,
+      cap,
+      preparing: this.#preparing,
+      waitedMs: performance.now() - head.submittedAt,
+      maxWaitMs: this.options.maxWaitMs,
+      maxLatencyMs: this.options.maxLatencyMs,
+      estimateMs: (n) => this.times.estimateMs(n),
+    });
+    if ('waitMs' in plan) {
       this.#timer ??= setTimeout(() => {
         this.#timer = undefined;
         this.#schedule();
-      }, Math.ceil(wait));
+      }, Math.ceil(plan.waitMs));
       return;
     }
+    batch = batch.slice(0, plan.take);
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const taken = new Set(batch);
@@ -254,7 +332,9 @@ export class MicroBatcher {
   async #run(group: BatchGroup<unknown, unknown>, batch: readonly Item[]): Promise<void> {
     let outputs: readonly unknown[];
     try {
+      const start = performance.now();
       outputs = await group.run(batch.map((item) => item.input));
+      if (group.maxBatch !== 1) this.times.record(batch.length, performance.now() - start);
       if (outputs.length !== batch.length) throw new Error(`batch of ${batch.length} returned ${outputs.length} outputs`);
     } catch (err) {
       for (const item of batch) item.reject(err);

@@ -7,7 +7,9 @@
  */
 import { optionalSignal } from './abort';
 import { callNative, callNativeSync } from './errors';
+import type { Device } from './models';
 import { binding, type ImageProcessorHandle, type LoadedImageProcessor, type NativeImageProcessorConfig } from './native';
+import { checkModelOptions } from './pretrained';
 import { Tensor } from './tensor';
 import { cancellableNative, checkSource, nativeReadOptions, toReport, type DecodeReport, type Frame, type ReadVideoOptions, type VideoSource } from './video';
 import { checkArray, checkKeys, is, rangeError, typeError } from './validate';
@@ -24,6 +26,13 @@ export type ImageProcessorSettings = Omit<NativeImageProcessorConfig, 'fixedOutp
  */
 export interface OutputOptions {
   out?: Float32Array;
+  /**
+   * Where the resize, crop and normalization run. Absent: the CPU loops (the default, and the fastest on a CPU).
+   * A device (e.g. the model's `'cuda'`): the frames go there once as uint8 and libtorch ops compute the same
+   * Pillow integer arithmetic, giving the same values bit for bit; the pixel values come back to host memory
+   * (into `out` when given).
+   */
+  device?: Device;
 }
 
 /**
@@ -117,6 +126,7 @@ export class VideoMAEImageProcessor {
    * Frames (RGB24) to `pixel_values`. `videos` is a list of videos, each a list of frames (or one video).
    * @example
    * const { pixelValues } = await proc.preprocess([framesOfVideoA, framesOfVideoB]);
+   * const same = await proc.preprocess([framesOfVideoA], { device: 'cuda' }); // resized on the GPU, equal bit for bit
    */
   async preprocess(videos: readonly (readonly Frame[])[] | readonly Frame[], options: OutputOptions = {}): Promise<{ pixelValues: Tensor<'float32'> }> {
     const callSite = new Error();
@@ -134,10 +144,10 @@ export class VideoMAEImageProcessor {
       if (v.length !== list[0].length) throw rangeError(`${name}.length`, `${list[0].length} frames like videos[0]`, v.length);
       checkArray(name, v, MAX_FRAMES, checkFrame);
     });
-    const { out } = checkOptions(options, []);
+    const { out, device } = checkOptions(options, []);
     const length = this.pixelValuesLength(list.length * list[0].length);
     const dest = checkOut(out, length);
-    const t = await callNative(callSite, () => binding().imageProcessor.preprocess(this.#handle, list, dest));
+    const t = await callNative(callSite, () => binding().imageProcessor.preprocess(this.#handle, list, dest, device));
     return { pixelValues: new Tensor('float32', t.data, t.dims) };
   }
 
@@ -152,22 +162,22 @@ export class VideoMAEImageProcessor {
   async prepare(source: VideoSource, options: PrepareOptions = {}): Promise<PreparedVideo> {
     const callSite = new Error();
     const src = checkSource(source);
-    const { out, read } = checkOptions(options, ['numFrames', 'sampling', 'applyRotation', 'maxPixels', 'maxFrames', 'timeoutMs', 'threads', 'signal']);
+    const { out, device, read } = checkOptions(options, ['numFrames', 'sampling', 'applyRotation', 'maxPixels', 'maxFrames', 'timeoutMs', 'threads', 'signal']);
     const { signal: signalOption, ...rest } = read;
     const opts = nativeReadOptions(rest);
     const signal = optionalSignal(signalOption);
     const frames = opts.sampling === 'indices' ? opts.indices!.length : opts.numFrames!;
     const dest = checkOut(out, this.pixelValuesLength(frames));
     // Into `out`, an aborted call settles only when the native call has stopped writing there.
-    const v = await cancellableNative(callSite, signal, (cancel) => binding().video.prepare(this.#handle, src, { ...opts, cancel }, dest), dest !== undefined);
+    const v = await cancellableNative(callSite, signal, (cancel) => binding().video.prepare(this.#handle, src, { ...opts, cancel }, dest, device), dest !== undefined);
     return { pixelValues: new Tensor('float32', v.pixelValues.data, v.pixelValues.dims), ...toReport(v) };
   }
 }
 
-/** Splits `out` from the other options (checked against `readKeys`). */
-function checkOptions(options: unknown, readKeys: readonly string[]): { out: unknown; read: ReadVideoOptions } {
+/** Splits `out` and `device` (checked as the models' device) from the other options (checked against `readKeys`). */
+function checkOptions(options: unknown, readKeys: readonly string[]): { out: unknown; device: string | undefined; read: ReadVideoOptions } {
   if (!is.object(options)) throw typeError('options', 'object', options);
-  checkKeys('options', options, ['out', ...readKeys]);
-  const { out, ...read } = options;
-  return { out, read: read as ReadVideoOptions };
+  checkKeys('options', options, ['out', 'device', ...readKeys]);
+  const { out, device, ...read } = options;
+  return { out, device: checkModelOptions({ device }).device, read: read as ReadVideoOptions };
 }

@@ -32,6 +32,7 @@ export type { XClipErrorCode } from './errors';
 export {
   cachedMemoryBytes,
   cudaAvailable,
+  cudaInfo,
   getKernelBackend,
   getNumThreads,
   measureGemmPeak,
@@ -39,6 +40,8 @@ export {
   releaseCachedMemory,
   setKernelBackend,
   setNumThreads,
+  type CudaDevice,
+  type CudaInfo,
   type GemmPeak,
   type KernelBackend,
 } from './runtime';

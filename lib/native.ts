@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { XClipError } from './errors';
+import type { CudaInfo } from './runtime';
 import type { TensorDataMap, TensorType } from './tensor';
 
 /** A tensor as the addon takes and returns it: an element type, a typed array and a shape. */
@@ -106,8 +107,11 @@ export interface NativeImageProcessor {
   /** Reads `<dir>/preprocessor_config.json` with the core's file limits. */
   load(dir: string): Promise<LoadedImageProcessor>;
   fromConfig(jsonText: string, source?: string): LoadedImageProcessor;
-  /** pixel_values [B, T, 3, H, W]; written into `out` (returned as the tensor's data) when given. */
-  preprocess(handle: ImageProcessorHandle, videos: readonly (readonly NativeFrame[])[], out?: Float32Array): Promise<NativeTensor<'float32'>>;
+  /**
+   * pixel_values [B, T, 3, H, W]; written into `out` (returned as the tensor's data) when given. With `device`, the
+   * libtorch-op path runs there (bit-identical) and the result comes back to host memory.
+   */
+  preprocess(handle: ImageProcessorHandle, videos: readonly (readonly NativeFrame[])[], out?: Float32Array, device?: string): Promise<NativeTensor<'float32'>>;
 }
 
 /** What the container and stream say about a video. */
@@ -214,7 +218,7 @@ export interface NativeVideo {
   /** Makes the calls holding `token` stop at their next packet (they reject with code CANCELLED). */
   cancel(token: CancelHandle): void;
   /** read + the image processor in one worker: the frames never reach JS. */
-  prepare(handle: ImageProcessorHandle, source: string | Uint8Array, options: NativeReadOptions, out?: Float32Array): Promise<NativePreparedVideo>;
+  prepare(handle: ImageProcessorHandle, source: string | Uint8Array, options: NativeReadOptions, out?: Float32Array, device?: string): Promise<NativePreparedVideo>;
 }
 
 declare const handleBrand: unique symbol;
@@ -278,6 +282,7 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;
+  cudaInfo(): CudaInfo;
   resolveDevice(spec: string): string;
   xclipFromPretrained(dir: string, options: NativeModelOptions): Promise<LoadedModel>;
   xclipFromConfig(configJson: string, options: NativeModelOptions & { seed?: number | bigint }): Promise<LoadedModel>;
@@ -325,9 +330,10 @@ export interface NativeBinding {
   measureGemmPeak(dtype: 'float32' | 'bfloat16', seconds: number): Promise<{ gflops: number; backend: string }>;
   setMaxBufferLength(bytes: number): void;
   /** Zeroed native memory as a typed array: calls read it and write into it in place, where memory JavaScript
-   * made is copied (CallMemory). */
-  allocate(type: 'float32', length: number): Float32Array;
-  allocate(type: 'uint8', length: number): Uint8Array;
+   * made is copied (CallMemory). `pinned`: page-locked (CUDA pinned) memory where libtorch sees a CUDA device,
+   * plain memory otherwise. */
+  allocate(type: 'float32', length: number, pinned?: boolean): Float32Array;
+  allocate(type: 'uint8', length: number, pinned?: boolean): Uint8Array;
   /** The core's limits that the TypeScript checks share. */
   limits: { maxNumFrames: number };
   tokenizer: NativeTokenizer;

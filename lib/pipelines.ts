@@ -3,6 +3,7 @@
  * @module
  */
 import { channel } from 'node:diagnostics_channel';
+import * as os from 'node:os';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 
@@ -27,24 +28,34 @@ import { isFrameList, nativeReadOptions } from './video';
  * const clf = await ZeroShotVideoClassifier.fromPretrained(dir, { maxBatch: 16, maxWaitMs: 2 });
  */
 export interface BatchingOptions {
-  /** Most videos in one model call, 1 to 64. Default 8. */
+  /** Most videos in one model call, 1 to 256 (large batches are for GPUs). Default 8. */
   maxBatch?: number;
   /**
-   * Milliseconds, 0 to 1000, that a decoded video may wait for others to join its batch while the model is idle
-   * and more videos are being decoded. Default 5. It never delays a lone call: with nothing else on the way, its
-   * batch starts at once.
+   * Milliseconds, 0 to 60000, that a decoded video may wait for others to join its batch while the model is idle
+   * and more videos are being decoded. Default 5, or `maxLatencyMs` when that is given. It never delays a lone
+   * call: with nothing else on the way, its batch starts at once.
    */
   maxWaitMs?: number;
   /**
-   * Videos decoded and preprocessed at the same time, 1 to 64. Default: half of libuv's thread pool
-   * (`UV_THREADPOOL_SIZE`, 4 unless set, so 2), since the model call needs a pool thread too. Raise it (with the
-   * pool) when the model runs on a GPU and decoding is what limits throughput.
+   * Latency budget in milliseconds, 1 to 600000, from a video joining the queue (decoded) to its model call's end.
+   * With it, the batch size follows the load: while more videos are being decoded, a batch waits for them only as
+   * long as its oldest video would still finish within the budget given the measured run time of a batch that
+   * size, and it is cut to the largest size that meets the budget. (When even one video would miss it, the queue is
+   * behind and a full batch runs.) Default: none (batches wait at most `maxWaitMs`).
+   */
+  maxLatencyMs?: number;
+  /**
+   * Videos decoded and preprocessed at the same time, 1 to 64. Default on a CPU model: half of libuv's thread pool
+   * (`UV_THREADPOOL_SIZE`, 4 unless set, so 2), since the model call needs a pool thread too. On a CUDA model: the
+   * pool less the one thread the model call needs, at most one per CPU (`os.availableParallelism()`), so raise
+   * `UV_THREADPOOL_SIZE` to the number of CPUs + 1 (before the process starts) to decode on every core.
    */
   decodeConcurrency?: number;
   /**
    * Decoder threads per video, 0 to 64 (0: FFmpeg's choice). Default: the model's threads ({@link getNumThreads})
-   * shared among the `decodeConcurrency` decoders, at least 1. Several single-threaded decoders give more
-   * throughput than one multi-threaded decoder: frame threads cost about a quarter more CPU per frame.
+   * shared among the `decodeConcurrency` decoders, at least 1; on a CUDA model all CPUs
+   * (`os.availableParallelism()`) shared among them. Several single-threaded decoders give more throughput than
+   * one multi-threaded decoder: frame threads cost about a quarter more CPU per frame.
    */
   decodeThreads?: number;
 }
@@ -177,28 +188,52 @@ const DEFAULT_MAX_BATCH = 8;
 const DEFAULT_MAX_WAIT_MS = 5;
 /** Videos held ready or in decoding per batch slot: the next batch is decoded while the current one runs. */
 const PREPARED_BATCHES = 2;
-const BATCHING_KEYS = ['maxBatch', 'maxWaitMs', 'decodeConcurrency', 'decodeThreads'] as const;
+const MAX_BATCH = 256;
+const BATCHING_KEYS = ['maxBatch', 'maxWaitMs', 'maxLatencyMs', 'decodeConcurrency', 'decodeThreads'] as const;
 
-function defaultDecodeConcurrency(): number {
-  const pool = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
-  return Math.max(1, Math.floor((pool > 0 ? pool : 4) / 2));
+/** The batching settings in effect: `maxLatencyMs` stays undefined when no budget was asked for. */
+export type BatchingSettings = Required<Omit<BatchingOptions, 'maxLatencyMs'>> & Pick<BatchingOptions, 'maxLatencyMs'>;
+
+/** Where the model runs, for the decoding defaults: on a GPU, decoding on the CPUs is what limits throughput. */
+function defaultDecoding(device: string): { concurrency: number; cpus: number } {
+  const parsed = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  const pool = parsed > 0 ? parsed : 4;
+  if (!device.startsWith('cuda')) return { concurrency: Math.max(1, Math.floor(pool / 2)), cpus: getNumThreads() };
+  const cpus = os.availableParallelism();
+  return { concurrency: Math.max(1, Math.min(64, cpus, pool - 1)), cpus };
+}
+
+/**
+ * Where a classifier on `modelDevice` preprocesses its videos: on that device when it is a GPU (the frames cross as
+ * uint8 and the resize runs there, bit-identical to the CPU loops, which leaves the CPUs to decoding), unless
+ * `XCLIP_PREPROCESS=cpu`; on a CPU model, the CPU loops (`undefined`).
+ * @example
+ * preprocessDeviceFor('cuda:0'); // 'cuda:0'
+ * preprocessDeviceFor('cuda:0', { XCLIP_PREPROCESS: 'cpu' }); // undefined
+ */
+export function preprocessDeviceFor(modelDevice: string, env: NodeJS.ProcessEnv = process.env): Device | undefined {
+  return modelDevice.startsWith('cuda') && env.XCLIP_PREPROCESS !== 'cpu' ? (modelDevice as Device) : undefined;
 }
 
 /**
  * The batching settings a classifier would use for `options` (defaults filled in, ranges checked), without loading
- * anything: for servers that size their admission from them.
+ * anything: for servers that size their admission from them. `device` is where the model runs (`'cpu'`, `'cuda'`,
+ * `'cuda:N'`): the decoding defaults differ on a GPU.
  * @example
  * const { maxBatch, decodeConcurrency } = checkBatchingOptions({ maxBatch: 16 });
  */
-export function checkBatchingOptions(options: BatchingOptions): Required<BatchingOptions> {
-  const { maxBatch = DEFAULT_MAX_BATCH, maxWaitMs = DEFAULT_MAX_WAIT_MS, decodeConcurrency = defaultDecodeConcurrency(), decodeThreads } = options;
-  const concurrency = integerInRange('decodeConcurrency', decodeConcurrency, 1, 64);
+export function checkBatchingOptions(options: BatchingOptions, device = 'cpu'): BatchingSettings {
+  const { maxBatch = DEFAULT_MAX_BATCH, maxLatencyMs, decodeConcurrency, decodeThreads } = options;
+  const latency = maxLatencyMs === undefined ? undefined : integerInRange('maxLatencyMs', maxLatencyMs, 1, 600_000);
+  const defaults = defaultDecoding(device);
+  const concurrency = decodeConcurrency === undefined ? defaults.concurrency : integerInRange('decodeConcurrency', decodeConcurrency, 1, 64);
   return {
-    maxBatch: integerInRange('maxBatch', maxBatch, 1, 64),
-    maxWaitMs: integerInRange('maxWaitMs', maxWaitMs, 0, 1000),
+    maxBatch: integerInRange('maxBatch', maxBatch, 1, MAX_BATCH),
+    maxWaitMs: integerInRange('maxWaitMs', options.maxWaitMs ?? Math.min(latency ?? DEFAULT_MAX_WAIT_MS, 60_000), 0, 60_000),
+    maxLatencyMs: latency,
     decodeConcurrency: concurrency,
     decodeThreads:
-      decodeThreads === undefined ? Math.min(64, Math.max(1, Math.floor(getNumThreads() / concurrency))) : integerInRange('decodeThreads', decodeThreads, 0, 64),
+      decodeThreads === undefined ? Math.min(64, Math.max(1, Math.floor(defaults.cpus / concurrency))) : integerInRange('decodeThreads', decodeThreads, 0, 64),
   };
 }
 
@@ -245,6 +280,7 @@ function rowsOf(t: Tensor): Float32Array[] {
 }
 
 /**
+/**
  * Zero-shot classification of videos against labels: softmax over `logits_per_video`, as transformers' pipeline.
  *
  * Calls are micro-batched: each video is decoded and preprocessed on its own (off the JS thread), then waits in a
@@ -264,12 +300,14 @@ export class ZeroShotVideoClassifier {
   /** The model directory in use. */
   readonly modelDir: string;
   /** The batching settings in effect (defaults filled in). */
-  readonly batching: Readonly<Required<BatchingOptions>>;
+  readonly batching: Readonly<BatchingSettings>;
   /** Text features of label sets, most recently used last: each set goes through the text tower once. */
   readonly #labelCache = new Map<string, Promise<Tensor>>();
   readonly #batcher: MicroBatcher;
   /** Where videos are prepared, slot by slot (when the processor's output size is fixed), and batches gathered. */
   readonly #arena: SlotArena;
+  /** Where videos are resized and normalized ({@link preprocessDeviceFor}); undefined: the CPU loops. */
+  readonly #preprocessDevice: Device | undefined;
   readonly #stats: BatchStats = { batches: 0, videos: 0, maxBatchSeen: 0 };
 
   /**
@@ -280,14 +318,16 @@ export class ZeroShotVideoClassifier {
     if (!(model instanceof XCLIPModel)) throw typeError('model', 'an XCLIPModel', model);
     if (!(processor instanceof XCLIPProcessor)) throw typeError('processor', 'an XCLIPProcessor', processor);
     if (!is.string(modelDir)) throw typeError('modelDir', 'string', modelDir);
-    this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, BATCHING_KEYS)));
+    this.batching = Object.freeze(checkBatchingOptions(optionalObject('options', options, BATCHING_KEYS), model.device));
     this.model = model;
     this.processor = processor;
     this.modelDir = modelDir;
-    const { maxBatch, maxWaitMs, decodeConcurrency } = this.batching;
-    this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxPending: PREPARED_BATCHES * maxBatch, maxPreparing: decodeConcurrency });
+    const { maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency } = this.batching;
+    this.#batcher = new MicroBatcher({ maxBatch, maxWaitMs, maxLatencyMs, maxPending: PREPARED_BATCHES * maxBatch, maxPreparing: decodeConcurrency });
     const perVideo = processor.imageProcessor.pixelValuesLength(processor.numFrames);
-    this.#arena = new SlotArena(perVideo ?? 0, maxBatch, PREPARED_BATCHES);
+    // Page-locked when the model is on CUDA: a batch then reaches the device by DMA, without a staging copy.
+    this.#arena = new SlotArena(perVideo ?? 0, maxBatch, PREPARED_BATCHES, model.device.startsWith('cuda'));
+    this.#preprocessDevice = preprocessDeviceFor(model.device);
   }
 
   /**
@@ -298,9 +338,11 @@ export class ZeroShotVideoClassifier {
   static async fromPretrained(idOrDir: string, options: PipelineOptions = {}): Promise<ZeroShotVideoClassifier> {
     if (!is.string(idOrDir)) throw typeError('idOrDir', 'string', idOrDir);
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    const { maxBatch, maxWaitMs, decodeConcurrency, decodeThreads, ...load } = options;
-    // Checked before anything is loaded or downloaded; a misspelled key is refused, not ignored.
-    const batching = checkBatchingOptions({ maxBatch, maxWaitMs, decodeConcurrency, decodeThreads });
+    const { maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency, decodeThreads, ...load } = options;
+    // Checked before anything is loaded or downloaded; a misspelled key is refused, not ignored. The defaults are
+    // filled in once the model's device is known.
+    const batching = { maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency, decodeThreads };
+    checkBatchingOptions(batching);
     checkModelOptions(load, [...HUB_KEYS, ...BATCHING_KEYS]);
     const { device, dtype, ...hub } = load;
     const dir = await resolveModelDir(idOrDir, hub);
@@ -479,7 +521,7 @@ export class ZeroShotVideoClassifier {
         // With `out`, encode settles only once the native call stopped writing there, abort or not; the item's
         // promise settles only after its batch's model call (the batcher resolves items when run() returns).
         const result = this.#prepare(() =>
-          this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, ...decode, signal: abort.signal, out: slot?.data }),
+          this.processor.encode({ videos: [video], decodeThreads: this.batching.decodeThreads, device: this.#preprocessDevice, ...decode, signal: abort.signal, out: slot?.data }),
         )
           .then(
             ({ pixelValues }) => {

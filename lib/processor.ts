@@ -5,7 +5,8 @@
 import { optionalSignal } from './abort';
 import { XClipError } from './errors';
 import type { HubOptions } from './hub';
-import { VideoMAEImageProcessor } from './imageProcessor';
+import { VideoMAEImageProcessor, type OutputOptions } from './imageProcessor';
+import type { Device } from './models';
 import { binding } from './native';
 import { loadPretrained } from './pretrained';
 import { Tensor } from './tensor';
@@ -41,6 +42,8 @@ export interface ProcessorEncodeOptions extends BatchEncodeOptions, VideoDecodeO
    * slot of a larger batch. Video sources are decoded and preprocessed straight into it.
    */
   out?: Float32Array;
+  /** Where resize, crop and normalization run (`device` of the image processor's `preprocess`); absent: the CPU loops. */
+  device?: Device;
 }
 
 /** The keys of {@link VideoDecodeOptions}. */
@@ -99,8 +102,8 @@ export class XCLIPProcessor {
   async encode(options: ProcessorEncodeOptions): Promise<ProcessorOutput> {
     const callSite = new Error();
     if (!is.object(options as unknown)) throw typeError('options', 'object', options);
-    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'decodeThreads', 'out', ...VIDEO_DECODE_KEYS]);
-    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal: signalOption, out, ...tok } = options;
+    checkKeys('options', options as Record<string, unknown>, ['text', 'videos', 'padding', 'maxLength', 'truncation', 'decodeThreads', 'out', 'device', ...VIDEO_DECODE_KEYS]);
+    const { text, videos, numFrames = this.numFrames, sampling, decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal: signalOption, out, device, ...tok } = options;
     if (decodeThreads !== undefined) integerInRange('decodeThreads', decodeThreads, 0, 64);
     const signal = optionalSignal(signalOption);
     if (out !== undefined && !is.typedArray<Float32Array>(out, 'Float32Array')) throw typeError('out', 'Float32Array', out);
@@ -114,7 +117,7 @@ export class XCLIPProcessor {
       const list: readonly VideoInput[] = isFrameList(videos) || !Array.isArray(videos) ? [videos as VideoInput] : (videos as readonly VideoInput[]);
       if (list.length === 0) throw rangeError('videos', 'at least one video', videos);
       const read: ReadVideoOptions = { numFrames, sampling, threads: decodeThreads, applyRotation, maxPixels, maxFrames, timeoutMs, signal };
-      result.pixelValues = await this.#pixelValues(list, read, out, callSite);
+      result.pixelValues = await this.#pixelValues(list, read, { out, device }, callSite);
     }
     return result;
   }
@@ -124,7 +127,7 @@ export class XCLIPProcessor {
    * its slot of the batch (the caller's `out`, else one buffer of native memory): no copy. Otherwise each comes back on its
    * own and the batch is stacked after checking the shapes agree.
    */
-  async #pixelValues(list: readonly VideoInput[], read: ReadVideoOptions, out: Float32Array | undefined, callSite: Error): Promise<Tensor<'float32'>> {
+  async #pixelValues(list: readonly VideoInput[], read: ReadVideoOptions, { out, device }: OutputOptions, callSite: Error): Promise<Tensor<'float32'>> {
     const sampled = is.object(read.sampling) && 'indices' in read.sampling && Array.isArray(read.sampling.indices) ? read.sampling.indices.length : read.numFrames!;
     const frames = list.map((v) => (isFrameList(v) ? v.length : sampled));
     frames.forEach((n, b) => {
@@ -135,12 +138,12 @@ export class XCLIPProcessor {
       if (out !== undefined && out.length !== perVideo * list.length) throw rangeError('out.length', `${perVideo * list.length} (the pixel values' size)`, out.length);
       const batch = out ?? binding().allocate('float32', perVideo * list.length);
       // Every call writing into the batch has stopped before this settles, even when one failed or was aborted.
-      const settled = await Promise.allSettled(list.map((v, b) => this.#one(v, read, batch.subarray(b * perVideo, (b + 1) * perVideo))));
+      const settled = await Promise.allSettled(list.map((v, b) => this.#one(v, read, { out: batch.subarray(b * perVideo, (b + 1) * perVideo), device })));
       if (read.signal?.aborted) throw read.signal.reason;
       for (const s of settled) if (s.status === 'rejected') throw s.reason;
       return new Tensor('float32', batch, [list.length, frames[0], 3, ...this.imageProcessor.fixedOutputSize!]);
     }
-    const each = await Promise.all(list.map((v) => this.#one(v, read, list.length === 1 ? out : undefined)));
+    const each = await Promise.all(list.map((v) => this.#one(v, read, { out: list.length === 1 ? out : undefined, device })));
     if (list.length === 1) return each[0];
     const dims = each[0].dims;
     each.forEach((t, b) => {
@@ -156,10 +159,10 @@ export class XCLIPProcessor {
     return new Tensor('float32', data, [each.length, ...dims.slice(1)]);
   }
 
-  /** One video's pixel values [1, T, 3, H, W], in `out` when given. */
-  async #one(video: VideoInput, read: ReadVideoOptions, out: Float32Array | undefined): Promise<Tensor<'float32'>> {
-    if (isFrameList(video)) return (await this.imageProcessor.preprocess([video], { out })).pixelValues;
-    return (await this.imageProcessor.prepare(video, { ...read, out })).pixelValues;
+  /** One video's pixel values [1, T, 3, H, W], in `where.out` when given, computed on `where.device` when given. */
+  async #one(video: VideoInput, read: ReadVideoOptions, where: OutputOptions): Promise<Tensor<'float32'>> {
+    if (isFrameList(video)) return (await this.imageProcessor.preprocess([video], where)).pixelValues;
+    return (await this.imageProcessor.prepare(video, { ...read, ...where })).pixelValues;
   }
 
   /** Forwards to the tokenizer. */

@@ -34,6 +34,40 @@ export function cudaAvailable(): boolean {
   return binding().cudaAvailable();
 }
 
+/** One CUDA device as libtorch numbers it (`cuda:<index>`). */
+export interface CudaDevice {
+  index: number;
+  /** e.g. `'NVIDIA H200'`; `''` where the CUDA driver library could not be asked. */
+  name: string;
+  /** e.g. `'9.0'`. */
+  computeCapability: string;
+  /** Bytes. */
+  totalMemory: number;
+}
+
+/** What the loaded libtorch offers on CUDA. */
+export interface CudaInfo {
+  /** The libtorch the addon was built against has its CUDA part (see `XCLIP_LIBTORCH` in the README). */
+  built: boolean;
+  deviceCount: number;
+  /** CUDA runtime version libtorch was built with, e.g. 12040 for 12.4; 0 when not built. */
+  cudaRuntime: number;
+  /** cuDNN version, 0 when none. */
+  cudnn: number;
+  devices: CudaDevice[];
+  /** What `xclip-node info` prints: e.g. `'not available (this libtorch has no CUDA)'`. */
+  summary: string;
+}
+
+/**
+ * Whether the loaded libtorch has CUDA, which devices it sees, their names and compute capabilities.
+ * @example
+ * for (const d of cudaInfo().devices) console.log(`cuda:${d.index} ${d.name} sm_${d.computeCapability}`);
+ */
+export function cudaInfo(): CudaInfo {
+  return callNativeSync(new Error(), () => binding().cudaInfo());
+}
+
 /** Which kernels the layers run on: `'auto'` (oneDNN where the addon has it, the default) or `'aten'` (libtorch's own). */
 export type KernelBackend = 'auto' | 'aten';
 

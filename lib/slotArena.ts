@@ -34,6 +34,7 @@ export class SlotArena {
   readonly slotLength: number;
   readonly #maxBatch: number;
   readonly #capacity: number;
+  readonly #pinned: boolean;
   #buffer: Float32Array | undefined;
   #gather: Float32Array | undefined;
   readonly #used: boolean[];
@@ -41,10 +42,12 @@ export class SlotArena {
 
   /**
    * Slots of `slotLength` floats for `pendingBatches` batches of `maxBatch` videos being prepared or waiting plus
-   * the batch in the model (its slots are held until the call is over), allocated on first use.
+   * the batch in the model (its slots are held until the call is over), allocated on first use. `pinned`: page-locked
+   * memory (for a model on CUDA, so batches reach the device by DMA, without a staging copy).
    */
-  constructor(slotLength: number, maxBatch: number, pendingBatches: number) {
+  constructor(slotLength: number, maxBatch: number, pendingBatches: number, pinned = false) {
     this.slotLength = slotLength;
+    this.#pinned = pinned;
     this.#maxBatch = maxBatch;
     this.#capacity = (pendingBatches + 1) * maxBatch;
     this.#used = new Array<boolean>(this.#capacity).fill(false);
@@ -57,7 +60,7 @@ export class SlotArena {
       if (this.#used[index]) continue;
       this.#used[index] = true;
       this.#next = (index + 1) % this.#capacity;
-      this.#buffer ??= binding().allocate('float32', this.slotLength * this.#capacity);
+      this.#buffer ??= binding().allocate('float32', this.slotLength * this.#capacity, this.#pinned);
       return { data: this.#buffer.subarray(index * this.slotLength, (index + 1) * this.slotLength), index };
     }
     return undefined;
@@ -86,7 +89,7 @@ export class SlotArena {
     const size = perVideo * inputs.length;
     // Reused across batches (one runs at a time): first-touching fresh pages costs more than the copy. Native memory,
     // which the model call reads in place (memory JavaScript made would be copied again at every call).
-    if (!this.#gather || this.#gather.length < size) this.#gather = binding().allocate('float32', perVideo * Math.max(this.#maxBatch, inputs.length));
+    if (!this.#gather || this.#gather.length < size) this.#gather = binding().allocate('float32', perVideo * Math.max(this.#maxBatch, inputs.length), this.#pinned);
     const data = this.#gather.subarray(0, size);
     inputs.forEach((input, i) => data.set(input.pixelValues.data, i * perVideo));
     return { pixelValues: new Tensor('float32', data, dims), rows: inputs.map((_, i) => i) };

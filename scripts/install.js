@@ -4,6 +4,7 @@
 // prebuild fits: another platform, a prebuild made from other sources than the ones beside it (a checkout where
 // native/ changed), or a prebuild that loads but fails for another reason than a missing system library.
 //   XCLIP_NODE_BUILD_FROM_SOURCE=1   build from source even when a prebuild loads
+//   XCLIP_LIBTORCH=/path|python      build from source against that libtorch (e.g. a CUDA one; see CMakeLists.txt)
 // cmake-js and node-addon-api are optional peer dependencies: npm does not install them for users of the
 // prebuild, so when a source build is needed and they are missing this says how to get them and fails.
 'use strict';
@@ -11,6 +12,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
+const { cmakeJsCommand } = require('./build-native');
 const { loadError, readFingerprint, sourcesDigest } = require('./native-fingerprint');
 
 const root = path.resolve(__dirname, '..');
@@ -68,7 +70,7 @@ function buildFromSource(reason) {
   const logFile = path.join(root, 'xclip-node-build.log');
   log(`${reason}: building from source with cmake-js (a few minutes; output in ${rel(logFile)})`);
   const fd = fs.openSync(logFile, 'w');
-  const r = spawnSync(process.execPath, [cli, 'compile'], { cwd: root, stdio: ['ignore', fd, fd] });
+  const r = spawnSync(process.execPath, [cli, cmakeJsCommand(root, process.env)], { cwd: root, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   if (r.status === 0) return log(`built ${rel(path.join(root, 'build', 'Release'))}`);
   console.error(buildFailure(fs.readFileSync(logFile, 'utf8'), logFile));
@@ -89,6 +91,14 @@ const MISSING = [
 
 /** One paragraph: what is missing, the command that installs it, how to retry, where the whole log is. */
 function buildFailure(output, logFile) {
+  // A libtorch chosen with XCLIP_LIBTORCH that is not one: CMake's message says what to set, not what to install.
+  const chosen = /CMake Error[^\n]*\n\s*(XCLIP_LIBTORCH=[^]*?)\n\n/.exec(output);
+  if (chosen) {
+    return [
+      `xclip-node: building the native addon from source failed: ${chosen[1].replace(/\s+/g, ' ').trim()}`,
+      `The full build output is in ${logFile}.`,
+    ].join('\n');
+  }
   const modules = [...output.matchAll(/Package '([^']+)', required by '[^']*', not found/g)].map((m) => m[1]);
   const missing = [...new Set([...modules.map((m) => `the pkg-config module ${m} (Debian: ${m}-dev)`), ...MISSING.filter(([re]) => re.test(output)).map(([, pkgName]) => pkgName)])];
   const firstError = output.split('\n').find((l) => /error/i.test(l) && !/^\s*(--|ERR!)/.test(l));
@@ -107,6 +117,8 @@ function buildFailure(output, logFile) {
 
 function main() {
   if (process.env.XCLIP_NODE_BUILD_FROM_SOURCE === '1') return buildFromSource('XCLIP_NODE_BUILD_FROM_SOURCE=1');
+  // Prebuilds link Debian's libtorch; another one always means a build against it.
+  if (process.env.XCLIP_LIBTORCH) return buildFromSource(`XCLIP_LIBTORCH=${process.env.XCLIP_LIBTORCH}`);
   const file = candidate();
   if (!file) return buildFromSource(`no prebuilt addon for ${process.platform}-${process.arch}`);
   const isPrebuild = !path.relative(path.join(root, 'prebuilds'), file).startsWith('..');

@@ -58,7 +58,9 @@ function reuseBlocker() {
     if (cache.has(key) && cache.get(key) !== value) return `build/ has ${key}=${cache.get(key)}, a prebuild needs ${value}`;
   }
   if (!cache.has('CMAKE_JS_VERSION')) return 'build/ was not configured by cmake-js';
-  if (cache.get('LIBTORCH')) return `build/ links the libtorch in ${cache.get('LIBTORCH')}`;
+  for (const key of ['LIBTORCH', 'XCLIP_LIBTORCH', '_XCLIP_LIBTORCH_ENV']) {
+    if (cache.get(key)) return `build/ links the libtorch in ${cache.get(key)} (${key})`;
+  }
   const flags = (cache.get('CMAKE_CXX_FLAGS') ?? '').replace('-DBUILDING_NODE_EXTENSION', '').trim();
   if (flags) return `build/ has CMAKE_CXX_FLAGS=${flags}`;
   return '';

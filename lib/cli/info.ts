@@ -4,14 +4,14 @@
  * @internal
  */
 import { binding } from '../native';
-import { getNumThreads } from '../runtime';
+import { cudaInfo, getNumThreads } from '../runtime';
 import type { Command } from './command';
 import { EXIT_OK } from './io';
 import { packageVersion } from './version';
 
 export const info: Command = {
   name: 'info',
-  summary: 'versions, device, threads, BLAS',
+  summary: 'versions, CUDA devices, threads, BLAS',
   usage: 'info',
   options: [],
   async run({ io }) {
@@ -23,7 +23,7 @@ export const info: Command = {
         `node       ${process.version}`,
         `libtorch   ${v.libtorch}`,
         `ffmpeg     ${v.ffmpeg}`,
-        `device     cpu${b.cudaAvailable() ? ', cuda available' : ' (no CUDA in this libtorch)'}`,
+        `cuda       ${cudaInfo().summary}`,
         `threads    ${getNumThreads()}`,
         `blas       ${v.blasLoaded}; libtorch built for BLAS_INFO=${v.blas}`,
         '',

@@ -16,7 +16,7 @@ import { CliError, type CliIo, EXIT_FAILED, EXIT_MISSING_INPUT } from './io';
 export const MODEL_OPTIONS: readonly OptionSpec[] = [
   { name: 'model', value: 'id|dir|demo', help: `hub id or model directory (default ${DEFAULT_MODEL_ID});\n"${DEMO_MODEL_ID}": a generated model with random weights, scores NOT meaningful` },
   { name: 'device', value: 'd', help: 'cpu | cuda | cuda:N | auto (default cpu)' },
-  { name: 'batch', value: 'n', help: 'most videos per model call, 1-64 (default 8)' },
+  { name: 'batch', value: 'n', help: 'most videos per model call, 1-256 (default 8)' },
 ];
 
 /** A loaded classifier and what it was loaded from. */
@@ -42,7 +42,7 @@ export function modelSettings(args: ParsedArgs): { device: Device | undefined; m
   if (device !== undefined && !DEVICE_PATTERN.test(device)) {
     throw new UsageError(`--device expects cpu, cuda, cuda:N or auto but received "${device}"`);
   }
-  return { device: device as Device | undefined, maxBatch: intOption(args, 'batch', 1, 64) };
+  return { device: device as Device | undefined, maxBatch: intOption(args, 'batch', 1, 256) };
 }
 
 /**

@@ -43,7 +43,8 @@ function settings(args: ParsedArgs) {
   const { device, maxBatch } = modelSettings(args);
   const batching = {
     maxBatch,
-    maxWaitMs: intOption(args, 'max-wait-ms', 0, 1000),
+    maxWaitMs: intOption(args, 'max-wait-ms', 0, 60000),
+    maxLatencyMs: intOption(args, 'max-latency-ms', 1, 600000),
     decodeConcurrency: intOption(args, 'decode-concurrency', 1, 64),
     decodeThreads: intOption(args, 'decode-threads', 0, 64),
   };
@@ -54,7 +55,7 @@ function settings(args: ParsedArgs) {
   let admission: ReturnType<typeof defaultAdmission>;
   try {
     const effective = device?.startsWith('cuda') || (device === 'auto' && cudaAvailable()) ? 'cuda' : 'cpu';
-    admission = defaultAdmission(checkBatchingOptions(batching), effective);
+    admission = defaultAdmission(checkBatchingOptions(batching, effective), effective);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -108,7 +109,8 @@ export const serve: Command = {
     { name: 'media-root', value: 'dir', help: 'accept JSON {"path"} videos, only inside this directory (symlinks resolved)' },
     { name: 'allow-url-fetch', value: 'hosts', help: 'accept JSON {"url"} videos from these comma-separated hosts (names, IPs,\nCIDRs, optionally :port); non-public addresses only if listed as addresses' },
     { name: 'url-timeout-ms', value: 'n', help: `time limit of one URL fetch (default ${SERVER_DEFAULTS.urlTimeoutMs})` },
-    { name: 'max-wait-ms', value: 'n', help: 'ms a video may wait for others to fill its batch, 0-1000 (default 5)' },
+    { name: 'max-wait-ms', value: 'n', help: 'ms a video may wait for others to fill its batch, 0-60000 (default 5)' },
+    { name: 'max-latency-ms', value: 'n', help: 'latency budget per video: batch size follows the load, 1-600000 (default none)' },
     { name: 'decode-concurrency', value: 'n', help: 'videos decoded at once, 1-64 (default: half of UV_THREADPOOL_SIZE)' },
     { name: 'decode-threads', value: 'n', help: 'decoder threads per video, 0-64 (default: model threads / decode concurrency)' },
     { name: 'threads', value: 'n', help: 'inference threads (default: physical cores, or XCLIP_NUM_THREADS)' },

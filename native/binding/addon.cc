@@ -48,6 +48,32 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::hasCUDA()); }
 
+// cudaInfo(): what `info` prints about CUDA (xclip::cuda_info; also answers on a CPU-only libtorch).
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const xclip::CudaInfo c = xclip::cuda_info();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("built", c.built);
+    o.Set("deviceCount", c.device_count);
+    o.Set("cudaRuntime", static_cast<double>(c.cuda_runtime));
+    o.Set("cudnn", static_cast<double>(c.cudnn));
+    Napi::Array devices = Napi::Array::New(env, c.devices.size());
+    for (size_t i = 0; i < c.devices.size(); ++i) {
+      const auto& d = c.devices[i];
+      Napi::Object dev = Napi::Object::New(env);
+      dev.Set("index", d.index);
+      dev.Set("name", d.name);
+      dev.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+      dev.Set("totalMemory", static_cast<double>(d.total_memory));
+      devices.Set(static_cast<uint32_t>(i), dev);
+    }
+    o.Set("devices", devices);
+    o.Set("summary", xclip::describe_cuda(c));
+    return o;
+  });
+}
+
 Napi::Value ResolveDevice(const Napi::CallbackInfo& info) {
   std::string spec = string_arg(info, 0, "device");
   return guard(info.Env(), [&] { return Napi::String::New(info.Env(), xclip::resolve_device(spec).str()); });
@@ -154,9 +180,14 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
     throw_code(env, "INVALID_INPUT", "length must be a non-negative integer");
   at::ScalarType dtype = type == "float32" ? at::kFloat : type == "uint8" ? at::kByte : at::kFloat;
   if (type != "float32" && type != "uint8") throw_code(env, "INVALID_INPUT", "type must be float32 or uint8");
+  // pinned: page-locked host memory (CUDA's pinned allocator) where libtorch has CUDA and sees a device, so copies
+  // to the device are DMA transfers without a staging copy; plain memory elsewhere, the CPU path unchanged.
+  const bool pinned = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value() && at::hasCUDA();
   return guard(env, [&] {
     OutputBuilder b(env, {});
-    return b.tensor(at::zeros({static_cast<int64_t>(n)}, dtype)).As<Napi::Object>().Get("data");
+    at::Tensor t = pinned ? at::empty({static_cast<int64_t>(n)}, at::TensorOptions().dtype(dtype).pinned_memory(true)).zero_()
+                          : at::zeros({static_cast<int64_t>(n)}, dtype);
+    return b.tensor(t).As<Napi::Object>().Get("data");
   });
 }
 
@@ -176,6 +207,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("resolveDevice", Napi::Function::New(env, ResolveDevice, "resolveDevice"));
   exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
   exports.Set("flops", Napi::Function::New(env, Flops, "flops"));

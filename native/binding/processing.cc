@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "image_processor.h"
 #include "tensor_convert.h"
 #include "worker.h"
+#include "xclip/model.h"
 #include "xclip/preprocess.h"
 #include "xclip/tokenizer.h"
 #ifdef XCLIP_WITH_FFMPEG
@@ -253,8 +255,9 @@ constexpr uint64_t kMaxPreprocessFrames = 65536;
 
 class PreprocessWorker : public PromiseWorker {
  public:
-  PreprocessWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& videos, const Napi::Value& out)
-      : PromiseWorker(env), config_(image_processor_of(handle)), out_(pixel_values_out(out, memory_)) {
+  PreprocessWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& videos, const Napi::Value& out,
+                   std::optional<at::Device> device)
+      : PromiseWorker(env), config_(image_processor_of(handle)), out_(pixel_values_out(out, memory_)), device_(device) {
     if (!videos.IsArray()) throw_code(env, "INVALID_INPUT", "videos must be an array of videos");
     Napi::Array vs = videos.As<Napi::Array>();
     // Lengths are checked before each array is walked (walking 2^32 - 1 holes takes minutes).
@@ -292,6 +295,12 @@ class PreprocessWorker : public PromiseWorker {
 
  protected:
   void Run() override {
+    if (device_) {  // the libtorch-op path on that device, back in host memory for JavaScript
+      const at::Tensor on_device = xclip::preprocess_videos_on(videos_, *config_, *device_);
+      pixel_values_ = out_.defined() ? xclip::copy_pixel_values_into(on_device, out_.data, out_.length)
+                                     : prepare_output(on_device.to(at::kCPU));
+      return;
+    }
     pixel_values_ = out_.defined() ? xclip::preprocess_videos_into(videos_, *config_, out_.data, out_.length)
                                    : prepare_output(xclip::preprocess_videos(videos_, *config_));
   }
@@ -300,15 +309,23 @@ class PreprocessWorker : public PromiseWorker {
  private:
   std::shared_ptr<const xclip::ImageProcessorConfig> config_;
   PixelValuesOut out_;
+  std::optional<at::Device> device_;
   std::vector<std::vector<xclip::FrameView>> videos_;
   at::Tensor pixel_values_;
 };
 
-// preprocess(handle, videos, out?) -> Tensor float32 [B, T, 3, H, W], in `out` (a Float32Array of exactly that
-// size) when given.
+// The optional device argument of preprocess and prepare ("cpu", "cuda", "cuda:N", "auto"): where the libtorch-op
+// preprocessing runs (preprocess_videos_on); absent, the CPU loops.
+std::optional<at::Device> device_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return std::nullopt;
+  return xclip::resolve_device(string_arg(info, i, "device"));
+}
+
+// preprocess(handle, videos, out?, device?) -> Tensor float32 [B, T, 3, H, W], in `out` (a Float32Array of exactly
+// that size) when given; computed on `device` when given.
 Napi::Value Preprocess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return (new PreprocessWorker(env, info[0], info[1], info.Length() > 2 ? info[2] : env.Undefined()))->Start();
+  return (new PreprocessWorker(env, info[0], info[1], info.Length() > 2 ? info[2] : env.Undefined(), device_arg(info, 3)))->Start();
 }
 
 #ifdef XCLIP_WITH_FFMPEG
@@ -578,21 +595,22 @@ Napi::Value VideoThumbnail(const Napi::CallbackInfo& info) {
 class PrepareWorker : public PromiseWorker {
  public:
   PrepareWorker(Napi::Env env, const Napi::Value& handle, const Napi::Value& source, const Napi::Object& options,
-                const Napi::Value& out)
+                const Napi::Value& out, std::optional<at::Device> device)
       : PromiseWorker(env),
         config_(image_processor_of(handle)),
         source_(video_source(source, memory_)),
         options_(read_options(options)),
         cancel_(cancel_flag(options)),
-        out_(pixel_values_out(out, memory_)) {
+        out_(pixel_values_out(out, memory_)),
+        device_(device) {
     options_.cancel = cancel_.get();
   }
 
  protected:
   void Run() override {
-    prepared_ = out_.defined() ? xclip::prepare_video(source_, options_, *config_, out_.data, out_.length)
-                               : xclip::prepare_video(source_, options_, *config_);
-    if (!out_.defined()) prepared_.pixel_values = prepare_output(prepared_.pixel_values);
+    prepared_ = out_.defined() ? xclip::prepare_video(source_, options_, *config_, out_.data, out_.length, device_)
+                               : xclip::prepare_video(source_, options_, *config_, nullptr, 0, device_);
+    if (!out_.defined()) prepared_.pixel_values = prepare_output(prepared_.pixel_values.to(at::kCPU));
   }
   Napi::Value Result(Napi::Env env) override {
     const xclip::DecodedVideo& d = prepared_.decode;
@@ -607,15 +625,17 @@ class PrepareWorker : public PromiseWorker {
   xclip::ReadOptions options_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   PixelValuesOut out_;
+  std::optional<at::Device> device_;
   xclip::PreparedVideo prepared_;
 };
 
-// prepare(imageProcessorHandle, source, readOptions, out?) -> {pixelValues [1, T, 3, H, W], indices, timestamps,
-// info, decodedFrameCount, truncated, warning}; pixelValues lie in `out` when it is given.
+// prepare(imageProcessorHandle, source, readOptions, out?, device?) -> {pixelValues [1, T, 3, H, W], indices,
+// timestamps, info, decodedFrameCount, truncated, warning}; pixelValues lie in `out` when it is given, and are
+// computed on `device` when it is given.
 Napi::Value PrepareVideo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = options_arg(info.Length() > 2 ? info[2] : env.Undefined(), "options");
-  return (new PrepareWorker(env, info[0], info[1], o, info.Length() > 3 ? info[3] : env.Undefined()))->Start();
+  return (new PrepareWorker(env, info[0], info[1], o, info.Length() > 3 ? info[3] : env.Undefined(), device_arg(info, 4)))->Start();
 }
 #endif  // XCLIP_WITH_FFMPEG
 

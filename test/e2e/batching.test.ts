@@ -8,6 +8,7 @@ import type { VideoInput } from '../../lib/processor';
 import { readVideo } from '../../lib/video';
 import { getNumThreads } from '../../lib/runtime';
 import { fixturesDir } from '../helpers/fixtures';
+import { onTestDevice } from '../helpers/device';
 
 const modelDir = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
 const video = (f: string): string => path.join(fixturesDir(), 'videos', f);
@@ -55,13 +56,13 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   };
 
   beforeAll(async () => {
-    reference = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 1 });
+    reference = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 1 }));
   });
   afterAll(() => reference.dispose());
 
   it('32 concurrent single-video calls share model calls and equal sequential calls', async () => {
     // A long wait makes the batching deterministic enough to assert on: the first batch fills up.
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxWaitMs: 200 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxWaitMs: 200 }));
     try {
       const files = Array.from({ length: 32 }, (_, i) => GOOD[i % GOOD.length]);
       const results = await Promise.all(files.map((f) => clf.classify(f, LABELS)));
@@ -79,7 +80,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
 
   it('concurrent calls on different label sets each get their own labels scored', async () => {
     const sets = [LABELS, ['cooking', 'dancing'], ['a dog', 'a cat', 'a bird', 'a horse'], LABELS.slice().reverse()];
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 4, maxWaitMs: 50 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 4, maxWaitMs: 50 }));
     try {
       const calls = Array.from({ length: 16 }, (_, i) => ({ file: GOOD[i % GOOD.length], labels: sets[i % sets.length] }));
       const results = await Promise.all(calls.map((c) => clf.classify(c.file, c.labels)));
@@ -94,7 +95,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   });
 
   it('a multi-video call goes in chunks of maxBatch, with decoding bounded and overlapping inference', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 4, decodeConcurrency: 3 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 4, decodeConcurrency: 3 }));
     const encode = clf.processor.encode.bind(clf.processor);
     const forward = clf.model.forwardWithTextFeatures.bind(clf.model);
     let decoding = 0;
@@ -137,7 +138,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   });
 
   it('embedVideos batches too, and equals one video at a time', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 3 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 3 }));
     try {
       const files = GOOD.slice(0, 7);
       const all = await clf.embedVideos(files);
@@ -153,7 +154,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   });
 
   it('bad videos reject their own callers with their own codes; good ones in flight resolve', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxWaitMs: 50 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxWaitMs: 50 }));
     try {
       const wrongFrameCount = (await readVideo(GOOD[0], { numFrames: 4 })).frames;
       const inputs: { input: VideoInput; want: string }[] = [
@@ -180,7 +181,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   });
 
   it('a bad video fails its multi-video call and withdraws the rest of it; other calls are unaffected', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 2 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 2 }));
     try {
       const files = [...GOOD.slice(0, 3), video('broken_random_bytes.mp4'), ...GOOD, ...GOOD];
       const [multi, other] = await Promise.allSettled([clf.classify(files, LABELS), clf.classify(GOOD[5], LABELS)]);
@@ -195,7 +196,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   });
 
   it('an engine error rejects every caller of that batch with its XClipError, and the next batch runs', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 4, maxWaitMs: 1000 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 4, maxWaitMs: 1000 }));
     try {
       jest.spyOn(clf.model, 'forwardWithTextFeatures').mockRejectedValueOnce(new XClipError('INTERNAL', 'simulated engine failure'));
       const failed = await Promise.allSettled(GOOD.slice(0, 4).map((f) => clf.classify(f, LABELS)));
@@ -217,7 +218,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
   });
 
   it('dispose() in the middle rejects queued calls with DISPOSED and nothing else breaks', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 2 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 2 }));
     const files = Array.from({ length: 24 }, (_, i) => GOOD[i % GOOD.length]);
     const calls = files.map((f) => clf.classify(f, LABELS));
     const multi = clf.classify(files, LABELS);
@@ -238,15 +239,42 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
     await expect(clf.embedTexts(['a'])).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 
+  it('maxBatch up to 256; with a latency budget a batch waits for the videos being decoded and runs them together', async () => {
+    // 20 concurrent calls, decoded two at a time: with a generous budget and nothing measured yet, the batch waits
+    // until no video is being decoded any more, so all 20 run in one model call, each scoring as it does alone.
+    const files = Array.from({ length: 20 }, (_, i) => GOOD[i % 5]);
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 256, maxLatencyMs: 600_000 }));
+    try {
+      expect(clf.batching).toMatchObject({ maxBatch: 256, maxLatencyMs: 600_000, maxWaitMs: 60_000 });
+      const results = await Promise.all(files.map((f) => clf.classify(f, LABELS)));
+      expect(clf.stats).toEqual({ batches: 1, videos: 20, maxBatchSeen: 20 });
+      for (const [i, r] of results.entries()) expectSameScores(r, await referenceScores(files[i], LABELS), LABELS);
+    } finally {
+      await clf.dispose();
+    }
+    // Without a budget and with no wait, the first decoded video starts a batch at once: the same calls take
+    // several model calls.
+    const eager = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 256, maxWaitMs: 0 }));
+    try {
+      await Promise.all(files.map((f) => eager.classify(f, LABELS)));
+      expect(eager.stats.batches).toBeGreaterThan(1);
+    } finally {
+      await eager.dispose();
+    }
+  });
+
   it('validates the batching options', async () => {
     const bad: [Record<string, unknown>, Error][] = [
-      [{ maxBatch: 0 }, new RangeError('Expected integer between 1 and 64 for maxBatch but received 0')],
-      [{ maxBatch: 65 }, new RangeError('Expected integer between 1 and 64 for maxBatch but received 65')],
-      [{ maxBatch: 2.5 }, new TypeError('Expected integer between 1 and 64 for maxBatch but received 2.5')],
-      [{ maxBatch: '8' }, new TypeError('Expected integer between 1 and 64 for maxBatch but received "8" of type string')],
-      [{ maxWaitMs: -1 }, new RangeError('Expected integer between 0 and 1000 for maxWaitMs but received -1')],
-      [{ maxWaitMs: 1001 }, new RangeError('Expected integer between 0 and 1000 for maxWaitMs but received 1001')],
-      [{ maxWaitMs: NaN }, new TypeError('Expected integer between 0 and 1000 for maxWaitMs but received NaN')],
+      [{ maxBatch: 0 }, new RangeError('Expected integer between 1 and 256 for maxBatch but received 0')],
+      [{ maxBatch: 257 }, new RangeError('Expected integer between 1 and 256 for maxBatch but received 257')],
+      [{ maxBatch: 2.5 }, new TypeError('Expected integer between 1 and 256 for maxBatch but received 2.5')],
+      [{ maxBatch: '8' }, new TypeError('Expected integer between 1 and 256 for maxBatch but received "8" of type string')],
+      [{ maxWaitMs: -1 }, new RangeError('Expected integer between 0 and 60000 for maxWaitMs but received -1')],
+      [{ maxWaitMs: 60001 }, new RangeError('Expected integer between 0 and 60000 for maxWaitMs but received 60001')],
+      [{ maxWaitMs: NaN }, new TypeError('Expected integer between 0 and 60000 for maxWaitMs but received NaN')],
+      [{ maxLatencyMs: 0 }, new RangeError('Expected integer between 1 and 600000 for maxLatencyMs but received 0')],
+      [{ maxLatencyMs: 600001 }, new RangeError('Expected integer between 1 and 600000 for maxLatencyMs but received 600001')],
+      [{ maxLatencyMs: '50' }, new TypeError('Expected integer between 1 and 600000 for maxLatencyMs but received "50" of type string')],
       [{ decodeConcurrency: 0 }, new RangeError('Expected integer between 1 and 64 for decodeConcurrency but received 0')],
       [{ decodeConcurrency: true }, new TypeError('Expected integer between 1 and 64 for decodeConcurrency but received true of type boolean')],
       [{ decodeThreads: -1 }, new RangeError('Expected integer between 0 and 64 for decodeThreads but received -1')],
@@ -258,7 +286,7 @@ describe('ZeroShotVideoClassifier micro-batching', () => {
       expect(() => new ZeroShotVideoClassifier(reference.model, reference.processor, modelDir, options)).toThrow(error);
     }
     expect(() => new ZeroShotVideoClassifier(reference.model, reference.processor, modelDir, { maxBach: 4 } as never)).toThrow(
-      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxBach" of type string'),
+      new TypeError('Expected one of maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency, decodeThreads for options key but received "maxBach" of type string'),
     );
     // decodeConcurrency defaults to half of libuv's pool: 2 unless UV_THREADPOOL_SIZE says otherwise; the model's
     // threads are shared among the decoders.

@@ -8,6 +8,7 @@ import { pendingNativeCalls } from '../../lib/runtime';
 import { readVideo, readVideoClips } from '../../lib/video';
 import { fixturesDir } from '../helpers/fixtures';
 import { longVideo } from '../helpers/generated';
+import { onTestDevice } from '../helpers/device';
 
 const modelDir = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
 const video = (f: string): string => path.join(fixturesDir(), 'videos', f);
@@ -108,7 +109,7 @@ describe('classify and score with a signal', () => {
   it('a call aborted while the batch before it runs leaves the queue and is never run', async () => {
     // One video per batch and one decode at a time: when the first call's batch starts, the second call is
     // decoding or queued, the third waits for it.
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxBatch: 1, decodeConcurrency: 1 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxBatch: 1, decodeConcurrency: 1 }));
     try {
       const ac = new AbortController();
       const forward = clf.model.forwardWithTextFeatures.bind(clf.model);
@@ -132,7 +133,7 @@ describe('classify and score with a signal', () => {
   });
 
   it('a call aborted during its own batch rejects at once; the batch finishes for the others', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxWaitMs: 500 });
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxWaitMs: 500 }));
     try {
       const ac = new AbortController();
       const forward = clf.model.forwardWithTextFeatures.bind(clf.model);
@@ -161,7 +162,7 @@ describe('classify and score with a signal', () => {
   });
 
   it('an abort stops the decode of a long video in the classifier too', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice());
     try {
       const ac = new AbortController();
       const p = clf.classify(long, LABELS, { signal: ac.signal });
@@ -177,7 +178,7 @@ describe('classify and score with a signal', () => {
   });
 
   it('an already aborted signal rejects before any work', async () => {
-    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
+    const clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice());
     try {
       expectAbortError(await settled(clf.classify(video('short_5frames.mp4'), LABELS, { signal: AbortSignal.abort() })));
       expectAbortError(await settled(clf.embedVideos([video('short_5frames.mp4')], { signal: AbortSignal.abort() })));
@@ -192,7 +193,7 @@ describe('classify and score with a signal', () => {
 describe('decode options per classify/score call', () => {
   let clf: ZeroShotVideoClassifier;
   beforeAll(async () => {
-    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
+    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice());
   });
   afterAll(() => clf.dispose());
 

@@ -10,6 +10,7 @@ import { XCLIPProcessor } from '../../lib/processor';
 import { readVideo } from '../../lib/video';
 import { expectClose, fixturesDir } from '../helpers/fixtures';
 import { readSafetensors } from '../helpers/safetensors';
+import { onTestDevice } from '../helpers/device';
 
 const e2e = path.join(fixturesDir(), 'e2e');
 const modelDir = path.join(e2e, 'xclip-e2e-a');
@@ -39,7 +40,7 @@ describe('end to end on fixtures/e2e', () => {
   let model: XCLIPModel;
   let processor: XCLIPProcessor;
   beforeAll(async () => {
-    model = await XCLIPModel.fromPretrained(modelDir);
+    model = await XCLIPModel.fromPretrained(modelDir, onTestDevice());
     processor = await XCLIPProcessor.fromPretrained(modelDir);
   });
   afterAll(() => model.dispose());
@@ -97,7 +98,7 @@ describe('bfloat16 on fixtures/e2e', () => {
   let model: XCLIPModel;
   let processor: XCLIPProcessor;
   beforeAll(async () => {
-    model = await XCLIPModel.fromPretrained(modelDir, { dtype: 'bfloat16' });
+    model = await XCLIPModel.fromPretrained(modelDir, onTestDevice({ dtype: 'bfloat16' as const }));
     processor = await XCLIPProcessor.fromPretrained(modelDir);
   });
   afterAll(() => model.dispose());
@@ -124,7 +125,7 @@ describe('bfloat16 on fixtures/e2e', () => {
 describe('ZeroShotVideoClassifier', () => {
   let clf: ZeroShotVideoClassifier;
   beforeAll(async () => {
-    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir);
+    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice());
   });
   afterAll(() => clf.dispose());
 
@@ -200,7 +201,7 @@ describe('ZeroShotVideoClassifier', () => {
     await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { maxbatch: 4 } as never)).rejects.toThrow(TypeError);
     await expect(ZeroShotVideoClassifier.fromPretrained(modelDir, { device: 'gpu' as never })).rejects.toThrow(RangeError);
     expect(() => new ZeroShotVideoClassifier(clf.model, clf.processor, modelDir, { maxbatch: 4 } as never)).toThrow(
-      new TypeError('Expected one of maxBatch, maxWaitMs, decodeConcurrency, decodeThreads for options key but received "maxbatch" of type string'),
+      new TypeError('Expected one of maxBatch, maxWaitMs, maxLatencyMs, decodeConcurrency, decodeThreads for options key but received "maxbatch" of type string'),
     );
   });
 

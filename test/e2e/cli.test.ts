@@ -10,6 +10,7 @@ import { main } from '../../lib/cli';
 import { CliIo } from '../../lib/cli/io';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { ROOT, fixturesDir } from '../helpers/fixtures';
+import { onTestDevice } from '../helpers/device';
 
 const cli = path.join(ROOT, 'dist', 'cli.js');
 const model = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
@@ -134,7 +135,7 @@ describe('classify', () => {
       [['--bogus'], /unknown option --bogus/],
       [['--template', 'a video'], /--template must contain \{\}/],
       [['--top-k', 'x'], /--top-k expects an integer between 1 and 1/],
-      [['--batch', '65'], /--batch expects an integer between 1 and 64/],
+      [['--batch', '257'], /--batch expects an integer between 1 and 256/],
       [['--json=yes'], /--json takes no value/],
     ] as const) {
       const r = await runIn(['classify', file, '--labels', 'a', '--model', model, ...args]);
@@ -170,7 +171,7 @@ describe('score, embed, embed-text', () => {
     const out = JSON.parse(r.stdout) as { texts: string[]; results: { file: string; logits: number[] }[] };
     expect(out.texts).toEqual(c.labels);
     out.results[0].logits.forEach((l, j) => expect(Math.abs(l - c.logits_per_video[j])).toBeLessThan(1e-4));
-    const clf = await ZeroShotVideoClassifier.fromPretrained(model);
+    const clf = await ZeroShotVideoClassifier.fromPretrained(model, onTestDevice());
     try {
       const rows = await clf.score(files, c.labels);
       rows.forEach((row, i) => expect(out.results[i].logits).toEqual(Array.from(row)));
@@ -222,6 +223,8 @@ describe('info', () => {
     expect(r.stdout).toMatch(/^libtorch\s+\d+\.\d+/m);
     expect(r.stdout).toMatch(/^ffmpeg\s+\S+/m);
     expect(r.stdout).toMatch(/^threads\s+\d+/m);
+    // This machine's Debian libtorch has no CUDA: the line says so (a CUDA build lists its devices instead).
+    expect(r.stdout).toMatch(/^cuda\s+not available \(this libtorch has no CUDA\)$/m);
     // Debian's libtorch says BLAS_INFO=generic whatever libblas.so.3 points to; the line names the mapped library.
     const blas = /^blas\s+(.+) \((\/[^)]+)\); libtorch built for BLAS_INFO=\S+$/m.exec(r.stdout);
     expect(blas).not.toBeNull();

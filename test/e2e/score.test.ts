@@ -6,6 +6,7 @@ import * as path from 'path';
 import { ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { expectClose, fixturesDir } from '../helpers/fixtures';
 import { readSafetensors } from '../helpers/safetensors';
+import { onTestDevice } from '../helpers/device';
 
 const e2e = path.join(fixturesDir(), 'e2e');
 const modelDir = path.join(e2e, 'xclip-e2e-a');
@@ -35,7 +36,7 @@ const order = (values: number[]): number[] => values.map((_, i) => i).sort((x, y
 describe('ZeroShotVideoClassifier.score', () => {
   let clf: ZeroShotVideoClassifier;
   beforeAll(async () => {
-    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, { maxWaitMs: 200 });
+    clf = await ZeroShotVideoClassifier.fromPretrained(modelDir, onTestDevice({ maxWaitMs: 200 }));
   });
   afterAll(() => clf.dispose());
 

@@ -2,6 +2,7 @@
 import { XCLIPModel, XCLIPTextModel, XCLIPVisionModel } from '../../lib';
 import type { Tensor } from '../../lib/tensor';
 import { expectAllClose, flatten, input, loadCase, modelDir } from '../helpers/fixtures';
+import { onTestDevice } from '../helpers/device';
 
 const VARIANTS = [
   { dir: 'xclip-tiny8', cases: 'xclip-tiny8' },
@@ -19,9 +20,9 @@ describe.each(VARIANTS)('parity $dir', ({ dir, cases }) => {
 
   beforeAll(async () => {
     [model, text, vision] = await Promise.all([
-      XCLIPModel.fromPretrained(modelDir(dir)),
-      XCLIPTextModel.fromPretrained(modelDir(dir)),
-      XCLIPVisionModel.fromPretrained(modelDir(dir)),
+      XCLIPModel.fromPretrained(modelDir(dir), onTestDevice()),
+      XCLIPTextModel.fromPretrained(modelDir(dir), onTestDevice()),
+      XCLIPVisionModel.fromPretrained(modelDir(dir), onTestDevice()),
     ]);
   });
   afterAll(async () => {

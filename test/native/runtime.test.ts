@@ -5,6 +5,8 @@ import {
   XCLIPModel,
   XClipError,
   cachedMemoryBytes,
+  cudaAvailable,
+  cudaInfo,
   getKernelBackend,
   measureGemmPeak,
   pendingNativeCalls,
@@ -28,6 +30,18 @@ function tinyConfig(): XCLIPConfig {
 
 describe('runtime', () => {
   afterEach(() => setKernelBackend('auto'));
+
+  it('cudaInfo: agrees with cudaAvailable; on a libtorch without CUDA, says so and lists no device', () => {
+    const info = cudaInfo();
+    expect(cudaAvailable()).toBe(info.deviceCount > 0);
+    expect(info.devices.map((d) => d.index)).toEqual(Array.from({ length: info.deviceCount }, (_, i) => i));
+    if (!info.built) {
+      expect(info).toEqual({ built: false, deviceCount: 0, cudaRuntime: 0, cudnn: 0, devices: [], summary: 'not available (this libtorch has no CUDA)' });
+    } else {
+      // A CUDA libtorch (the device check): every device has a name and a compute capability.
+      for (const d of info.devices) expect(d).toMatchObject({ name: expect.stringMatching(/\S/), computeCapability: expect.stringMatching(/^[1-9]\d*\.\d$/) });
+    }
+  });
 
   it('switches kernel backends, and both give the same features', async () => {
     const model = await XCLIPModel.fromConfig(tinyConfig(), { seed: 3 });

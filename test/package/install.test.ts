@@ -146,6 +146,7 @@ describe('the packed tarball', () => {
       'README.md',
       'package.json',
       'scripts/install.js',
+      'scripts/build-native.js',
       'scripts/native-fingerprint.js',
     ]) {
       expect(tarFiles).toContain(f);

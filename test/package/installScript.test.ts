@@ -40,7 +40,7 @@ beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-install-'));
   dir = path.join(work, 'node_modules', pkg.name);
   fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
-  for (const f of ['package.json', 'scripts/install.js', 'scripts/native-fingerprint.js']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+  for (const f of ['package.json', 'scripts/install.js', 'scripts/build-native.js', 'scripts/native-fingerprint.js']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
   for (const f of ['native', 'CMakeLists.txt']) fs.symlinkSync(path.join(ROOT, f), path.join(dir, f));
   // dist/ copied, not linked: node resolves a module's __dirname through symlinks, and the package root with it.
   fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
@@ -120,7 +120,7 @@ describe('a source build that fails', () => {
     const top = path.join(work, 'failing');
     pkgDir = path.join(top, 'node_modules', pkg.name);
     fs.mkdirSync(path.join(pkgDir, 'scripts'), { recursive: true });
-    for (const f of ['package.json', 'scripts/install.js', 'scripts/native-fingerprint.js']) fs.copyFileSync(path.join(ROOT, f), path.join(pkgDir, f));
+    for (const f of ['package.json', 'scripts/install.js', 'scripts/build-native.js', 'scripts/native-fingerprint.js']) fs.copyFileSync(path.join(ROOT, f), path.join(pkgDir, f));
     fs.writeFileSync(
       path.join(pkgDir, 'CMakeLists.txt'),
       'cmake_minimum_required(VERSION 3.15)\nproject(xclip_missing CXX)\nfind_package(PkgConfig REQUIRED)\npkg_check_modules(GONE REQUIRED IMPORTED_TARGET libxclipgone)\n',

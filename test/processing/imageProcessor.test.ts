@@ -4,9 +4,14 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { VideoMAEImageProcessor } from '../../lib/imageProcessor';
+import { preprocessDeviceFor } from '../../lib/pipelines';
+import { XCLIPProcessor } from '../../lib/processor';
 import type { Frame } from '../../lib/video';
 import { expectClose, fixturesDir } from '../helpers/fixtures';
 import { readSafetensors } from '../helpers/safetensors';
+import { TEST_DEVICE } from '../helpers/device';
+
+const bytesOf = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 const dir = path.join(fixturesDir(), 'processor');
 const cases = JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8')) as Record<string, { processor_kwargs: Record<string, unknown> }>;
@@ -25,6 +30,10 @@ describe('VideoMAEImageProcessor', () => {
       const proc = VideoMAEImageProcessor.fromConfig(c.processor_kwargs);
       const { pixelValues } = await proc.preprocess(videos);
       expectClose(pixelValues, tensors.get('pixel_values')!, 1e-5, name);
+      // The libtorch-op path on the test device (XCLIP_TEST_DEVICE) gives the CPU loops' values bit for bit.
+      const onDevice = (await proc.preprocess(videos, { device: TEST_DEVICE })).pixelValues;
+      expect(onDevice.dims).toEqual(pixelValues.dims);
+      expect(Buffer.compare(bytesOf(onDevice.data), bytesOf(pixelValues.data))).toBe(0);
     });
   }
 
@@ -61,6 +70,18 @@ describe('VideoMAEImageProcessor', () => {
     it('unknown resample', () => {
       expect(() => VideoMAEImageProcessor.fromConfig({ resample: 5 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     });
+    it('bad device option', async () => {
+      await expect(proc.preprocess([[frame(8, 8)]], { device: 'gpu' as never })).rejects.toThrow(
+        new RangeError("Expected 'cpu', 'cuda', 'cuda:N' or 'auto' for device but received \"gpu\" of type string"),
+      );
+      await expect(proc.preprocess([[frame(8, 8)]], { devcie: 'cpu' } as never)).rejects.toThrow(TypeError);
+    });
+    it('frames of different sizes in one video on a device', async () => {
+      await expect(proc.preprocess([[frame(8, 8), frame(9, 8)]], { device: 'cpu' })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        message: expect.stringContaining('one frame size per video'),
+      });
+    });
     it('malformed preprocessor config file', async () => {
       const d = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-pp-'));
       fs.writeFileSync(path.join(d, 'preprocessor_config.json'), '{"size": ');
@@ -71,5 +92,36 @@ describe('VideoMAEImageProcessor', () => {
       const { pixelValues } = await proc.preprocess([[frame(40, 30)]]);
       expect(pixelValues.dims).toEqual([1, 1, 3, 32, 32]);
     });
+  });
+});
+
+describe("preprocessing on the model's device", () => {
+  it('XCLIPProcessor.encode with a device gives the CPU loops\' pixel values bit for bit (decoded fixture videos)', async () => {
+    const processor = await XCLIPProcessor.fromPretrained(path.join(fixturesDir(), 'e2e', 'xclip-e2e-a'));
+    const videos = ['h264_320x240_30fps.mp4', 'mjpeg_144x256_portrait.mov', 'one_frame.mp4'].map((f) => path.join(fixturesDir(), 'videos', f));
+    for (const video of videos) {
+      const cpu = (await processor.encode({ videos: [video] })).pixelValues!;
+      const onDevice = (await processor.encode({ videos: [video], device: TEST_DEVICE })).pixelValues!;
+      expect(onDevice.dims).toEqual(cpu.dims);
+      expect(Buffer.compare(bytesOf(onDevice.data), bytesOf(cpu.data))).toBe(0);
+    }
+  });
+
+  it('prepare with a device writes the CPU loops\' pixel values into a slot, bit for bit', async () => {
+    const proc = await VideoMAEImageProcessor.fromPretrained(path.join(fixturesDir(), 'e2e', 'xclip-e2e-a'));
+    const file = path.join(fixturesDir(), 'videos', 'vp9_176x144_25fps.webm');
+    const cpu = (await proc.prepare(file, { numFrames: 8 })).pixelValues;
+    const slot = new Float32Array(cpu.data.length);
+    const onDevice = (await proc.prepare(file, { numFrames: 8, out: slot, device: TEST_DEVICE })).pixelValues;
+    expect(onDevice.data).toBe(slot);
+    expect(Buffer.compare(bytesOf(slot), bytesOf(cpu.data))).toBe(0);
+    await expect(proc.prepare(file, { device: 'tpu' as never })).rejects.toThrow(RangeError);
+  });
+
+  it('a classifier preprocesses on its model\'s GPU unless XCLIP_PREPROCESS=cpu, and on the CPU loops for a CPU model', () => {
+    expect(preprocessDeviceFor('cuda:0', {})).toBe('cuda:0');
+    expect(preprocessDeviceFor('cuda:1', { XCLIP_PREPROCESS: 'device' })).toBe('cuda:1');
+    expect(preprocessDeviceFor('cuda:0', { XCLIP_PREPROCESS: 'cpu' })).toBeUndefined();
+    expect(preprocessDeviceFor('cpu', {})).toBeUndefined();
   });
 });

@@ -166,7 +166,7 @@ describe('xclip-node serve (child process)', () => {
   });
 
   it('exits 2 on bad usage and 1 when the model cannot be loaded, without printing the listening line', () => {
-    for (const args of [['--port', 'abc'], ['--bogus'], ['--media-root', '/no/such/dir'], ['--batch', '65']]) {
+    for (const args of [['--port', 'abc'], ['--bogus'], ['--media-root', '/no/such/dir'], ['--batch', '257']]) {
       const r = spawnSync(process.execPath, [cli, 'serve', ...args], { encoding: 'utf8', timeout: 60000 });
       expect([args.join(' '), r.status]).toEqual([args.join(' '), 2]);
       expect(r.stdout).toBe('');

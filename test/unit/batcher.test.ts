@@ -1,5 +1,5 @@
 // MicroBatcher on its own, with a fake model: pure TypeScript, no addon.
-import { MicroBatcher, type BatchGroup } from '../../lib/batcher';
+import { BatchTimes, MicroBatcher, planBatch, type BatchGroup, type BatchPlanInput } from '../../lib/batcher';
 
 /** A fake model call that records each batch and finishes when told to. */
 function fakeModel(key: string, log: string[][], gate?: { wait: Promise<void> }): BatchGroup<string, string> {
@@ -190,5 +190,66 @@ describe('MicroBatcher', () => {
     gate.open();
     await expect(running).resolves.toBe('k:a');
     expect(b.closed).toBe(true);
+  });
+});
+
+describe('planBatch: the batch size from the queue depth and the latency budget', () => {
+  // A model whose batch of n takes 10 ms per video (what BatchTimes would report after measuring it).
+  const linear = (n: number): number => 10 * n;
+  const plan = (p: Partial<BatchPlanInput>) =>
+    planBatch({ available: 1, cap: 32, preparing: 0, waitedMs: 0, maxWaitMs: 1000, estimateMs: linear, ...p });
+
+  it('without a budget: waits out maxWaitMs only while the batch is short and inputs are being prepared', () => {
+    expect(plan({ available: 4, preparing: 2, waitedMs: 3, maxWaitMs: 5 })).toEqual({ waitMs: 2 });
+    expect(plan({ available: 4, preparing: 2, waitedMs: 5, maxWaitMs: 5 })).toEqual({ take: 4 });
+    expect(plan({ available: 4, preparing: 0, maxWaitMs: 5 })).toEqual({ take: 4 });
+    expect(plan({ available: 40, preparing: 5, maxWaitMs: 5 })).toEqual({ take: 32 });
+  });
+
+  it('with a budget: waits while the batch the prepared inputs would make still finishes within it', () => {
+    // 4 queued + 8 being prepared = 12 videos, ~120 ms; waited 30 of 200: 50 ms of slack left.
+    expect(plan({ available: 4, preparing: 8, waitedMs: 30, maxLatencyMs: 200 })).toEqual({ waitMs: 50 });
+    // maxWaitMs still bounds the wait.
+    expect(plan({ available: 4, preparing: 8, waitedMs: 30, maxWaitMs: 40, maxLatencyMs: 200 })).toEqual({ waitMs: 10 });
+    // No slack left: flush now, with what is queued.
+    expect(plan({ available: 4, preparing: 8, waitedMs: 80, maxLatencyMs: 200 })).toEqual({ take: 4 });
+    // Nothing being prepared: no reason to wait.
+    expect(plan({ available: 4, preparing: 0, waitedMs: 0, maxLatencyMs: 200 })).toEqual({ take: 4 });
+  });
+
+  it('with a budget: takes the largest batch that meets it, and a full batch once the queue is behind', () => {
+    // 30 queued, waited 50 of 200 ms: 15 videos (150 ms) fit, 16 would not.
+    expect(plan({ available: 30, waitedMs: 50, maxLatencyMs: 200 })).toEqual({ take: 15 });
+    // Even one video misses the budget: throughput first, the whole batch.
+    expect(plan({ available: 30, waitedMs: 195, maxLatencyMs: 200 })).toEqual({ take: 30 });
+    expect(plan({ available: 60, waitedMs: 195, maxLatencyMs: 200 })).toEqual({ take: 32 });
+    // Nothing measured yet (estimate 0): everything queued, up to the cap.
+    expect(plan({ available: 30, waitedMs: 50, maxLatencyMs: 200, estimateMs: () => 0 })).toEqual({ take: 30 });
+  });
+
+  it('BatchTimes: per-size averages weighted to the latest, other sizes scaled from the nearest measured', () => {
+    const t = new BatchTimes();
+    expect(t.estimateMs(8)).toBe(0);
+    t.record(8, 80);
+    expect(t.estimateMs(8)).toBe(80);
+    expect(t.estimateMs(16)).toBe(160);
+    expect(t.estimateMs(4)).toBe(40);
+    t.record(8, 180);
+    expect(t.estimateMs(8)).toBeCloseTo(110);
+    t.record(32, 64);
+    expect(t.estimateMs(30)).toBeCloseTo(60);
+  });
+
+  it('MicroBatcher with a budget: the measured batch time decides how long the next batch waits for inputs being prepared', async () => {
+    const b = new MicroBatcher({ maxBatch: 32, maxWaitMs: 60_000, maxLatencyMs: 400, maxPending: 64, maxPreparing: 64 });
+    b.times.record(1, 1000); // a batch of one takes a second: any wait breaks the 400 ms budget
+    const log: string[][] = [];
+    const preparing = await b.reserve(); // still being prepared, never finishes in this test
+    const start = Date.now();
+    await expect((await b.reserve()).submit(fakeModel('k', log), 'a')).resolves.toBe('k:a');
+    // Without the budget it would have waited up to 60 s for the other input.
+    expect(Date.now() - start).toBeLessThan(5000);
+    expect(log).toEqual([['a']]);
+    preparing.release();
   });
 });

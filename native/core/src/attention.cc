@@ -2,9 +2,26 @@
 // softmax in float32, cast back to the input dtype).
 #include <torch/version.h>  // macros only
 
+#include <cstdlib>
+#include <cstring>
+
 #include "parts.h"
 
 namespace xclip {
+
+#if TORCH_VERSION_MAJOR >= 2
+namespace {
+// XCLIP_ATTENTION=eager keeps the unfused path below even where the fused one exists: the bench's eager baseline,
+// and a way around a fused kernel a driver gets wrong. Read once per process.
+bool fused_attention() {
+  static const bool on = [] {
+    const char* e = std::getenv("XCLIP_ATTENTION");
+    return !(e && std::strcmp(e, "eager") == 0);
+  }();
+  return on;
+}
+}  // namespace
+#endif
 
 Attention::Attention(const EncoderSpec& s)
     : embed_dim(s.hidden_size), num_heads(s.num_attention_heads), head_dim(s.hidden_size / s.num_attention_heads) {
@@ -29,7 +46,7 @@ at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& mask, at::T
   // libtorch 2.x fuses scores, mask, softmax and the weighted sum (flash / memory-efficient kernels on CUDA, a
   // blocked kernel on CPU), as transformers' "sdpa" attention does. Its default scale is head_dim^-0.5, ours.
   // The eager path below stays for attention weights, which the fused kernels do not return.
-  if (!attn_out) {
+  if (!attn_out && fused_attention()) {
     at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
     return out_proj->forward(out.transpose(1, 2).reshape({b, l, embed_dim}));
   }

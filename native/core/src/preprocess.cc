@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "preprocess_internal.h"
 #include "untrusted_json.h"
 #include "xclip/error.h"
 
@@ -21,6 +22,9 @@ namespace xclip {
 namespace {
 
 using json = nlohmann::json;
+using pillow::Coeffs;
+using pillow::kPrecisionBits;
+using pillow::floor_div2;
 
 [[noreturn]] void fail_config(const std::string& source, const std::string& key, const std::string& what) {
   throw Error(ErrorCode::kConfigInvalid, source + ": " + key + " " + what);
@@ -123,69 +127,6 @@ std::array<double, 3> read_channels(const json& j, const char* key, std::array<d
   return out;
 }
 
-// ---- Pillow's resampling (src/libImaging/Resample.c), 8 bits per channel ----------------------------
-
-constexpr int kPrecisionBits = 32 - 8 - 2;
-
-double bilinear_filter(double x) {
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return 1.0 - x;
-  return 0.0;
-}
-
-double bicubic_filter(double x) {
-  const double a = -0.5;
-  if (x < 0.0) x = -x;
-  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0.0;
-}
-
-struct Coeffs {
-  int ksize = 0;
-  std::vector<int> bounds;    // per output index: first input index, count
-  std::vector<int32_t> kk;    // fixed-point weights, ksize per output index
-};
-
-// precompute_coeffs() + normalize_coeffs_8bpc() for the box (0, in_size).
-Coeffs precompute_coeffs(int in_size, int out_size, Resample resample) {
-  double (*filter)(double) = resample == Resample::kBicubic ? bicubic_filter : bilinear_filter;
-  const double filter_support = resample == Resample::kBicubic ? 2.0 : 1.0;
-  const float in0 = 0.0f, in1 = static_cast<float>(in_size);
-  double scale = static_cast<double>(in1 - in0) / out_size;
-  double filterscale = scale < 1.0 ? 1.0 : scale;
-  double support = filter_support * filterscale;
-  Coeffs c;
-  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
-  c.bounds.resize(static_cast<size_t>(out_size) * 2);
-  c.kk.assign(static_cast<size_t>(out_size) * static_cast<size_t>(c.ksize), 0);
-  std::vector<double> k(static_cast<size_t>(c.ksize));
-  for (int xx = 0; xx < out_size; ++xx) {
-    double center = in0 + (xx + 0.5) * scale;
-    double ww = 0.0;
-    double ss = 1.0 / filterscale;
-    int xmin = static_cast<int>(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    int xmax = static_cast<int>(center + support + 0.5);
-    if (xmax > in_size) xmax = in_size;
-    xmax -= xmin;
-    for (int x = 0; x < xmax; ++x) {
-      double w = filter((x + xmin - center + 0.5) * ss);
-      k[static_cast<size_t>(x)] = w;
-      ww += w;
-    }
-    int32_t* out = &c.kk[static_cast<size_t>(xx) * static_cast<size_t>(c.ksize)];
-    for (int x = 0; x < xmax; ++x) {
-      double v = k[static_cast<size_t>(x)];
-      if (ww != 0.0) v /= ww;
-      out[x] = v < 0 ? static_cast<int32_t>(-0.5 + v * (1 << kPrecisionBits)) : static_cast<int32_t>(0.5 + v * (1 << kPrecisionBits));
-    }
-    c.bounds[static_cast<size_t>(xx) * 2] = xmin;
-    c.bounds[static_cast<size_t>(xx) * 2 + 1] = xmax;
-  }
-  return c;
-}
-
 inline uint8_t clip8(int32_t ss) {
   int32_t v = ss >> kPrecisionBits;
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -210,27 +151,14 @@ void resize_region(const uint8_t* src, int64_t w, int64_t h, int64_t out_w, int6
     return;
   }
   if (resample == Resample::kNearest) {
-    // ImagingScaleAffine: positions accumulate in double from the first pixel, as Pillow does.
-    const double ax = static_cast<double>(static_cast<float>(w) - 0.0f) / out_w;
-    const double ay = static_cast<double>(static_cast<float>(h) - 0.0f) / out_h;
-    auto coord = [](double v) { return v < 0.0 ? -1 : static_cast<int>(v); };
-    std::vector<int> xin(static_cast<size_t>(out_w), -1);
-    double xo = 0.0 + ax * 0.5;
-    for (int64_t x = 0; x < out_w; ++x) {
-      int xi = coord(xo);
-      if (xi >= 0 && xi < w) xin[static_cast<size_t>(x)] = xi;
-      xo += ax;
-    }
-    double yo = 0.0 + ay * 0.5;
-    for (int64_t y = 0; y < r.y1; ++y) {
-      int yi = coord(yo);
-      yo += ay;
-      if (y < r.y0) continue;
+    const std::vector<int> xin = pillow::nearest_indices(w, out_w), yin = pillow::nearest_indices(h, out_h);
+    for (int64_t y = r.y0; y < r.y1; ++y) {
+      const int yi = yin[static_cast<size_t>(y)];
       uint8_t* out = dst + (y - r.y0) * dst_stride;
       for (int64_t x = r.x0; x < r.x1; ++x) {
         int xi = xin[static_cast<size_t>(x)];
         uint8_t* o = out + (x - r.x0) * 3;
-        if (yi >= 0 && yi < h && xi >= 0) {
+        if (yi >= 0 && xi >= 0) {
           const uint8_t* p = src + yi * src_stride + xi * 3;
           o[0] = p[0], o[1] = p[1], o[2] = p[2];
         } else {
@@ -245,7 +173,7 @@ void resize_region(const uint8_t* src, int64_t w, int64_t h, int64_t out_w, int6
   Coeffs cv, ch;
   int64_t row0 = r.y0, row1 = r.y1;  // source rows the vertical pass reads
   if (need_v) {
-    cv = precompute_coeffs(static_cast<int>(h), static_cast<int>(out_h), resample);
+    cv = pillow::precompute_coeffs(static_cast<int>(h), static_cast<int>(out_h), resample);
     row0 = cv.bounds[static_cast<size_t>(r.y0) * 2];
     row1 = row0;
     for (int64_t y = r.y0; y < r.y1; ++y) {
@@ -257,7 +185,7 @@ void resize_region(const uint8_t* src, int64_t w, int64_t h, int64_t out_w, int6
   const uint8_t* vsrc = src;
   int64_t vstride = src_stride, vcol0 = 0, vrow0 = 0;
   if (need_h) {
-    ch = precompute_coeffs(static_cast<int>(w), static_cast<int>(out_w), resample);
+    ch = pillow::precompute_coeffs(static_cast<int>(w), static_cast<int>(out_w), resample);
     uint8_t* tmp;
     if (need_v) {
       scratch.resize(static_cast<size_t>((row1 - row0) * rw * 3));
@@ -306,8 +234,6 @@ void resize_region(const uint8_t* src, int64_t w, int64_t h, int64_t out_w, int6
     }
   }
 }
-
-int64_t floor_div2(int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
 
 void check_frame(const FrameView& f, size_t b, size_t t) {
   std::string where = "video " + std::to_string(b) + " frame " + std::to_string(t);
@@ -430,9 +356,16 @@ void pil_resize_rgb(const uint8_t* src, int64_t width, int64_t height, uint8_t* 
   resize_region(src, width, height, out_width, out_height, resample, Region{0, out_height, 0, out_width}, dst, scratch);
 }
 
-namespace {
+namespace detail {
 
-// Checks a batch of frames against the config and returns the shape of its pixel_values [B, T, 3, H', W'].
+void check_destination(const std::array<int64_t, 5>& shape, const float* out, int64_t capacity) {
+  const int64_t need = shape[0] * shape[1] * shape[2] * shape[3] * shape[4];
+  if (!out || capacity != need)
+    fail_input("the destination holds " + std::to_string(capacity) + " values but pixel_values [" + std::to_string(shape[0]) + ", " +
+               std::to_string(shape[1]) + ", 3, " + std::to_string(shape[3]) + ", " + std::to_string(shape[4]) + "] need " +
+               std::to_string(need));
+}
+
 std::array<int64_t, 5> checked_output_shape(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
   if (videos.empty()) fail_input("no videos to preprocess");
   const size_t num_frames = videos[0].size();
@@ -467,21 +400,15 @@ std::array<int64_t, 5> checked_output_shape(const std::vector<std::vector<FrameV
   return {B, T, 3, oh, ow};
 }
 
+}  // namespace detail
+
+namespace {
+
 // Writes the pixel_values of frames already checked by checked_output_shape into out_base ([B, T, 3, oh, ow]).
 void write_pixel_values(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
                         const std::array<int64_t, 5>& shape, float* out_base) {
   const int64_t T = shape[1], oh = shape[3], ow = shape[4];
-  // uint8 -> float32 per channel, exactly as HF: rescale in float64 then cast, normalize in float32.
-  std::array<std::array<float, 256>, 3> lut{};
-  for (int c = 0; c < 3; ++c) {
-    const float mean = static_cast<float>(config.image_mean[static_cast<size_t>(c)]);
-    const float std_ = static_cast<float>(config.image_std[static_cast<size_t>(c)]);
-    for (int u = 0; u < 256; ++u) {
-      float v = config.do_rescale ? static_cast<float>(static_cast<double>(u) * config.rescale_factor) : static_cast<float>(u);
-      if (config.do_normalize) v = (v - mean) / std_;
-      lut[static_cast<size_t>(c)][static_cast<size_t>(u)] = v;
-    }
-  }
+  const auto lut = pillow::value_table(config);
 
   const int64_t plane = oh * ow;
   at::parallel_for(0, shape[0] * T, 1, [&](int64_t begin, int64_t end) {
@@ -541,7 +468,7 @@ void write_pixel_values(const std::vector<std::vector<FrameView>>& videos, const
 }  // namespace
 
 at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config) {
-  const auto shape = checked_output_shape(videos, config);
+  const auto shape = detail::checked_output_shape(videos, config);
   at::Tensor out = at::empty(shape, at::kFloat);
   write_pixel_values(videos, config, shape, out.data_ptr<float>());
   return out;
@@ -549,12 +476,8 @@ at::Tensor preprocess_videos(const std::vector<std::vector<FrameView>>& videos, 
 
 at::Tensor preprocess_videos_into(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
                                   float* out, int64_t capacity) {
-  const auto shape = checked_output_shape(videos, config);
-  const int64_t need = shape[0] * shape[1] * shape[2] * shape[3] * shape[4];
-  if (!out || capacity != need)
-    fail_input("the destination holds " + std::to_string(capacity) + " values but pixel_values [" + std::to_string(shape[0]) + ", " +
-               std::to_string(shape[1]) + ", 3, " + std::to_string(shape[3]) + ", " + std::to_string(shape[4]) + "] need " +
-               std::to_string(need));
+  const auto shape = detail::checked_output_shape(videos, config);
+  detail::check_destination(shape, out, capacity);
   write_pixel_values(videos, config, shape, out);
   return at::from_blob(out, shape, at::kFloat);
 }
@@ -569,6 +492,13 @@ namespace {
 
 // Validates a [T, H, W, 3] uint8 tensor and returns a contiguous CPU copy (or the tensor itself).
 at::Tensor checked_video_tensor(const at::Tensor& v, size_t index) {
+  detail::check_video_tensor(v, index);
+  return v.device().is_cpu() ? v.contiguous() : v.to(at::kCPU).contiguous();
+}
+
+}  // namespace
+
+void detail::check_video_tensor(const at::Tensor& v, size_t index) {
   const std::string where = "video " + std::to_string(index);
   if (!v.defined()) fail_input(where + " is an undefined tensor");
   if (v.scalar_type() != at::kByte)
@@ -579,10 +509,7 @@ at::Tensor checked_video_tensor(const at::Tensor& v, size_t index) {
     fail_input(os.str());
   }
   if (v.size(0) == 0) fail_input(where + " has no frames");
-  return v.device().is_cpu() ? v.contiguous() : v.to(at::kCPU).contiguous();
 }
-
-}  // namespace
 
 at::Tensor preprocess_videos(const std::vector<at::Tensor>& videos, const ImageProcessorConfig& config) {
   std::vector<at::Tensor> keep;
@@ -611,5 +538,94 @@ at::Tensor preprocess_videos(const at::Tensor& videos, const ImageProcessorConfi
   for (int64_t b = 0; b < videos.size(0); ++b) list.push_back(videos[b]);
   return preprocess_videos(list, config);
 }
+
+
+// ---- Pillow's resampling tables (pillow_resample.h) --------------------------------------------------
+
+namespace pillow {
+namespace {
+
+double bilinear_filter(double x) {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return 1.0 - x;
+  return 0.0;
+}
+
+double bicubic_filter(double x) {
+  const double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+}  // namespace
+
+Coeffs precompute_coeffs(int in_size, int out_size, Resample resample) {
+  double (*filter)(double) = resample == Resample::kBicubic ? bicubic_filter : bilinear_filter;
+  const double filter_support = resample == Resample::kBicubic ? 2.0 : 1.0;
+  const float in0 = 0.0f, in1 = static_cast<float>(in_size);
+  double scale = static_cast<double>(in1 - in0) / out_size;
+  double filterscale = scale < 1.0 ? 1.0 : scale;
+  double support = filter_support * filterscale;
+  Coeffs c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.bounds.resize(static_cast<size_t>(out_size) * 2);
+  c.kk.assign(static_cast<size_t>(out_size) * static_cast<size_t>(c.ksize), 0);
+  std::vector<double> k(static_cast<size_t>(c.ksize));
+  for (int xx = 0; xx < out_size; ++xx) {
+    double center = in0 + (xx + 0.5) * scale;
+    double ww = 0.0;
+    double ss = 1.0 / filterscale;
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    for (int x = 0; x < xmax; ++x) {
+      double w = filter((x + xmin - center + 0.5) * ss);
+      k[static_cast<size_t>(x)] = w;
+      ww += w;
+    }
+    int32_t* out = &c.kk[static_cast<size_t>(xx) * static_cast<size_t>(c.ksize)];
+    for (int x = 0; x < xmax; ++x) {
+      double v = k[static_cast<size_t>(x)];
+      if (ww != 0.0) v /= ww;
+      out[x] = v < 0 ? static_cast<int32_t>(-0.5 + v * (1 << kPrecisionBits)) : static_cast<int32_t>(0.5 + v * (1 << kPrecisionBits));
+    }
+    c.bounds[static_cast<size_t>(xx) * 2] = xmin;
+    c.bounds[static_cast<size_t>(xx) * 2 + 1] = xmax;
+  }
+  return c;
+}
+
+std::vector<int> nearest_indices(int64_t in_size, int64_t out_size) {
+  // Positions accumulate in double from the first pixel, as Pillow does.
+  const double a = static_cast<double>(static_cast<float>(in_size) - 0.0f) / static_cast<double>(out_size);
+  std::vector<int> idx(static_cast<size_t>(out_size), -1);
+  double pos = 0.0 + a * 0.5;
+  for (int64_t i = 0; i < out_size; ++i) {
+    const int v = pos < 0.0 ? -1 : static_cast<int>(pos);
+    if (v >= 0 && v < in_size) idx[static_cast<size_t>(i)] = v;
+    pos += a;
+  }
+  return idx;
+}
+
+std::array<std::array<float, 256>, 3> value_table(const ImageProcessorConfig& config) {
+  std::array<std::array<float, 256>, 3> lut{};
+  for (int c = 0; c < 3; ++c) {
+    const float mean = static_cast<float>(config.image_mean[static_cast<size_t>(c)]);
+    const float std_ = static_cast<float>(config.image_std[static_cast<size_t>(c)]);
+    for (int u = 0; u < 256; ++u) {
+      float v = config.do_rescale ? static_cast<float>(static_cast<double>(u) * config.rescale_factor) : static_cast<float>(u);
+      if (config.do_normalize) v = (v - mean) / std_;
+      lut[static_cast<size_t>(c)][static_cast<size_t>(u)] = v;
+    }
+  }
+  return lut;
+}
+
+}  // namespace pillow
 
 }  // namespace xclip

@@ -1,6 +1,7 @@
 #include "xclip/versions.h"
 
 #include <ATen/ATen.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <dlfcn.h>
 
 #include <fstream>
@@ -36,6 +37,75 @@ RuntimeVersions runtime_versions() {
   }
   v.mkldnn = at::hasMKLDNN();
   return v;
+}
+
+namespace {
+// The few CUDA driver API entry points used, declared here so that no CUDA header is needed (cuda.h: CUresult is
+// an enum, CUdevice an int; attributes 75/76 are CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR/MINOR).
+using CuInit = int (*)(unsigned);
+using CuDeviceGet = int (*)(int*, int);
+using CuDeviceGetName = int (*)(char*, int, int);
+using CuDeviceGetAttribute = int (*)(int*, int, int);
+using CuDeviceTotalMem = int (*)(size_t*, int);
+
+void describe_devices(CudaInfo& info) {
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib) lib = dlopen("libcuda.so.1", RTLD_NOW);
+  if (!lib) return;
+  auto init = reinterpret_cast<CuInit>(dlsym(lib, "cuInit"));
+  auto get = reinterpret_cast<CuDeviceGet>(dlsym(lib, "cuDeviceGet"));
+  auto name = reinterpret_cast<CuDeviceGetName>(dlsym(lib, "cuDeviceGetName"));
+  auto attr = reinterpret_cast<CuDeviceGetAttribute>(dlsym(lib, "cuDeviceGetAttribute"));
+  auto mem = reinterpret_cast<CuDeviceTotalMem>(dlsym(lib, "cuDeviceTotalMem_v2"));
+  if (!init || !get || !name || !attr || !mem || init(0) != 0) return;
+  // The driver numbers devices as libtorch does (both follow CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER).
+  for (auto& d : info.devices) {
+    int dev = 0;
+    if (get(&dev, d.index) != 0) continue;
+    char buf[256] = {0};
+    if (name(buf, sizeof(buf) - 1, dev) == 0) d.name = buf;
+    attr(&d.major, 75, dev);
+    attr(&d.minor, 76, dev);
+    size_t bytes = 0;
+    if (mem(&bytes, dev) == 0) d.total_memory = static_cast<int64_t>(bytes);
+  }
+}
+}  // namespace
+
+CudaInfo cuda_info() {
+  CudaInfo info;
+  const auto& hooks = at::detail::getCUDAHooks();
+  // Without libtorch_cuda the hooks are the interface's defaults, whose version queries throw. (hasCUDA() would
+  // not tell: it is also false for a CUDA libtorch on a machine without a device.)
+  try {
+    info.cuda_runtime = hooks.versionCUDART();
+  } catch (const c10::Error&) {
+    return info;
+  }
+  info.built = true;
+  info.device_count = hooks.getNumGPUs();
+  try {
+    if (hooks.hasCuDNN()) info.cudnn = hooks.versionCuDNN();
+  } catch (const c10::Error&) {
+  }
+  for (int i = 0; i < info.device_count; ++i) info.devices.push_back(CudaDeviceInfo{i, "", 0, 0, 0});
+  describe_devices(info);
+  return info;
+}
+
+std::string describe_cuda(const CudaInfo& info) {
+  if (!info.built) return "not available (this libtorch has no CUDA)";
+  const std::string runtime = "CUDA " + std::to_string(info.cuda_runtime / 1000) + "." +
+                              std::to_string(info.cuda_runtime % 1000 / 10) +
+                              (info.cudnn ? ", cuDNN " + std::to_string(info.cudnn) : "");
+  if (info.device_count == 0) return "libtorch built with " + runtime + ", but no CUDA device is visible";
+  std::string out = std::to_string(info.device_count) + " device(s), " + runtime;
+  for (const auto& d : info.devices) {
+    out += "\n  cuda:" + std::to_string(d.index) + "  " + (d.name.empty() ? "(name unknown)" : d.name) +
+           ", compute capability " + std::to_string(d.major) + "." + std::to_string(d.minor) + ", " +
+           std::to_string(d.total_memory >> 20) + " MiB";
+  }
+  return out;
 }
 
 std::string describe_loaded_blas(const std::string& maps, const std::string& config) {

@@ -10,7 +10,7 @@
 namespace xclip {
 
 PreparedVideo prepare_video(const VideoSource& source, const ReadOptions& options, const ImageProcessorConfig& config,
-                            float* out, int64_t capacity) {
+                            float* out, int64_t capacity, std::optional<at::Device> device) {
   const int64_t sampled = options.sampling == Sampling::kIndices ? static_cast<int64_t>(options.indices.size())
                                                                   : static_cast<int64_t>(options.num_frames);
   if (sampled < 1 || sampled > kMaxNumFrames)
@@ -31,6 +31,11 @@ PreparedVideo prepare_video(const VideoSource& source, const ReadOptions& option
   // [n, H, W, 3] uint8; dropped when this returns, so peak memory is one video's frames.
   const at::Tensor frames = std::move(r.decode.frames).contiguous();
   r.decode.frames = at::Tensor();
+  if (device) {
+    const at::Tensor pixel_values = preprocess_videos_on(std::vector<at::Tensor>{frames}, config, *device);
+    r.pixel_values = out ? copy_pixel_values_into(pixel_values, out, capacity) : pixel_values;
+    return r;
+  }
   const int64_t n = frames.size(0), h = frames.size(1), w = frames.size(2);
   const uint8_t* base = frames.data_ptr<uint8_t>();
   std::vector<std::vector<FrameView>> views(1);

@@ -87,6 +87,47 @@ TEST(prepare_equals_read_video_then_preprocess_for_every_fixture_video) {
   }
 }
 
+// With a device (the CPU here, cuda:0 too where visible): preprocessing by libtorch ops gives the CPU loops'
+// pixel values bit for bit for every decodable fixture video (videos/ and videos-external/), returned on that
+// device or written into a slot of a batch in host memory.
+TEST(prepare_on_a_device_equals_the_cpu_loops_for_every_fixture_video) {
+  ImageProcessorConfig odd = kXclip;  // bicubic, odd edge and crop wider than a portrait frame's resized width
+  odd.resample = Resample::kBicubic;
+  odd.shortest_edge = 75;
+  odd.crop_height = 61;
+  odd.crop_width = 97;
+  ImageProcessorConfig no_crop = kXclip;
+  no_crop.do_center_crop = false;
+  no_crop.shortest_edge = 41;
+  std::vector<at::Device> devices = {at::kCPU};
+  if (at::hasCUDA()) devices.emplace_back(at::kCUDA, 0);
+  size_t n = 0;
+  for (const auto& path : decodable_videos()) {
+    for (bool rotate : {false, true}) {
+      for (const ImageProcessorConfig* cfg : std::vector<const ImageProcessorConfig*>{&kXclip, &odd, &no_crop}) {
+        ReadOptions o;
+        o.apply_rotation = rotate;
+        const at::Tensor want = reference(path, o, *cfg);
+        for (const at::Device& d : devices) {
+          PreparedVideo got = prepare_video(VideoSource::from_path(path), o, *cfg, nullptr, 0, d);
+          EXPECT_TRUE(got.pixel_values.device() == d);
+          EXPECT_TRUE(at::equal(got.pixel_values.to(at::kCPU), want));
+          const int64_t len = want.numel();
+          std::vector<float> batch(static_cast<size_t>(2 * len), -7.0f);
+          PreparedVideo slot = prepare_video(VideoSource::from_path(path), o, *cfg, batch.data() + len, len, d);
+          EXPECT_EQ(slot.pixel_values.data_ptr<float>(), batch.data() + len);
+          EXPECT_TRUE(std::memcmp(batch.data() + len, want.data_ptr<float>(), static_cast<size_t>(len) * sizeof(float)) == 0);
+          EXPECT_TRUE(std::all_of(batch.begin(), batch.begin() + len, [](float v) { return v == -7.0f; }));
+          EXPECT_ERROR(prepare_video(VideoSource::from_path(path), o, *cfg, batch.data(), len - 1, d), ErrorCode::kInvalidInput,
+                       "the destination holds");
+        }
+      }
+    }
+    ++n;
+  }
+  EXPECT_TRUE(n >= 12);
+}
+
 TEST(prepare_from_a_buffer_and_with_explicit_indices) {
   const std::string path = testing::fixture("videos/h264_320x240_30fps.mp4");
   const std::string bytes = testing::read_text(path);

@@ -39,3 +39,24 @@ TEST(versions_loaded_blas_in_this_process) {
   std::cout << "    " << blas << "\n";
   EXPECT_TRUE(access(path.c_str(), R_OK) == 0);
 }
+
+TEST(versions_cuda_info) {
+  // Debian's libtorch has no CUDA part: said so, no devices. A CUDA libtorch (the device check) lists each device.
+  const CudaInfo info = cuda_info();
+  EXPECT_EQ(static_cast<int>(info.devices.size()), info.device_count);
+  std::cout << "    cuda: " << describe_cuda(info) << "\n";
+  if (!info.built) {
+    EXPECT_EQ(info.device_count, 0);
+    EXPECT_EQ(describe_cuda(info), std::string("not available (this libtorch has no CUDA)"));
+  }
+  CudaInfo two;
+  two.built = true;
+  two.device_count = 1;
+  two.cuda_runtime = 12040;
+  two.cudnn = 90100;
+  two.devices.push_back(CudaDeviceInfo{0, "NVIDIA H200", 9, 0, int64_t(143771) << 20});
+  EXPECT_EQ(describe_cuda(two), std::string("1 device(s), CUDA 12.4, cuDNN 90100\n  cuda:0  NVIDIA H200, compute capability 9.0, 143771 MiB"));
+  two.device_count = 0;
+  two.devices.clear();
+  EXPECT_EQ(describe_cuda(two), std::string("libtorch built with CUDA 12.4, cuDNN 90100, but no CUDA device is visible"));
+}

@@ -82,7 +82,7 @@ int cmd_info() {
             << "ffmpeg:    " << v.ffmpeg << "\n"
             << "blas:      " << loaded_blas() << (v.mkldnn ? " (+ oneDNN)" : "") << "; libtorch built for " << v.blas << "\n"
             << "threads:   " << get_num_threads() << " intra-op\n"
-            << "cuda:      " << (at::hasCUDA() ? "available" : "not available in this build/machine") << "\n";
+            << "cuda:      " << describe_cuda(cuda_info()) << "\n";
   std::cout << at::show_config();
   return 0;
 }

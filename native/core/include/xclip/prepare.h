@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "xclip/preprocess.h"
 #include "xclip/video.h"
@@ -23,8 +24,9 @@ struct PreparedVideo {
 // = read_video(source, options) then preprocess_videos on its frames, bit for bit. With `out`, the pixel values go
 // into out[0, capacity), which must hold exactly T * 3 * H' * W' floats: when the config's output size is fixed
 // (fixed_output_frame_size) that is checked before decoding, otherwise once the frame size is known, and in both
-// cases before anything is written (kInvalidInput).
+// cases before anything is written (kInvalidInput). With `device`, the frames are preprocessed there
+// (preprocess_videos_on, bit for bit the same values); the pixel values are on that device unless `out` is given.
 PreparedVideo prepare_video(const VideoSource& source, const ReadOptions& options, const ImageProcessorConfig& config,
-                            float* out = nullptr, int64_t capacity = 0);
+                            float* out = nullptr, int64_t capacity = 0, std::optional<at::Device> device = std::nullopt);
 
 }  // namespace xclip

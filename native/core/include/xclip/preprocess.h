@@ -67,6 +67,21 @@ at::Tensor preprocess_videos(const std::vector<at::Tensor>& videos, const ImageP
 // One uint8 tensor: [T, H, W, 3] (one video) or [B, T, H, W, 3].
 at::Tensor preprocess_videos(const at::Tensor& videos, const ImageProcessorConfig& config);
 
+// The same pixel_values, computed on `device` with libtorch ops: each video ([T, H, W, 3] uint8, any device
+// and strides) is copied there once, then resized with Pillow's fixed-point weights in int32 (the CPU path's
+// integers, rounding and clipping), cropped, and mapped through the CPU path's float32 value table, so the
+// result equals preprocess_videos bit for bit on any device. Returns float32 [B, T, 3, H', W'] on `device`.
+// Same checks and errors as preprocess_videos.
+at::Tensor preprocess_videos_on(const std::vector<at::Tensor>& videos, const ImageProcessorConfig& config,
+                                const at::Device& device);
+// The same from frames in host memory: each video's frames must share one size (kInvalidInput otherwise).
+at::Tensor preprocess_videos_on(const std::vector<std::vector<FrameView>>& videos, const ImageProcessorConfig& config,
+                                const at::Device& device);
+// Copies pixel_values (float32 [B, T, 3, H', W'], any device) into the caller's host memory, which must hold exactly
+// that many floats (kInvalidInput otherwise, before anything is written), as preprocess_videos_into does. Returns a
+// tensor viewing `out`.
+at::Tensor copy_pixel_values_into(const at::Tensor& pixel_values, float* out, int64_t capacity);
+
 // PIL Image.resize((out_width, out_height), resample) of one RGB24 frame: uint8 in, uint8 out.
 void pil_resize_rgb(const uint8_t* src, int64_t width, int64_t height, uint8_t* dst, int64_t out_width,
                     int64_t out_height, Resample resample);
