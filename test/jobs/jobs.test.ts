@@ -5,13 +5,14 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { setTimeout as sleep } from 'timers/promises';
 
 import { Queue, QueueEvents } from 'bullmq';
 
 import { WorkerMetrics, metricsUrl, serveMetrics } from '../../lib/jobs/metrics';
 import { type JobProgress } from '../../lib/jobs/jobTypes';
 import { VideoJobQueue, videoRef } from '../../lib/jobs/queue';
-import { VideoJobWorker } from '../../lib/jobs/worker';
+import { VideoJobWorker, type VideoSources } from '../../lib/jobs/worker';
 import { type MediaRef, MediaSources } from '../../lib/mediaSource';
 import { type LabelScore, ZeroShotVideoClassifier } from '../../lib/pipelines';
 import { fixturesDir } from '../helpers/fixtures';
@@ -244,13 +245,25 @@ describe('VideoJobQueue + VideoJobWorker', () => {
   });
 
   it('locks are renewed while jobs wait for their batch and run: with a 1 s lock, no job stalls', async () => {
-    // One video per model call and 128 jobs taken at once: the last ones stay active for several lock durations (a
-    // fast machine runs a call of the tiny e2e model in ~35 ms). The lock is 1 s rather than shorter because renewal
-    // runs on the event loop, which a 2-core machine running other suites can hold for a few hundred ms.
-    const JOBS = 128;
+    // Each job's video opens only after 3.5 lock periods (the source waits, as a slow network share would), then
+    // the jobs queue for a classifier that runs one video per model call: every job outlives its lock several
+    // times, whatever the machine's speed. The lock is 1 s rather than shorter because renewal runs on the event
+    // loop, which a 2-core machine running other suites can hold for a few hundred ms.
+    const JOBS = 24;
     const LOCK_MS = 1000;
+    const slowSources: VideoSources = {
+      maxInlineBytes: sources.maxInlineBytes,
+      open: async (ref, options) => {
+        await sleep(3.5 * LOCK_MS, undefined, { signal: options?.signal });
+        return sources.open(ref, options);
+      },
+    };
     const serial = await ZeroShotVideoClassifier.fromPretrained(E2E_MODEL, { maxBatch: 1 });
-    const { queue, worker, close } = await setup('locks', { concurrency: JOBS, lockDurationMs: LOCK_MS, stalledIntervalMs: LOCK_MS / 2, maxStalledCount: 0 }, serial);
+    const { queue, worker, close } = await setup(
+      'locks',
+      { sources: slowSources, concurrency: JOBS, lockDurationMs: LOCK_MS, stalledIntervalMs: LOCK_MS / 2, maxStalledCount: 0 },
+      serial,
+    );
     const raw = new Queue('locks', { connection: { host: '127.0.0.1', port: redis.port } });
     try {
       const ids = await queue.addBulk('classify', Array.from({ length: JOBS }, (_, i) => ({ video: { path: GOOD[i % GOOD.length] }, labels: LABELS })));
