@@ -1,6 +1,6 @@
 // xclip-node's N-API entry: configs (parsed by the core, so JS and C++ share one validator), threads, device
-// probes, and the operations of models.cc and processing.cc. The test build of the addon (XCLIP_TEST_HOOKS) adds
-// the debug hooks of test_hooks.cc.
+// probes, and the operations of models.cc, tokenizer.cc and processing.cc. The test build of the addon
+// (XCLIP_TEST_HOOKS) adds the debug hooks of test_hooks.cc.
 #include <napi.h>
 
 #include "args.h"
@@ -223,6 +223,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMaxBufferLength", Napi::Function::New(env, SetMaxBufferLength, "setMaxBufferLength"));
   exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
   init_models(env, exports);
+  init_tokenizer(env, exports);
   init_processing(env, exports);
 #ifdef XCLIP_TEST_HOOKS
   init_test_hooks(env, exports);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 
@@ -50,6 +51,53 @@ inline int64_t int_field(const Napi::Object& o, const char* key, int64_t fallbac
   if (v.IsUndefined() || v.IsNull()) return fallback;
   if (!v.IsNumber()) throw_code(o.Env(), "INVALID_INPUT", std::string(key) + " must be a number");
   return v.As<Napi::Number>().Int64Value();
+}
+
+
+// An array longer than `max` is refused before anything walks it (see id_list).
+inline void check_length(Napi::Env env, size_t n, size_t max, const std::string& what) {
+  if (n > max) throw_code(env, "INVALID_INPUT", what + " has " + std::to_string(n) + " entries (at most " + std::to_string(max) + ")");
+}
+
+// Integer ids (token ids, frame indices) from a number array, a BigInt64Array or an Int32Array; at most `max`.
+inline std::vector<int64_t> id_list(const Napi::Value& v, const char* what, size_t max) {
+  Napi::Env env = v.Env();
+  std::vector<int64_t> ids;
+  if (v.IsArray()) check_length(env, v.As<Napi::Array>().Length(), max, what);
+  if (v.IsTypedArray()) check_length(env, v.As<Napi::TypedArray>().ElementLength(), max, what);
+  auto push = [&](double d, uint32_t i) {
+    if (d != static_cast<double>(static_cast<int64_t>(d))) throw_code(env, "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be an integer");
+    ids.push_back(static_cast<int64_t>(d));
+  };
+  if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value x = a.Get(i);
+      if (x.IsBigInt()) {
+        bool lossless = true;
+        ids.push_back(x.As<Napi::BigInt>().Int64Value(&lossless));
+      } else if (x.IsNumber()) {
+        push(x.As<Napi::Number>().DoubleValue(), i);
+      } else {
+        throw_code(env, "INVALID_INPUT", std::string(what) + "[" + std::to_string(i) + "] must be a number");
+      }
+    }
+    return ids;
+  }
+  if (v.IsTypedArray()) {
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    if (t.TypedArrayType() == napi_bigint64_array) {
+      auto a = v.As<Napi::TypedArrayOf<int64_t>>();
+      ids.assign(a.Data(), a.Data() + a.ElementLength());
+      return ids;
+    }
+    if (t.TypedArrayType() == napi_int32_array) {
+      auto a = v.As<Napi::Int32Array>();
+      ids.assign(a.Data(), a.Data() + a.ElementLength());
+      return ids;
+    }
+  }
+  throw_code(env, "INVALID_INPUT", std::string(what) + " must be an array of integers, a BigInt64Array or an Int32Array");
 }
 
 }  // namespace xclip_binding
