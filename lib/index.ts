@@ -68,7 +68,8 @@ export type {
   VideoThumbnailOptions,
 } from './video';
 export { ZeroShotVideoClassifier, embedTexts, embedVideos } from './pipelines';
-export type { BatchingOptions, BatchStats, ClassifyOptions, LabelScore, PipelineOptions, SearchFeatureRow, TextOptions, VideoCallOptions } from './pipelines';
+export type { BatchingOptions } from './batchingOptions';
+export type { BatchStats, ClassifyOptions, LabelScore, PipelineOptions, SearchFeatureRow, TextOptions, VideoCallOptions } from './pipelines';
 export { hubCacheDir, resolveModelDir } from './hub';
 export type { DownloadProgress, HubOptions } from './hub';
 export { demoModelDir, ensureDemoModel } from './demo';

@@ -9,9 +9,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { checkBatchingOptions } from '../batchingOptions';
 import type { ModelDtype } from '../models';
 import { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec } from '../modelSpec';
-import { ZeroShotVideoClassifier, checkBatchingOptions } from '../pipelines';
+import { ZeroShotVideoClassifier } from '../pipelines';
 import { cudaAvailable, pendingNativeCalls, setNumThreads } from '../runtime';
 import { VideoIndex } from '../search/videoIndex';
 import { SERVER_DEFAULTS, defaultAdmission } from '../server/defaults';

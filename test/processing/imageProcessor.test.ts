@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { VideoMAEImageProcessor } from '../../lib/imageProcessor';
-import { preprocessDeviceFor } from '../../lib/pipelines';
+import { preprocessDeviceFor } from '../../lib/batchingOptions';
 import { XCLIPProcessor } from '../../lib/processor';
 import type { Frame } from '../../lib/video';
 import { expectClose, fixturesDir } from '../helpers/fixtures';
