@@ -134,7 +134,8 @@ describe('the worker fetches URLs only from its --allow-url-fetch hosts', () => 
 describe('xclip-node enqueue without --wait, and usage', () => {
   it('prints one job id per file (or JSON), and the jobs run', async () => {
     const r = await run(['enqueue', 'embed', FILES[0], FILES[2], '--redis', redis.url, '--queue', 'cli', '--json']);
-    expect(r.code).toBe(0);
+    // With stderr, so that a failure (seen once in a full CI run, exit status 1) says what went wrong.
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const { queue, jobs } = JSON.parse(r.stdout) as { queue: string; jobs: { file: string; id: string }[] };
     expect(queue).toBe('cli');
     expect(jobs.map((j) => j.file)).toEqual([FILES[0], FILES[2]]);
