@@ -6,18 +6,8 @@
 // generator, these give X-CLIP scores that differ from the plain cosine the way the model's weights make them
 // differ; with random weights that is not what a trained checkpoint does (see the README's note on recall).
 import type { EntryRow } from '../lib/search/store';
+import { mulberry32 } from '../test/helpers/random';
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(next: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
@@ -32,7 +22,7 @@ export interface SyntheticSpace {
 }
 
 export function makeSpace(dim: number, numPatches: number, clusters = 256, seed = 1): SyntheticSpace {
-  const g = gaussian(rng(seed));
+  const g = gaussian(mulberry32(seed));
   return { dim, numPatches, clusters, seed, centres: Float32Array.from({ length: clusters * dim }, () => g() * 0.5) };
 }
 
@@ -41,7 +31,7 @@ export function makeSpace(dim: number, numPatches: number, clusters = 256, seed 
 let noisePool: Float32Array | undefined;
 function noise(): Float32Array {
   if (!noisePool) {
-    const g = gaussian(rng(12345));
+    const g = gaussian(mulberry32(12345));
     noisePool = Float32Array.from({ length: 1 << 20 }, () => g());
   }
   return noisePool;
@@ -49,7 +39,7 @@ function noise(): Float32Array {
 
 /** Entry `i`: its video embedding `[dim]` and prompt tokens `[numPatches, dim]`. */
 export function entryFeatures(s: SyntheticSpace, i: number, withTokens = true): { vector: Float32Array; tokens?: Float32Array } {
-  const next = rng(s.seed * 7919 + i * 2654435761);
+  const next = mulberry32(s.seed * 7919 + i * 2654435761);
   const g = gaussian(next);
   const c = Math.floor(next() * s.clusters);
   const z = Float32Array.from({ length: s.dim }, (_, j) => s.centres[c * s.dim + j] + 0.3 * g());
@@ -64,7 +54,7 @@ export function entryFeatures(s: SyntheticSpace, i: number, withTokens = true): 
 
 /** Query `q`: text features of a topic (a latent near a centre). */
 export function queryFeatures(s: SyntheticSpace, q: number): Float32Array {
-  const next = rng(s.seed * 104729 + q * 40503);
+  const next = mulberry32(s.seed * 104729 + q * 40503);
   const g = gaussian(next);
   const c = Math.floor(next() * s.clusters);
   return Float32Array.from({ length: s.dim }, (_, j) => s.centres[c * s.dim + j] + 0.3 * g());

@@ -7,21 +7,12 @@ import { type LabelScore, ZeroShotVideoClassifier } from '../../lib/pipelines';
 import type { VideoInput } from '../../lib/processor';
 import { readVideo } from '../../lib/video';
 import { getNumThreads } from '../../lib/runtime';
-import { fixturesDir } from '../helpers/fixtures';
+import { DECODABLE_VIDEOS, fixturesDir } from '../helpers/fixtures';
 import { onTestDevice } from '../helpers/device';
 
 const modelDir = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a');
 const video = (f: string): string => path.join(fixturesDir(), 'videos', f);
-const GOOD = [
-  'h264_320x240_30fps.mp4',
-  'vp9_176x144_25fps.webm',
-  'mjpeg_144x256_portrait.mov',
-  'mpeg4_160x120_24fps.avi',
-  'vfr_h264_192x108.mp4',
-  'short_5frames.mp4',
-  'one_frame.mp4',
-  'rotated90_h264_320x180.mp4',
-].map(video);
+const GOOD = DECODABLE_VIDEOS.map(video);
 const LABELS = ['playing sports', 'eating spaghetti', 'go shopping'];
 const SCORES = 1e-5;
 

@@ -16,6 +16,18 @@ export function fixturesDir(): string {
   throw new Error(`fixtures not found (tried ${candidates.filter(Boolean).join(', ')}); set XCLIP_FIXTURES`);
 }
 
+/** The fixture videos (in videos/) that decode: every codec, container, frame rate and rotation the fixtures hold. */
+export const DECODABLE_VIDEOS = [
+  'h264_320x240_30fps.mp4',
+  'vp9_176x144_25fps.webm',
+  'mjpeg_144x256_portrait.mov',
+  'mpeg4_160x120_24fps.avi',
+  'vfr_h264_192x108.mp4',
+  'short_5frames.mp4',
+  'one_frame.mp4',
+  'rotated90_h264_320x180.mp4',
+] as const;
+
 export const modelDir = (name: string): string => path.join(fixturesDir(), 'models', name);
 
 export function loadCase(model: string, file: string): Map<string, RawTensor> {

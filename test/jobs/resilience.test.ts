@@ -8,20 +8,13 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { ClassifyJobResult, JobProgress } from '../../lib/jobs/jobTypes';
 import { type JobOutcome, VideoJobQueue } from '../../lib/jobs/queue';
 import { type LabelScore, ZeroShotVideoClassifier } from '../../lib/pipelines';
+import { DECODABLE_VIDEOS } from '../helpers/fixtures';
+import { mulberry32 } from '../helpers/random';
 import { type RedisServer, startRedis } from '../helpers/redis';
 import { E2E_MODEL, VIDEOS, type WorkerProcess, spawnWorker } from '../helpers/workers';
 
 const LABELS = ['playing sports', 'eating spaghetti', 'go shopping'];
-const GOOD = [
-  'h264_320x240_30fps.mp4',
-  'vp9_176x144_25fps.webm',
-  'mjpeg_144x256_portrait.mov',
-  'mpeg4_160x120_24fps.avi',
-  'vfr_h264_192x108.mp4',
-  'short_5frames.mp4',
-  'one_frame.mp4',
-  'rotated90_h264_320x180.mp4',
-];
+const GOOD = DECODABLE_VIDEOS;
 const CORRUPT: Record<string, string> = { 'broken_random_bytes.mp4': 'VIDEO_OPEN_FAILED', 'broken_empty.mp4': 'VIDEO_OPEN_FAILED', 'audio_only.mp4': 'VIDEO_NO_STREAM' };
 const SCORES = 1e-5;
 // Short locks so a killed worker's jobs come back within seconds; stalls allowed more often than there are kills.
@@ -36,17 +29,6 @@ beforeAll(async () => {
 });
 afterAll(() => reference?.dispose());
 
-/** Mulberry32: the kill moments are random but reproducible from the seed the test prints. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every completed outcome equals the in-process result for its video; every failed one has its video's code. */
 function expectOutcomes(outcomes: JobOutcome<'classify'>[], files: string[]): void {
@@ -101,7 +83,7 @@ describe('chaos: workers killed with SIGKILL mid-run', () => {
   it('200 jobs on 2 workers, 3 kills: every job ends, results equal in-process, none completed twice, only corrupt videos dead-lettered', async () => {
     const redis = server();
     const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 100000);
-    const rand = random(seed);
+    const rand = mulberry32(seed);
     const files = Array.from({ length: 200 }, (_, i) => (i % 20 === 7 ? Object.keys(CORRUPT)[Math.floor(i / 20) % 3] : GOOD[i % GOOD.length]));
     // Workers taking jobs: a victim is picked among them, so that a kill hits a worker with jobs in hand.
     const taking = new Set<WorkerProcess>();
