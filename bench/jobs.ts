@@ -15,7 +15,9 @@
 // model through 1 worker, minus the same call in process. Then Redis memory per waiting job (video by path, inline
 // bytes). Prints a markdown table for the README and one JSON line.
 // The machine may be shared: run it niced (and quiet, for the scaling figure),
-//   nice -n 10 npm run bench:jobs            (BENCH_JOBS=N jobs per timed run, default 16; BENCH_ROUNDS, default 3)
+//   nice -n 10 npm run bench:jobs            (BENCH_JOBS=N jobs per timed run, default 64; BENCH_ROUNDS, default 3)
+// 64 jobs, not fewer: a worker takes up to 2 x batch = 16 jobs at once, so with 16 jobs one worker of two may hold
+// nearly all of them and the figures would measure that start-up split rather than a queue in steady use.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,7 +31,7 @@ import { startRedis, type RedisServer } from '../test/helpers/redis';
 import { type WorkerProcess, spawnWorker } from '../test/helpers/workers';
 import { makeVideos } from './clips';
 
-const JOBS = Number(process.env.BENCH_JOBS ?? 16);
+const JOBS = Number(process.env.BENCH_JOBS ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MAX_BATCH = 8;
 const LABELS = ['playing guitar', 'cooking pasta', 'riding a bike', 'swimming', 'dancing salsa', 'typing on a laptop', 'walking a dog', 'skiing'];

@@ -8,7 +8,7 @@
 // Tier indexes are built once under .cache/search-bench/ and reused (resumable: a run stopped while filling one
 // continues where it stopped). A tier that would leave less than 20 GB free on the disk is skipped, and says so.
 // Environment: SEARCH_BENCH_TIERS (default 10000,100000,1000000), SEARCH_BENCH_QUERIES (default 40),
-// SEARCH_BENCH_RECALL (default 20000), SEARCH_BENCH_RECALL_INITS (default hf,scaled), SEARCH_BENCH_PARTS (default
+// SEARCH_BENCH_RECALL (default 20000), SEARCH_BENCH_FREE_GB (default 20), SEARCH_BENCH_RECALL_INITS (default hf,scaled), SEARCH_BENCH_PARTS (default
 // layouts,recall,latency,ingest). Run it under nice on a shared machine (the npm script does).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -36,7 +36,8 @@ const RECALL_INITS = (process.env.SEARCH_BENCH_RECALL_INITS ?? 'hf,scaled').spli
 const PARTS = (process.env.SEARCH_BENCH_PARTS ?? 'layouts,recall,latency,ingest').split(',');
 const K_PRIMES = [50, 200, 1000];
 const CHUNK = 10000;
-const FREE_MARGIN = 20e9;
+/** Bytes a tier build must leave free on the disk (SEARCH_BENCH_FREE_GB, default 20): other users share it. */
+const FREE_MARGIN = Number(process.env.SEARCH_BENCH_FREE_GB ?? 20) * 1e9;
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -4,6 +4,7 @@
  * @module
  * @internal
  */
+import type { BatchingOptions } from '../batchingOptions';
 import { XClipError } from '../errors';
 import type { DownloadProgress } from '../hub';
 import { DEFAULT_MODEL_ID, DEMO_MODEL_ID, resolveModelSpec, type ResolvedModel } from '../modelSpec';
@@ -49,7 +50,7 @@ export function modelSettings(args: ParsedArgs): { device: Device | undefined; m
  * Resolves `--model` and loads it. A missing model directory exits 3 like a missing input; the hub being offline
  * or unreachable exits 1 with a hint; the demo model is announced on stderr.
  */
-export async function openModel(args: ParsedArgs, io: CliIo): Promise<OpenedModel> {
+export async function openModel(args: ParsedArgs, io: CliIo, batching: Omit<BatchingOptions, 'maxBatch'> = {}): Promise<OpenedModel> {
   const { device, maxBatch } = modelSettings(args);
   const spec = stringOption(args, 'model');
   let model: ResolvedModel;
@@ -60,7 +61,7 @@ export async function openModel(args: ParsedArgs, io: CliIo): Promise<OpenedMode
   }
   if (model.demo) io.err(`note: --model ${DEMO_MODEL_ID} is a generated model with RANDOM weights: its scores are NOT meaningful`);
   try {
-    return { clf: await ZeroShotVideoClassifier.fromPretrained(model.dir, { device, maxBatch }), model };
+    return { clf: await ZeroShotVideoClassifier.fromPretrained(model.dir, { ...batching, device, maxBatch }), model };
   } catch (err) {
     throw modelError(err, model.id);
   }

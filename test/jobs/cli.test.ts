@@ -179,5 +179,20 @@ describe('xclip-node enqueue without --wait, and usage', () => {
     expect([noRoot.code, noRoot.stderr]).toEqual([2, expect.stringContaining(`--media-root ${FILES[0]} is not a directory`)]);
     const badHosts = await run(['worker', '--redis', redis.url, '--allow-url-fetch', 'videos.example.com,not a host', '--model', E2E_MODEL]);
     expect([badHosts.code, badHosts.stderr]).toEqual([2, expect.stringContaining('--allow-url-fetch: Expected host names, IP addresses or CIDR ranges')]);
+    const badWait = await run(['worker', '--redis', redis.url, '--max-wait-ms', '60001', '--model', E2E_MODEL]);
+    expect([badWait.code, badWait.stderr]).toEqual([2, expect.stringContaining('--max-wait-ms')]);
   });
+
+  it('worker: waits up to 1000 ms for a batch to fill unless --max-wait-ms says otherwise', async () => {
+    // The worker started above with the defaults: throughput first (interactive callers get 5 ms).
+    expect(worker.logs.find((l) => l.msg === 'worker ready')).toMatchObject({ maxWaitMs: 1000, maxBatch: 8 });
+    const other = spawnWorker(redis.url, 'cli-wait', ['--queue', 'cli-wait', '--max-wait-ms', '20']);
+    try {
+      await other.ready;
+      expect(other.logs.find((l) => l.msg === 'worker ready')).toMatchObject({ maxWaitMs: 20 });
+    } finally {
+      other.kill('SIGTERM');
+      await other.exited;
+    }
+  }, 60000);
 });
