@@ -155,7 +155,8 @@ export class VideoJobQueue {
   readonly maxInlineBytes: number;
   readonly #connection: RedisConnection;
   readonly #queue: Queue<JobDataMap[JobKind], JobResultMap[JobKind], JobKind>;
-  readonly #dead: Queue;
+  /** The dead-letter queue, opened on first use: most producers never read it, and each Queue is a connection. */
+  #deadQueue: Queue | undefined;
   readonly #jobDefaults: { attempts: number; backoff: { type: 'exponential'; delay: number }; removeOnComplete: { age: number }; removeOnFail: { age: number } };
   #events: Promise<QueueEvents> | undefined;
   #closed = false;
@@ -176,10 +177,17 @@ export class VideoJobQueue {
     };
     const { Queue: BullQueue } = bullmq();
     this.#queue = new BullQueue(this.name, { connection: this.#connection });
-    this.#dead = new BullQueue(deadLetterQueueName(this.name), { connection: this.#connection });
     // Without a listener an 'error' would throw; ioredis reconnects by itself, and calls fail or wait meanwhile.
     this.#queue.on('error', () => undefined);
-    this.#dead.on('error', () => undefined);
+  }
+
+  get #dead(): Queue {
+    if (!this.#deadQueue) {
+      const { Queue: BullQueue } = bullmq();
+      this.#deadQueue = new BullQueue(deadLetterQueueName(this.name), { connection: this.#connection });
+      this.#deadQueue.on('error', () => undefined);
+    }
+    return this.#deadQueue;
   }
 
   #options(options: AddJobOptions | undefined): Record<string, unknown> {
@@ -361,6 +369,6 @@ export class VideoJobQueue {
     this.#closed = true;
     this.#closing.abort();
     const events = await this.#events?.catch(() => undefined);
-    await Promise.all([this.#queue.close(), this.#dead.close(), events?.close()]);
+    await Promise.all([this.#queue.close(), this.#deadQueue?.close(), events?.close()]);
   }
 }
