@@ -1,8 +1,9 @@
 /**
  * Admission control in front of the model: at most `maxActive` requests are worked on at once, at most `maxQueue`
  * more wait for a turn (first come, first served), and any request beyond that is refused at once, before its body
- * is read, with `OVERLOADED` (503) and a `Retry-After` estimated from the recent completion rate. So an overload
- * costs a refusal per request, never memory: what is held is bounded by (maxActive + maxQueue) requests.
+ * is read, with `OVERLOADED` (503) and a `Retry-After` estimated from the recent completion rate and how many
+ * clients are waiting for a turn. So an overload costs a refusal per request, never memory: what is held is bounded
+ * by (maxActive + maxQueue) requests.
  * @module
  */
 import { performance } from 'node:perf_hooks';
@@ -38,6 +39,8 @@ const RATE_WINDOW_MS = 30_000;
 const MAX_RETRY_AFTER_S = 60;
 /** Enough completions for a stable rate; older ones add nothing but memory. */
 const MAX_COMPLETIONS = 1024;
+/** Refusals remembered for the Retry-After estimate: more clients than this waiting already means the longest wait. */
+const MAX_REFUSALS = 4096;
 
 interface Waiter {
   resolve(release: () => void): void;
@@ -59,6 +62,10 @@ export class Admission {
   readonly #waiters: Waiter[] = [];
   /** Completion times (performance.now()), oldest first, within the rate window. */
   readonly #completions: number[] = [];
+  /** Refusal times, oldest first, within the longest Retry-After. */
+  readonly #refusals: number[] = [];
+  /** The Retry-After last given, in seconds: the period over which refused clients come back. */
+  #retryAfter = 1;
 
   constructor(options: AdmissionOptions) {
     this.maxActive = integerInRange('maxActive', options.maxActive, 1, 4096);
@@ -99,6 +106,9 @@ export class Admission {
   refusal(): HttpError | undefined {
     if (this.#active < this.maxActive || this.#waiters.length < this.maxQueue) return undefined;
     this.#rejected++;
+    const now = performance.now();
+    this.#refusals.push(now);
+    if (this.#refusals.length > MAX_REFUSALS) this.#refusals.shift();
     return new HttpError('OVERLOADED', `the server is at capacity (${this.maxActive} requests in progress, ${this.#waiters.length} queued); retry later`, {
       'retry-after': String(this.retryAfterSeconds()),
     });
@@ -123,13 +133,20 @@ export class Admission {
   }
 
   /**
-   * Seconds until a slot is likely free for a new arrival: the queue ahead of it at the recent completion rate, at
-   * least 1 (the header's unit), at most 60.
+   * Seconds until a turn is likely free for a refused client, at least 1 (the header's unit), at most 60. Those
+   * ahead of it are the queue and the other clients refused and coming back: a client that honours Retry-After
+   * comes back once per Retry-After, so the refusals within the last one given count the clients waiting outside.
+   * Sending 100 such clients back after 1 s when 2 turns free up per second would only have them ask again and
+   * again, each refusal a connection and a response on the CPUs that run the model.
    */
   retryAfterSeconds(): number {
     const rate = this.completionRate();
     if (rate <= 0) return 1;
-    return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil((this.#waiters.length + 1) / rate)));
+    const now = performance.now();
+    while (this.#refusals.length > 0 && now - this.#refusals[0] > this.#retryAfter * 1000) this.#refusals.shift();
+    const waiting = Math.max(this.#waiters.length + 1, this.#refusals.length);
+    this.#retryAfter = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waiting / rate)));
+    return this.#retryAfter;
   }
 
   #grant(): () => void {

@@ -1,6 +1,7 @@
 // The server's admission control: a bounded FIFO queue in front of a fixed number of active slots; a full queue
 // refuses at once (503 + Retry-After), never by holding more.
 import { Admission } from '../../lib/server/admission';
+import { defaultAdmission } from '../../lib/server/defaults';
 import { HttpError } from '../../lib/server/errors';
 
 async function outcome(p: Promise<unknown>): Promise<string> {
@@ -43,6 +44,29 @@ describe('Admission', () => {
     (await q1)();
     (await q2)();
     expect(a.state).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('Retry-After grows with the clients refused lately, so that many waiting clients do not all come back at once', async () => {
+    const a = new Admission({ maxActive: 1, maxQueue: 0 });
+    // Two completions 200 ms apart: a completion rate of ~7-10 per second.
+    (await a.acquire())();
+    await new Promise((r) => setTimeout(r, 200));
+    (await a.acquire())();
+    const held = await a.acquire();
+    const retryAfter = (e: unknown): number => Number((e as HttpError).headers['retry-after']);
+    const first = retryAfter(await a.acquire().catch((e: unknown) => e));
+    let last = first;
+    for (let i = 0; i < 40; i++) last = retryAfter(await a.acquire().catch((e: unknown) => e));
+    // One client waiting gets the time to the next completion; 41 of them at ~10 per second get ~4-6 s.
+    expect(first).toBe(1);
+    expect(last).toBeGreaterThanOrEqual(3);
+    expect(last).toBeLessThanOrEqual(60);
+    held();
+  });
+
+  it('default admission: on a CPU the decoders plus one in the model, one queued; on CUDA two batches and one queued', () => {
+    expect(defaultAdmission({ maxBatch: 8, decodeConcurrency: 2 }, 'cpu')).toEqual({ maxActive: 3, maxQueue: 1 });
+    expect(defaultAdmission({ maxBatch: 32, decodeConcurrency: 8 }, 'cuda')).toEqual({ maxActive: 72, maxQueue: 32 });
   });
 
   it('a queue of 0 refuses as soon as every slot is taken', async () => {
