@@ -71,15 +71,19 @@ interface Timed {
   wall: number;
   /** CPU seconds of every process taking part. */
   cpu: number;
+  /** The same, per process: this one first, then `pids` in order. */
+  cpuParts: number[];
 }
 
 /** Wall and CPU seconds of `work`, counting this process and the processes `pids`. */
 async function timed(pids: number[], work: () => Promise<void>): Promise<Timed> {
-  const cpu0 = selfCpu() + pids.reduce((a, p) => a + cpuOf(p), 0);
+  const sample = (): number[] => [selfCpu(), ...pids.map(cpuOf)];
+  const cpu0 = sample();
   const t0 = process.hrtime.bigint();
   await work();
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { wall, cpu: selfCpu() + pids.reduce((a, p) => a + cpuOf(p), 0) - cpu0 };
+  const cpuParts = sample().map((c, i) => c - cpu0[i]);
+  return { wall, cpu: cpuParts.reduce((a, b) => a + b, 0), cpuParts };
 }
 
 /** `files` as jobs on `queue`, from adding them to the last result; every job must complete. */
@@ -227,6 +231,10 @@ async function main(): Promise<void> {
     console.log('\n| ratio (same run, median round) | value | goal |\n|---|---|---|');
     console.log(`| queue overhead per job, CPU: 1 worker + Redis + producer vs in process, batch 8 | ${(100 * overheadCpu).toFixed(1)}% | ≤ 5% |`);
     console.log(`| queue overhead per job, wall time | ${(100 * overheadWall).toFixed(1)}% | ≤ 5% |`);
+    // Where the 1-worker run's CPU went, per job (median round): the producer (this process), the worker, redis-server
+    // (which also answers the idle workers of the other set-ups while this one runs).
+    const partPerJob = (i: number): string => (1000 * perRound((r) => results.one[r].cpuParts[i] / JOBS)).toFixed(1);
+    console.log(`| ↳ CPU ms per job in the 1-worker run: producer / worker / redis-server, vs in process | ${partPerJob(0)} / ${partPerJob(1)} / ${partPerJob(2)} vs ${(1000 * perRound((r) => results.inProcess[r].cpu / JOBS)).toFixed(1)} | |`);
     console.log(`| queue's own CPU per job (${TINY_JOBS} near-empty jobs, 1 worker), as a share of a classify job in process | ${(1000 * queueCpu).toFixed(2)} ms = ${((100 * queueCpu) / perRound((r) => results.inProcess[r].cpu / JOBS)).toFixed(2)}% | ≤ 5% |`);
     console.log(`| scaling: 2 workers × 1 thread vs 1 worker × 1 thread, jobs/s | ${scaling.toFixed(2)}× | ≥ 1.8× |`);
     console.log(`| ↳ its CPU-bound ceiling on 2 cores, 2m/(m+d): model ${modelCpu.toFixed(3)} CPU s per video, decoding ${decodeCpu.toFixed(3)} | ${ceiling.toFixed(2)}× | |`);
