@@ -202,26 +202,28 @@ Napi::Value SetMaxBufferLength(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("parseConfig", Napi::Function::New(env, ParseConfig, "parseConfig"));
-  exports.Set("loadConfig", Napi::Function::New(env, LoadConfig, "loadConfig"));
-  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
-  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
-  exports.Set("cudaAvailable", Napi::Function::New(env, CudaAvailable, "cudaAvailable"));
-  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
-  exports.Set("resolveDevice", Napi::Function::New(env, ResolveDevice, "resolveDevice"));
-  exports.Set("versions", Napi::Function::New(env, Versions, "versions"));
-  exports.Set("flops", Napi::Function::New(env, Flops, "flops"));
-  exports.Set("setKernelBackend", Napi::Function::New(env, SetKernelBackend, "setKernelBackend"));
-  exports.Set("getKernelBackend", Napi::Function::New(env, GetKernelBackend, "getKernelBackend"));
-  exports.Set("cachedMemoryBytes", Napi::Function::New(env, CachedMemoryBytes, "cachedMemoryBytes"));
-  exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
-  exports.Set("pendingCalls", Napi::Function::New(env, PendingCalls, "pendingCalls"));
-  exports.Set("measureGemmPeak", Napi::Function::New(env, MeasureGemmPeak, "measureGemmPeak"));
+  set_functions(env, exports, {
+      {"parseConfig", ParseConfig},
+      {"loadConfig", LoadConfig},
+      {"setNumThreads", SetNumThreads},
+      {"getNumThreads", GetNumThreads},
+      {"cudaAvailable", CudaAvailable},
+      {"cudaInfo", CudaInfo},
+      {"resolveDevice", ResolveDevice},
+      {"versions", Versions},
+      {"flops", Flops},
+      {"setKernelBackend", SetKernelBackend},
+      {"getKernelBackend", GetKernelBackend},
+      {"cachedMemoryBytes", CachedMemoryBytes},
+      {"releaseCachedMemory", ReleaseCachedMemory},
+      {"pendingCalls", PendingCalls},
+      {"measureGemmPeak", MeasureGemmPeak},
+      {"setMaxBufferLength", SetMaxBufferLength},
+      {"allocate", Allocate},
+  });
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("maxNumFrames", static_cast<double>(xclip::kMaxNumFrames));
   exports.Set("limits", limits);
-  exports.Set("setMaxBufferLength", Napi::Function::New(env, SetMaxBufferLength, "setMaxBufferLength"));
-  exports.Set("allocate", Napi::Function::New(env, Allocate, "allocate"));
   init_models(env, exports);
   init_tokenizer(env, exports);
   init_processing(env, exports);

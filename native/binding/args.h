@@ -5,12 +5,22 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "errors.h"
 
 namespace xclip_binding {
+
+using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
+
+// An export table: each entry becomes a function of `target` under its name (which is also the function's own
+// name, as stack traces show it).
+inline void set_functions(Napi::Env env, Napi::Object target, std::initializer_list<std::pair<const char*, Entry>> entries) {
+  for (const auto& [name, fn] : entries) target.Set(name, Napi::Function::New(env, fn, name));
+}
 
 [[noreturn]] inline void throw_code(Napi::Env env, const char* code, const std::string& message) {
   throw make_error(env, {code, message});

@@ -55,31 +55,17 @@ Napi::Object config_to_js(Napi::Env env, const xclip::ImageProcessorConfig& c) {
 }
 
 // {handle, config}: what load and fromConfig both return.
-Napi::Object loaded(Napi::Env env, std::shared_ptr<const xclip::ImageProcessorConfig> config) {
+Napi::Value loaded(Napi::Env env, std::shared_ptr<const xclip::ImageProcessorConfig> config) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("config", config_to_js(env, *config));
   r.Set("handle", owned_external(env, std::make_unique<ImageProcessorHandle>(ImageProcessorHandle{kImageProcessorMagic, std::move(config)})));
   return r;
 }
 
-class LoadWorker : public PromiseWorker {
- public:
-  LoadWorker(Napi::Env env, std::string dir) : PromiseWorker(env), dir_(std::move(dir)) {}
-
- protected:
-  void Run() override {
-    config_ = std::make_shared<const xclip::ImageProcessorConfig>(xclip::load_preprocessor_config(dir_ + "/preprocessor_config.json"));
-  }
-  Napi::Value Result(Napi::Env env) override { return loaded(env, config_); }
-
- private:
-  std::string dir_;
-  std::shared_ptr<const xclip::ImageProcessorConfig> config_;
-};
-
 // load(dir) -> Promise<{handle, config}>: <dir>/preprocessor_config.json, read with the core's file limits.
 Napi::Value Load(const Napi::CallbackInfo& info) {
-  return (new LoadWorker(info.Env(), string_arg(info, 0, "dir")))->Start();
+  const auto load = [](const std::string& dir) { return xclip::load_preprocessor_config(dir + "/preprocessor_config.json"); };
+  return (new DirLoadWorker<xclip::ImageProcessorConfig>(info.Env(), string_arg(info, 0, "dir"), load, loaded))->Start();
 }
 
 // fromConfig(jsonText, source) -> {handle, config}; CONFIG_INVALID naming the key.
@@ -102,8 +88,10 @@ std::shared_ptr<const xclip::ImageProcessorConfig> image_processor_of(const Napi
 }
 
 void init_image_processor(Napi::Env env, Napi::Object ns) {
-  ns.Set("load", Napi::Function::New(env, Load, "load"));
-  ns.Set("fromConfig", Napi::Function::New(env, FromConfig, "fromConfig"));
+  set_functions(env, ns, {
+      {"load", Load},
+      {"fromConfig", FromConfig},
+  });
 }
 
 }  // namespace xclip_binding

@@ -461,24 +461,23 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void init_models(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Value (*f)(const Napi::CallbackInfo&)) {
-    exports.Set(name, Napi::Function::New(env, f, name));
-  };
-  fn("xclipFromPretrained", FromPretrained<Kind::kXClip>);
-  fn("xclipFromConfig", XClipFromConfig);
-  fn("xclipForward", ModelCall<Forward>);
-  fn("xclipForwardWithTextFeatures", ModelCall<ForwardWithTextFeatures>);
-  fn("xclipGetTextFeatures", ModelCall<TextFeatures>);
-  fn("xclipGetVideoFeatures", ModelCall<VideoFeatures>);
-  fn("xclipGetVideoSearchFeatures", ModelCall<SearchFeatures>);
-  fn("xclipScoreVideoFeatures", ModelCall<ScoreFeatures>);
-  fn("xclipPromptKeyValues", ModelCall<PromptKeyValues>);
-  fn("xclipSavePretrained", XClipSavePretrained);
-  fn("textModelFromPretrained", FromPretrained<Kind::kText>);
-  fn("textModelForward", ModelCall<TextForward>);
-  fn("visionModelFromPretrained", FromPretrained<Kind::kVision>);
-  fn("visionModelForward", ModelCall<VisionForward>);
-  fn("dispose", Dispose);
+  set_functions(env, exports, {
+      {"xclipFromPretrained", FromPretrained<Kind::kXClip>},
+      {"xclipFromConfig", XClipFromConfig},
+      {"xclipForward", ModelCall<Forward>},
+      {"xclipForwardWithTextFeatures", ModelCall<ForwardWithTextFeatures>},
+      {"xclipGetTextFeatures", ModelCall<TextFeatures>},
+      {"xclipGetVideoFeatures", ModelCall<VideoFeatures>},
+      {"xclipGetVideoSearchFeatures", ModelCall<SearchFeatures>},
+      {"xclipScoreVideoFeatures", ModelCall<ScoreFeatures>},
+      {"xclipPromptKeyValues", ModelCall<PromptKeyValues>},
+      {"xclipSavePretrained", XClipSavePretrained},
+      {"textModelFromPretrained", FromPretrained<Kind::kText>},
+      {"textModelForward", ModelCall<TextForward>},
+      {"visionModelFromPretrained", FromPretrained<Kind::kVision>},
+      {"visionModelForward", ModelCall<VisionForward>},
+      {"dispose", Dispose},
+  });
 }
 
 }  // namespace xclip_binding

@@ -466,17 +466,19 @@ Napi::Value PrepareVideo(const Napi::CallbackInfo& info) {
 void init_processing(Napi::Env env, Napi::Object exports) {
   Napi::Object img = Napi::Object::New(env);
   init_image_processor(env, img);
-  img.Set("preprocess", Napi::Function::New(env, Preprocess, "preprocess"));
+  set_functions(env, img, {{"preprocess", Preprocess}});
   exports.Set("imageProcessor", img);
 #ifdef XCLIP_WITH_FFMPEG
   Napi::Object video = Napi::Object::New(env);
-  video.Set("probe", Napi::Function::New(env, ProbeVideo, "probe"));
-  video.Set("read", Napi::Function::New(env, ReadVideo, "read"));
-  video.Set("readClips", Napi::Function::New(env, ReadVideoClips, "readClips"));
-  video.Set("thumbnail", Napi::Function::New(env, VideoThumbnail, "thumbnail"));
-  video.Set("cancelToken", Napi::Function::New(env, NewCancelToken, "cancelToken"));
-  video.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
-  video.Set("prepare", Napi::Function::New(env, PrepareVideo, "prepare"));
+  set_functions(env, video, {
+      {"probe", ProbeVideo},
+      {"read", ReadVideo},
+      {"readClips", ReadVideoClips},
+      {"thumbnail", VideoThumbnail},
+      {"cancelToken", NewCancelToken},
+      {"cancel", Cancel},
+      {"prepare", PrepareVideo},
+  });
   exports.Set("video", video);
 #endif
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 
+#include "args.h"
 #include "errors.h"
 #include "tensor_convert.h"
 #include "worker.h"
@@ -139,12 +140,14 @@ Napi::Value DebugFill(const Napi::CallbackInfo& info) {
 
 void init_test_hooks(Napi::Env env, Napi::Object exports) {
   Napi::Object debug = Napi::Object::New(env);
-  debug.Set("counters", Napi::Function::New(env, DebugCountersValue, "counters"));
-  debug.Set("forceCopyOutputs", Napi::Function::New(env, DebugForceCopyOutputs, "forceCopyOutputs"));
-  debug.Set("addressOf", Napi::Function::New(env, DebugAddressOf, "addressOf"));
-  debug.Set("inspect", Napi::Function::New(env, DebugInspect, "inspect"));
-  debug.Set("makeOutput", Napi::Function::New(env, DebugMakeOutput, "makeOutput"));
-  debug.Set("fill", Napi::Function::New(env, DebugFill, "fill"));
+  set_functions(env, debug, {
+      {"counters", DebugCountersValue},
+      {"forceCopyOutputs", DebugForceCopyOutputs},
+      {"addressOf", DebugAddressOf},
+      {"inspect", DebugInspect},
+      {"makeOutput", DebugMakeOutput},
+      {"fill", DebugFill},
+  });
   exports.Set("debug", debug);
 }
 

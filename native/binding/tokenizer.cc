@@ -32,33 +32,21 @@ const xclip::CLIPTokenizer& tokenizer_of(const Napi::Value& v) {
   return *h->tokenizer;
 }
 
-class TokenizerLoadWorker : public PromiseWorker {
- public:
-  TokenizerLoadWorker(Napi::Env env, std::string dir) : PromiseWorker(env), dir_(std::move(dir)) {}
-
- protected:
-  void Run() override { tok_ = std::make_shared<const xclip::CLIPTokenizer>(xclip::CLIPTokenizer::from_pretrained(dir_)); }
-  Napi::Value Result(Napi::Env env) override {
-    auto h = std::make_unique<TokenizerHandle>();
-    h->tokenizer = tok_;
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("handle", owned_external(env, std::move(h)));
-    r.Set("vocabSize", static_cast<double>(tok_->vocab_size()));
-    r.Set("bosTokenId", static_cast<double>(tok_->bos_token_id()));
-    r.Set("eosTokenId", static_cast<double>(tok_->eos_token_id()));
-    r.Set("padTokenId", static_cast<double>(tok_->pad_token_id()));
-    r.Set("unkTokenId", static_cast<double>(tok_->unk_token_id()));
-    r.Set("modelMaxLength", static_cast<double>(tok_->model_max_length()));
-    return r;
-  }
-
- private:
-  std::string dir_;
-  std::shared_ptr<const xclip::CLIPTokenizer> tok_;
-};
+// {handle, vocabSize, the special token ids, modelMaxLength}: what load returns.
+Napi::Value tokenizer_loaded(Napi::Env env, std::shared_ptr<const xclip::CLIPTokenizer> tok) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("vocabSize", static_cast<double>(tok->vocab_size()));
+  r.Set("bosTokenId", static_cast<double>(tok->bos_token_id()));
+  r.Set("eosTokenId", static_cast<double>(tok->eos_token_id()));
+  r.Set("padTokenId", static_cast<double>(tok->pad_token_id()));
+  r.Set("unkTokenId", static_cast<double>(tok->unk_token_id()));
+  r.Set("modelMaxLength", static_cast<double>(tok->model_max_length()));
+  r.Set("handle", owned_external(env, std::make_unique<TokenizerHandle>(TokenizerHandle{kTokenizerMagic, std::move(tok)})));
+  return r;
+}
 
 Napi::Value TokenizerLoad(const Napi::CallbackInfo& info) {
-  return (new TokenizerLoadWorker(info.Env(), string_arg(info, 0, "dir")))->Start();
+  return (new DirLoadWorker<xclip::CLIPTokenizer>(info.Env(), string_arg(info, 0, "dir"), xclip::CLIPTokenizer::from_pretrained, tokenizer_loaded))->Start();
 }
 
 Napi::Value TokenizerTokenize(const Napi::CallbackInfo& info) {
@@ -151,13 +139,15 @@ Napi::Value TokenizerTokenToId(const Napi::CallbackInfo& info) {
 
 void init_tokenizer(Napi::Env env, Napi::Object exports) {
   Napi::Object tok = Napi::Object::New(env);
-  tok.Set("load", Napi::Function::New(env, TokenizerLoad, "load"));
-  tok.Set("tokenize", Napi::Function::New(env, TokenizerTokenize, "tokenize"));
-  tok.Set("encode", Napi::Function::New(env, TokenizerEncode, "encode"));
-  tok.Set("batchEncode", Napi::Function::New(env, TokenizerBatchEncode, "batchEncode"));
-  tok.Set("decode", Napi::Function::New(env, TokenizerDecode, "decode"));
-  tok.Set("idToToken", Napi::Function::New(env, TokenizerIdToToken, "idToToken"));
-  tok.Set("tokenToId", Napi::Function::New(env, TokenizerTokenToId, "tokenToId"));
+  set_functions(env, tok, {
+      {"load", TokenizerLoad},
+      {"tokenize", TokenizerTokenize},
+      {"encode", TokenizerEncode},
+      {"batchEncode", TokenizerBatchEncode},
+      {"decode", TokenizerDecode},
+      {"idToToken", TokenizerIdToToken},
+      {"tokenToId", TokenizerTokenToId},
+  });
   exports.Set("tokenizer", tok);
 }
 

@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "errors.h"
@@ -69,6 +71,28 @@ class PromiseWorker : public Napi::AsyncWorker {
   bool failed_ = false;
   ErrorInfo error_;
   static std::atomic<int> pending_;
+};
+
+// Loads a `T` from a model directory on a pool thread, then answers with `answer(env, loaded)` on the main thread:
+// the tokenizer's and the image processor's `load(dir)`.
+template <class T>
+class DirLoadWorker : public PromiseWorker {
+ public:
+  using Load = T (*)(const std::string& dir);
+  using Answer = Napi::Value (*)(Napi::Env env, std::shared_ptr<const T> loaded);
+
+  DirLoadWorker(Napi::Env env, std::string dir, Load load, Answer answer)
+      : PromiseWorker(env), dir_(std::move(dir)), load_(load), answer_(answer) {}
+
+ protected:
+  void Run() override { loaded_ = std::make_shared<const T>(load_(dir_)); }
+  Napi::Value Result(Napi::Env env) override { return answer_(env, loaded_); }
+
+ private:
+  std::string dir_;
+  Load load_;
+  Answer answer_;
+  std::shared_ptr<const T> loaded_;
 };
 
 }  // namespace xclip_binding
