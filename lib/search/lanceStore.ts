@@ -13,7 +13,7 @@ import type * as Arrow from 'apache-arrow';
 
 import { XClipError } from '../errors';
 import { peer } from '../peer';
-import type { EntryBatch, EntryRow, SearchStore, StoreStats } from './store';
+import type { Candidates, EntryBatch, EntryMeta, EntryRow, SearchStore, StoreStats } from './store';
 
 // LanceDB's native package is ~155 MB per platform, so both it and apache-arrow are optional peer dependencies:
 // an application that only classifies never downloads them. LanceStore.open is the only way in, and it loads them,
@@ -28,7 +28,8 @@ export function loadPeers(): void {
 }
 
 const TABLE = 'entries';
-const COLUMNS = ['id', 'source', 'segment', 'start', 'end', 'vector'];
+const META = ['id', 'source', 'segment', 'start', 'end'];
+const COLUMNS = [...META, 'vector'];
 
 /**
  * @example
@@ -88,27 +89,31 @@ function vectorsOf(table: Arrow.Table, dim: number): Float32Array {
   return contiguous(col.data, dim, (n) => new Float32Array(n), (d) => d.children[0].values as Float32Array);
 }
 
-function batchOf(table: Arrow.Table, dim: number, withDistance: boolean): EntryBatch {
-  const col = <T>(name: string): T[] => (table.getChild(name)?.toArray() ?? []) as T[];
-  const n = table.numRows;
+/** The metadata columns of `table`, its rows in the order `rows` gives (all, in order, by default). */
+function metaOf(table: Arrow.Table, rows?: readonly number[]): EntryMeta {
+  const col = <T>(name: string): T[] => {
+    const all = Array.from((table.getChild(name)?.toArray() ?? []) as ArrayLike<T>);
+    return rows ? rows.map((j) => all[j]) : all;
+  };
+  return { ids: col('id'), sources: col('source'), segments: col('segment'), starts: col('start'), ends: col('end') };
+}
+
+function candidatesOf(table: Arrow.Table, dim: number, withDistance: boolean): Candidates {
   const distances = withDistance ? (table.getChild('_distance')?.toArray() as Float32Array) : undefined;
   return {
-    ids: Array.from(col<string>('id')),
-    sources: Array.from(col<string>('source')),
-    segments: Array.from(col<number>('segment')),
-    starts: Array.from(col<number>('start')),
-    ends: Array.from(col<number>('end')),
-    // LanceDB's 'dot' distance is 1 - dot.
-    similarities: Array.from({ length: n }, (_, i) => (distances ? 1 - distances[i] : Number.NaN)),
-    vectors: vectorsOf(table, dim),
     handles: Array.from(table.getChild('_rowid')?.toArray() ?? []),
+    // LanceDB's 'dot' distance is 1 - dot.
+    similarities: Array.from({ length: table.numRows }, (_, i) => (distances ? 1 - distances[i] : Number.NaN)),
+    vectors: vectorsOf(table, dim),
   };
+}
+
+function batchOf(table: Arrow.Table, dim: number, withDistance: boolean): EntryBatch {
+  return { ...metaOf(table), ...candidatesOf(table, dim, withDistance) };
 }
 
 function select(batch: EntryBatch, keep: (i: number) => boolean, dim: number): EntryBatch {
   const idx = batch.ids.map((_, i) => i).filter(keep);
-  const vectors = new Float32Array(idx.length * dim);
-  idx.forEach((i, j) => vectors.set(batch.vectors.subarray(i * dim, (i + 1) * dim), j * dim));
   const pick = <T>(a: readonly T[]): T[] => idx.map((i) => a[i]);
   return {
     ids: pick(batch.ids),
@@ -116,10 +121,15 @@ function select(batch: EntryBatch, keep: (i: number) => boolean, dim: number): E
     segments: pick(batch.segments),
     starts: pick(batch.starts),
     ends: pick(batch.ends),
-    similarities: pick(batch.similarities),
-    vectors,
-    handles: pick(batch.handles),
+    ...reorder(batch, idx, dim),
   };
+}
+
+/** Candidates `idx` of `c`, in that order. */
+function reorder(c: Candidates, idx: readonly number[], dim: number): Candidates {
+  const vectors = new Float32Array(idx.length * dim);
+  idx.forEach((i, j) => vectors.set(c.vectors.subarray(i * dim, (i + 1) * dim), j * dim));
+  return { handles: idx.map((i) => c.handles[i]), similarities: idx.map((i) => c.similarities[i]), vectors };
 }
 
 /**
@@ -235,33 +245,52 @@ export class LanceStore implements SearchStore {
     return select(batch, (i) => !skip.has(batch.ids[i]) && kept++ < k, this.dim);
   }
 
+  async candidates(vector: Float32Array, k: number): Promise<Candidates> {
+    let q = this.#table.vectorSearch(vector).distanceType('dot').select(['vector', '_distance']).withRowId().limit(k);
+    if (this.#indexed) q = q.nprobes(this.#nprobes).refineFactor(this.#refineFactor);
+    const c = candidatesOf(await q.toArrow(), this.dim, true);
+    // In row-id order, the order LanceDB's take returns rows in, so that features() can hand back the buffer it read.
+    const h = c.handles as bigint[];
+    const idx = h.map((_, i) => i).sort((a, b) => (h[a] < h[b] ? -1 : h[a] > h[b] ? 1 : 0));
+    return idx.every((i, j) => i === j) ? c : reorder(c, idx, this.dim);
+  }
+
   async get(ids: readonly string[]): Promise<EntryBatch> {
     if (ids.length === 0) return batchOf(new arrow.Table(), this.dim, false);
     const t = await this.#table.query().where(`id IN (${sqlList(ids)})`).select(COLUMNS).withRowId().toArrow();
     return batchOf(t, this.dim, false);
   }
 
-  async features(batch: EntryBatch): Promise<Uint8Array> {
-    const n = batch.ids.length;
-    const out = new Uint8Array(n * this.featureBytes);
-    if (n === 0) return out;
-    const slot = new Map(batch.ids.map((id, i) => [id, i]));
-    const copy = (t: Arrow.Table): void => {
-      const ids = t.getChild('id')?.toArray() as string[];
-      const bytes = contiguous(t.getChild('features')?.data ?? [], this.featureBytes, (m) => new Uint8Array(m), (d) => d.values as Uint8Array);
-      ids.forEach((id, j) => {
-        const i = slot.get(id);
-        if (i === undefined) return;
-        out.set(bytes.subarray(j * this.featureBytes, (j + 1) * this.featureBytes), i * this.featureBytes);
-        slot.delete(id);
-      });
-    };
-    copy(await this.#table.takeRowIds(batch.handles as bigint[]).select(['id', 'features']).toArrow());
-    // Row ids name a row of one table version: a commit or compaction in between moves rows, so look the rest
-    // up by id.
-    if (slot.size > 0) copy(await this.#table.query().where(`id IN (${sqlList([...slot.keys()])})`).select(['id', 'features']).toArrow());
-    if (slot.size > 0) throw new XClipError('INDEX_CORRUPT', `entries vanished while being read: ${[...slot.keys()].slice(0, 3).join(', ')}`);
+  /**
+   * `columns` of the rows `handles` name, and where each handle's row lies in the answer; undefined when a row is
+   * missing. Row ids name a row of one table version: rows are never rewritten in place (a replaced source gets new
+   * rows), but a delete or a compaction committed since the ids were read (another process may write) drops them.
+   */
+  async #take(handles: readonly unknown[], columns: string[]): Promise<{ table: Arrow.Table; rows: number[] } | undefined> {
+    const table = await this.#table.takeRowIds(handles as bigint[]).select(columns).withRowId().toArrow();
+    const at = new Map<bigint, number>();
+    Array.from((table.getChild('_rowid')?.toArray() ?? []) as ArrayLike<bigint>).forEach((r, j) => at.set(r, j));
+    const rows = handles.map((h) => at.get(h as bigint));
+    return rows.every((j) => j !== undefined) ? { table, rows: rows as number[] } : undefined;
+  }
+
+  async features(handles: readonly unknown[]): Promise<Uint8Array | undefined> {
+    const w = this.featureBytes;
+    if (handles.length === 0) return new Uint8Array(0);
+    const taken = await this.#take(handles, ['features']);
+    if (!taken) return undefined;
+    const bytes = contiguous(taken.table.getChild('features')?.data ?? [], w, (m) => new Uint8Array(m), (d) => d.values as Uint8Array);
+    // Candidates come in row-id order, as the take answers: then the bytes are used where they lie (10 MB at K' = 200).
+    if (taken.rows.every((j, i) => j === i) && bytes.length === handles.length * w) return bytes;
+    const out = new Uint8Array(handles.length * w);
+    taken.rows.forEach((j, i) => out.set(bytes.subarray(j * w, (j + 1) * w), i * w));
     return out;
+  }
+
+  async describe(handles: readonly unknown[]): Promise<EntryMeta | undefined> {
+    if (handles.length === 0) return { ids: [], sources: [], segments: [], starts: [], ends: [] };
+    const taken = await this.#take(handles, META);
+    return taken && metaOf(taken.table, taken.rows);
   }
 
   async stats(): Promise<StoreStats> {

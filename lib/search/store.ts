@@ -28,24 +28,41 @@ export interface EntryRow {
 }
 
 /**
- * Entries found by {@link SearchStore.nearest} or {@link SearchStore.get}, column by column; `vectors` and
- * `features` are contiguous so the rerank takes them as one tensor each.
+ * Stage-1 candidates of a search: what the rerank needs and nothing more (their metadata is read afterwards, with
+ * {@link SearchStore.describe}, for the few that are kept). Reading every candidate's id and source strings cost
+ * LanceDB more than the nearest-neighbour search itself.
  * @example
- * const { ids, vectors } = await store.nearest(query, 200);
+ * const { handles, vectors } = await store.candidates(query, 200);
  */
-export interface EntryBatch {
+export interface Candidates {
+  /** Opaque handles that {@link SearchStore.features} and {@link SearchStore.describe} take back (LanceDB row ids). */
+  handles: readonly unknown[];
+  /** Dot product with the query vector (cosine: both are normalised); NaN from `get`. */
+  similarities: number[];
+  /** `[n, dim]` normalised video embeddings. */
+  vectors: Float32Array;
+}
+
+/**
+ * What an entry is, column by column.
+ * @example
+ * const { ids, starts } = await store.describe(handles);
+ */
+export interface EntryMeta {
   ids: string[];
   sources: string[];
   segments: number[];
   starts: number[];
   ends: number[];
-  /** Dot product with the query vector (cosine: both are normalised); NaN from `get`. */
-  similarities: number[];
-  /** `[n, dim]` normalised video embeddings. */
-  vectors: Float32Array;
-  /** Opaque handles that {@link SearchStore.features} takes back (LanceDB row ids). */
-  handles: readonly unknown[];
 }
+
+/**
+ * Entries found by {@link SearchStore.nearest} or {@link SearchStore.get}, column by column; `vectors` are
+ * contiguous so the rerank takes them as one tensor.
+ * @example
+ * const { ids, vectors } = await store.nearest(query, 10);
+ */
+export interface EntryBatch extends Candidates, EntryMeta {}
 
 /**
  * Counters for `index info` and the store's own upkeep.
@@ -84,10 +101,17 @@ export interface SearchStore {
    * the ANN threshold, approximate above it. `exclude` ids are skipped.
    */
   nearest(vector: Float32Array, k: number, exclude?: readonly string[]): Promise<EntryBatch>;
+  /** As {@link SearchStore.nearest} without the metadata, in any order: stage 1 of a search. */
+  candidates(vector: Float32Array, k: number): Promise<Candidates>;
   /** Entries by id, in the order found (missing ids are left out). */
   get(ids: readonly string[]): Promise<EntryBatch>;
-  /** The feature bytes of entries of a batch this store returned, `[n, featureBytes]` in the batch's order. */
-  features(batch: EntryBatch): Promise<Uint8Array>;
+  /**
+   * The feature bytes of entries this store returned, `[n, featureBytes]` in the order of `handles`; undefined when
+   * any of them is gone (a write in between moved or removed it): search again.
+   */
+  features(handles: readonly unknown[]): Promise<Uint8Array | undefined>;
+  /** The metadata of entries this store returned, in the order of `handles`; undefined as for `features`. */
+  describe(handles: readonly unknown[]): Promise<EntryMeta | undefined>;
   stats(): Promise<StoreStats>;
   /** Upkeep after writes: compacts small files, builds or extends the ANN index when due. */
   maintain(): Promise<void>;

@@ -117,6 +117,7 @@ export interface SearchOptions {
 export interface SearchTimings {
   textEncode: number;
   ann: number;
+  /** Reading the candidates' features, and the metadata of those kept. */
   featureFetch: number;
   rerank: number;
   candidates: number;
@@ -158,6 +159,12 @@ export interface IndexInfo {
 }
 
 const TEXT_CACHE_SIZE = 256;
+/** Searches started over when writes keep removing the candidates being read before giving up. */
+const SEARCH_ATTEMPTS = 3;
+
+function vanished(attempt: number): void {
+  if (attempt >= SEARCH_ATTEMPTS) throw new XClipError('INDEX_CORRUPT', `entries vanished while being read, ${SEARCH_ATTEMPTS} times in a row`);
+}
 const STORE_DIR = 'lance';
 
 interface Item {
@@ -502,25 +509,46 @@ export class VideoIndex {
       const t0 = performance.now();
       const textFeatures = features ? (text as Float32Array) : await this.#textFeatures(text as string);
       const t1 = performance.now();
-      const batch = await this.#store.nearest(normalised(textFeatures), candidates);
-      const t2 = performance.now();
-      const n = batch.ids.length;
-      if (n === 0) return [];
-      const bytes = await this.#store.features(batch);
-      const t3 = performance.now();
-      const logits = await this.#clf.model.scoreVideoFeatures({
-        videoEmbeds: new Tensor('float32', batch.vectors, [n, this.meta.projectionDim]),
-        promptFeatures: this.#promptTensor(bytes, n),
-        textFeatures: new Tensor('float32', textFeatures, [1, this.meta.projectionDim]),
-      });
-      const t4 = performance.now();
-      (o.onTimings as SearchOptions['onTimings'])?.({ textEncode: t1 - t0, ann: t2 - t1, featureFetch: t3 - t2, rerank: t4 - t3, candidates: n });
-      const l = logits.toFloat32Array();
-      const scale = this.#clf.model.logitScale;
-      return Array.from({ length: n }, (_, i) => i)
-        .sort((a, b) => l[b] - l[a])
-        .slice(0, k)
-        .map((i) => ({ id: batch.ids[i], source: batch.sources[i], start: batch.starts[i], end: batch.ends[i], logit: l[i], score: l[i] / scale }));
+      const query = normalised(textFeatures);
+      // Stage 1 names its candidates by row handles, which a write committed in between (another process's add,
+      // a compaction) may take away: then the search starts again from stage 1 on the new version.
+      for (let attempt = 1; ; attempt++) {
+        const timings = { textEncode: t1 - t0, ann: 0, featureFetch: 0, rerank: 0, candidates: 0 };
+        let t = performance.now();
+        const c = await this.#store.candidates(query, candidates);
+        const n = c.handles.length;
+        timings.ann = performance.now() - t;
+        timings.candidates = n;
+        if (n === 0) return [];
+        t = performance.now();
+        const bytes = await this.#store.features(c.handles);
+        timings.featureFetch = performance.now() - t;
+        if (bytes === undefined) {
+          vanished(attempt);
+          continue;
+        }
+        t = performance.now();
+        const logits = await this.#clf.model.scoreVideoFeatures({
+          videoEmbeds: new Tensor('float32', c.vectors, [n, this.meta.projectionDim]),
+          promptFeatures: this.#promptTensor(bytes, n),
+          textFeatures: new Tensor('float32', textFeatures, [1, this.meta.projectionDim]),
+        });
+        timings.rerank = performance.now() - t;
+        const l = logits.toFloat32Array();
+        const best = Array.from({ length: n }, (_, i) => i)
+          .sort((a, b) => l[b] - l[a])
+          .slice(0, k);
+        t = performance.now();
+        const meta = await this.#store.describe(best.map((i) => c.handles[i]));
+        timings.featureFetch += performance.now() - t;
+        if (meta === undefined) {
+          vanished(attempt);
+          continue;
+        }
+        (o.onTimings as SearchOptions['onTimings'])?.(timings);
+        const scale = this.#clf.model.logitScale;
+        return best.map((i, j) => ({ id: meta.ids[j], source: meta.sources[j], start: meta.starts[j], end: meta.ends[j], logit: l[i], score: l[i] / scale }));
+      }
     } catch (err) {
       throw atCallSite(err, callSite);
     }

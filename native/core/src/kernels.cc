@@ -96,6 +96,29 @@ at::Tensor onednn_matmul(const at::Tensor& x, const at::Tensor& weight, const at
   return dst.view(shape);
 }
 
+// Strides in elements, as oneDNN's plain memory descriptors take them.
+memory::dims strides_of(const at::Tensor& t) { return memory::dims(t.strides().begin(), t.strides().end()); }
+
+at::Tensor onednn_bmm(const at::Tensor& a, const at::Tensor& b) {
+  const int64_t batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
+  memory::desc a_md({batch, m, k}, memory::data_type::f32, strides_of(a));
+  memory::desc b_md({batch, k, n}, memory::data_type::f32, strides_of(b));
+  memory::desc c_md({batch, m, n}, memory::data_type::f32, memory::format_tag::abc);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, cpu_engine());
+  at::Tensor c = at::empty({batch, m, n}, a.options());
+  at::Tensor scratch = at::empty({static_cast<int64_t>(pd.scratchpad_desc().get_size())}, a.options().dtype(at::kByte));
+  const auto& eng = cpu_engine();
+  dnnl::stream stream(eng);
+  dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, memory(a_md, eng, a.data_ptr())},
+                                    {DNNL_ARG_WEIGHTS, memory(b_md, eng, b.data_ptr())},
+                                    {DNNL_ARG_DST, memory(c_md, eng, c.data_ptr())},
+                                    {DNNL_ARG_SCRATCHPAD, memory(pd.scratchpad_desc(), eng, scratch.data_ptr())}});
+  stream.wait();
+  return c;
+}
+
 at::Tensor onednn_layer_norm_bf16(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
   const int64_t d = x.size(-1);
   const at::Tensor src = x.reshape({-1, d}).contiguous();
@@ -173,6 +196,21 @@ at::Tensor matmul(const at::Tensor& x, const at::Tensor& weight) {
   }
 #endif
   return at::matmul(x, weight);
+}
+
+at::Tensor bmm(const at::Tensor& a, const at::Tensor& b) {
+#ifdef XCLIP_WITH_ONEDNN
+  if (backend_slot().load(std::memory_order_relaxed) == KernelBackend::kAuto && a.device().is_cpu() &&
+      b.device().is_cpu() && a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && a.dim() == 3 &&
+      b.dim() == 3 && a.size(0) == b.size(0) && a.size(2) == b.size(1) && a.numel() > 0 && b.numel() > 0) {
+    try {
+      return onednn_bmm(a, b);
+    } catch (const dnnl::error&) {
+      // Strides oneDNN has no kernel for: libtorch computes the same thing.
+    }
+  }
+#endif
+  return at::bmm(a, b);
 }
 
 }  // namespace xclip

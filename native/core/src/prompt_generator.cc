@@ -34,11 +34,11 @@ at::Tensor CrossAttention::forward(const at::Tensor& queries, const PromptMemory
   const int64_t b = queries.size(0), lq = queries.size(1), d = queries.size(2), h = num_heads, hd = d / h;
   const at::Tensor tokens = f32(kv);
   at::Tensor q = f32(q_proj->forward(queries)).reshape({b * lq, h, hd}).transpose(0, 1);  // [H, B*Lq, hd]
-  at::Tensor qk = at::bmm(q, f32(k_proj->weight).reshape({h, hd, d}));                   // [H, B*Lq, D]
+  at::Tensor qk = xclip::bmm(q, f32(k_proj->weight).reshape({h, hd, d}));                   // [H, B*Lq, D]
   qk = qk.view({h, b, lq, d}).permute({1, 0, 2, 3}).reshape({b, h * lq, d});
-  at::Tensor attn = at::bmm(qk, tokens.transpose(1, 2)).mul_(scale).softmax(-1);  // [B, H*Lq, Lk]
-  at::Tensor mixed = at::bmm(attn, tokens).view({b, h, lq, d}).permute({1, 0, 2, 3}).reshape({h, b * lq, d});
-  at::Tensor out = at::bmm(mixed, f32(v_proj->weight).reshape({h, hd, d}).transpose(1, 2));  // [H, B*Lq, hd]
+  at::Tensor attn = xclip::bmm(qk, tokens.transpose(1, 2)).mul_(scale).softmax(-1);  // [B, H*Lq, Lk]
+  at::Tensor mixed = xclip::bmm(attn, tokens).view({b, h, lq, d}).permute({1, 0, 2, 3}).reshape({h, b * lq, d});
+  at::Tensor out = xclip::bmm(mixed, f32(v_proj->weight).reshape({h, hd, d}).transpose(1, 2));  // [H, B*Lq, hd]
   return proj->forward(out.view({h, b, lq, hd}).permute({1, 2, 0, 3}).reshape({b, lq, d}).to(dtype));
 }
 

@@ -5,6 +5,8 @@
 // float16 CPU model in float32 with the weights rounded to float16, and casts the outputs to float16.
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <type_traits>
 #include <sstream>
 
 #include "kernels.h"
@@ -28,11 +30,24 @@ const char* dtype_name(at::ScalarType t) {
 
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidInput, msg); }
 
-// Runs `fn` on the calling thread set up for inference (InferenceScope), translating libtorch's errors.
+// Runs `fn` on a compute thread (run_on_compute_thread) set up for inference (InferenceScope), translating
+// libtorch's errors.
 template <class F>
 auto guarded(const char* where, F&& fn) -> decltype(fn()) {
-  InferenceScope scope;
-  return translating_errors(where, std::forward<F>(fn));
+  using R = decltype(fn());
+  if constexpr (std::is_void_v<R>) {
+    run_on_compute_thread([&] {
+      InferenceScope scope;
+      translating_errors(where, fn);
+    });
+  } else {
+    std::optional<R> out;
+    run_on_compute_thread([&] {
+      InferenceScope scope;
+      out.emplace(translating_errors(where, fn));
+    });
+    return std::move(*out);
+  }
 }
 
 at::Tensor checked_ids(const at::Tensor& t, const char* name, int64_t upper, const char* upper_what,

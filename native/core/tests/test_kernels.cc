@@ -2,6 +2,12 @@
 // computes, for every shape and layout a layer hands it.
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "../src/kernels.h"
 #include "../src/parts.h"
 #include "testing.h"
@@ -55,6 +61,28 @@ TEST(kernels_linear_matches_libtorch_for_every_layout_and_activation) {
   const at::Tensor xs = at::randn({2, 3, 40});
   EXPECT_CLOSE(xclip::matmul(xs, p), at::matmul(xs.to(at::kDouble), p.to(at::kDouble)).to(at::kFloat), 1e-5, 1e-5,
                "matmul [K, N]");
+}
+
+TEST(kernels_bmm_matches_libtorch_through_strides) {
+  c10::InferenceMode guard;
+  ensure_threads_initialised();
+  at::manual_seed(11);
+  // The prompt generator's shapes: contiguous, a transposed view on either side, a transposed batch dim, and a
+  // batch of one.
+  const at::Tensor tokens = at::randn({6, 7, 40});
+  const std::vector<std::pair<at::Tensor, at::Tensor>> cases = {
+      {at::randn({6, 3, 40}), tokens.transpose(1, 2)},
+      {at::randn({6, 3, 7}), tokens},
+      {at::randn({3, 6, 5}).transpose(0, 1), at::randn({6, 5, 9})},
+      {at::randn({4, 40, 2}).transpose(1, 2), at::randn({4, 9, 40}).transpose(1, 2)},
+      {at::randn({1, 1, 40}), at::randn({1, 40, 1})}};
+  for (const auto& [a, b] : cases) {
+    EXPECT_CLOSE(xclip::bmm(a, b), at::bmm(a.to(at::kDouble), b.to(at::kDouble)).to(at::kFloat), 1e-5, 1e-5,
+                 "bmm " + shape_str(a.sizes()) + " x " + shape_str(b.sizes()));
+  }
+  // Other dtypes go to libtorch unchanged.
+  const at::Tensor ad = at::randn({2, 3, 4}, at::kDouble), bd = at::randn({2, 4, 5}, at::kDouble);
+  EXPECT_TRUE(at::equal(xclip::bmm(ad, bd), at::bmm(ad, bd)));
 }
 
 TEST(kernels_aten_backend_is_exactly_libtorch) {
@@ -135,4 +163,46 @@ TEST(cpu_allocator_serves_a_smaller_request_from_a_larger_free_block) {
 
 TEST(threads_default_to_a_positive_count) {
   EXPECT_TRUE(get_num_threads() >= 1);
+}
+
+TEST(compute_threads_reuse_one_thread_for_calls_made_one_after_another) {
+  // Calls from four different threads, one at a time (as libuv's pool makes them), all run on compute thread 0.
+  std::vector<int> seen;
+  for (int i = 0; i < 4; ++i) {
+    std::thread([&] { run_on_compute_thread([&] { seen.push_back(compute_thread_index()); }); }).join();
+  }
+  EXPECT_TRUE(seen == (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(compute_thread_index(), -1);
+  // A call made from inside one runs inline, on the same compute thread.
+  int outer = -2, inner = -2;
+  run_on_compute_thread([&] {
+    outer = compute_thread_index();
+    run_on_compute_thread([&] { inner = compute_thread_index(); });
+  });
+  EXPECT_EQ(outer, 0);
+  EXPECT_EQ(inner, 0);
+}
+
+TEST(compute_threads_run_concurrent_calls_concurrently_and_pass_exceptions_back) {
+  // Two calls that each wait for the other to start: they would deadlock if the pool ran them one at a time
+  // (bounded: each gives up after 10 s and the check fails instead).
+  std::mutex m;
+  std::condition_variable cv;
+  int started = 0;
+  std::atomic<int> met{0};
+  auto call = [&] {
+    run_on_compute_thread([&] {
+      std::unique_lock<std::mutex> lock(m);
+      ++started;
+      cv.notify_all();
+      if (cv.wait_for(lock, std::chrono::seconds(10), [&] { return started == 2; })) ++met;
+    });
+  };
+  std::thread a(call), b(call);
+  a.join();
+  b.join();
+  EXPECT_EQ(met.load(), 2);
+  EXPECT_TRUE(compute_thread_count() >= 2);
+  EXPECT_ERROR(run_on_compute_thread([] { throw Error(ErrorCode::kInvalidInput, "thrown on a compute thread"); }),
+               ErrorCode::kInvalidInput, "thrown on a compute thread");
 }

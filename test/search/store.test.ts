@@ -1,0 +1,124 @@
+// The LanceDB store's search path: stage 1 names its candidates by row handles, the rerank reads their features
+// and the kept ones' metadata through them, and a write committed in between (which takes rows away) makes the
+// store say so and the search start again.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { LanceStore } from '../../lib/search/lanceStore';
+import type { EntryRow } from '../../lib/search/store';
+import { VideoIndex } from '../../lib/search/videoIndex';
+import { fixturesDir } from '../helpers/fixtures';
+
+const MODEL = path.join(fixturesDir(), 'e2e', 'xclip-e2e-a'); // projection 32, 49 patches
+
+function unit(dim: number, seed: number): Float32Array {
+  const v = Float32Array.from({ length: dim }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233));
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+}
+
+/** `n` entries of `source`, each with features bytes that name it (entry i: every byte i + offset). */
+function rows(source: string, n: number, dim: number, featureBytes: number, offset = 0): EntryRow[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${source}#${i}`,
+    source,
+    segment: i,
+    start: i,
+    end: i + 1,
+    vector: unit(dim, i + offset * 100),
+    features: new Uint8Array(featureBytes).fill((i + offset) % 256),
+  }));
+}
+
+describe('LanceStore search path', () => {
+  let dir: string;
+  let store: LanceStore;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-store-'));
+    store = await LanceStore.open(dir, { dim: 8, featureBytes: 16 });
+    await store.replaceSources(['a'], rows('a', 30, 8, 16));
+    await store.replaceSources(['b'], rows('b', 30, 8, 16, 100));
+  });
+  afterAll(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads features and metadata through the candidates handles, in the order asked', async () => {
+    const query = unit(8, 7);
+    const c = await store.candidates(query, 12);
+    expect(c.handles).toHaveLength(12);
+    expect(c.vectors).toHaveLength(12 * 8);
+    c.similarities.forEach((s, i) => {
+      const dot = c.vectors.subarray(i * 8, (i + 1) * 8).reduce((a, x, j) => a + x * query[j], 0);
+      expect(s).toBeCloseTo(dot, 5);
+    });
+    // The 12 best by an exhaustive scan.
+    const all = [...rows('a', 30, 8, 16), ...rows('b', 30, 8, 16, 100)];
+    const exact = all.map((r) => r.vector.reduce((a, x, j) => a + x * query[j], 0)).sort((x, y) => y - x);
+    expect([...c.similarities].sort((x, y) => y - x)).toEqual(exact.slice(0, 12).map((x) => expect.closeTo(x, 5)));
+
+    const reversed = [...c.handles].reverse();
+    const [features, meta] = await Promise.all([store.features(reversed), store.describe(reversed)]);
+    expect(features).toHaveLength(12 * 16);
+    expect(meta!.ids).toHaveLength(12);
+    meta!.ids.forEach((id, i) => {
+      const row = all.find((r) => r.id === id)!;
+      expect(meta!.sources[i]).toBe(row.source);
+      expect(meta!.starts[i]).toBe(row.start);
+      expect(Array.from(features!.subarray(i * 16, (i + 1) * 16))).toEqual(Array.from(row.features));
+    });
+  });
+
+  it('answers undefined for handles whose rows a later write removed', async () => {
+    const c = await store.candidates(unit(8, 3), 60);
+    await store.replaceSources(['a'], rows('a', 30, 8, 16, 7)); // source 'a' rewritten: its old rows are gone
+    expect(await store.features(c.handles)).toBeUndefined();
+    expect(await store.describe(c.handles)).toBeUndefined();
+    const again = await store.candidates(unit(8, 3), 60);
+    expect((await store.features(again.handles))!.length).toBe(60 * 16);
+  });
+});
+
+describe('VideoIndex.search when candidates vanish while being read', () => {
+  let dir: string;
+  let index: VideoIndex;
+  const text = unit(32, 5);
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-vanish-'));
+    index = await VideoIndex.open(dir, { model: MODEL });
+    const featureBytes = 49 * 32 * 2; // float16 tokens
+    await index.addEntries(rows('v', 20, 32, featureBytes).map((r) => ({ ...r, features: new Uint8Array(featureBytes) })));
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await index.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts again from stage 1 and answers as an undisturbed search does', async () => {
+    const expected = await index.search(text, { k: 5 });
+    const spy = jest.spyOn(LanceStore.prototype, 'features').mockImplementationOnce(async () => undefined);
+    const candidates = jest.spyOn(LanceStore.prototype, 'candidates');
+    try {
+      expect(await index.search(text, { k: 5 })).toEqual(expected);
+      expect(spy).toHaveBeenCalledTimes(2);
+      expect(candidates).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+      candidates.mockRestore();
+    }
+  });
+
+  it('gives up with INDEX_CORRUPT when the rows keep vanishing, and searches again afterwards', async () => {
+    const spy = jest.spyOn(LanceStore.prototype, 'describe').mockImplementation(async () => undefined);
+    try {
+      await expect(index.search(text, { k: 5 })).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringContaining('3 times') });
+      expect(spy).toHaveBeenCalledTimes(3);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await index.search(text, { k: 5 })).toHaveLength(5);
+  });
+});
