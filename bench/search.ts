@@ -15,6 +15,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import * as lancedb from '@lancedb/lancedb';
+
 import { XCLIPConfig } from '../lib/configs';
 import { ensureDemoModel } from '../lib/demo';
 import { XCLIPModel } from '../lib/models';
@@ -32,8 +34,8 @@ const QUERIES = Number(process.env.SEARCH_BENCH_QUERIES ?? 40);
 const RECALL_N = Number(process.env.SEARCH_BENCH_RECALL ?? 20000);
 /** Which prompt generators the recall runs with: 'hf' (HF's _init_weights), 'scaled' (fan-in scaled), or both. */
 const RECALL_INITS = (process.env.SEARCH_BENCH_RECALL_INITS ?? 'hf,scaled').split(',');
-/** Which parts run (default all): layouts, recall, latency, ingest. */
-const PARTS = (process.env.SEARCH_BENCH_PARTS ?? 'layouts,recall,latency,ingest').split(',');
+/** Which parts run (default all): layouts, recall, latency, stage1, ingest. */
+const PARTS = (process.env.SEARCH_BENCH_PARTS ?? 'layouts,recall,latency,stage1,ingest').split(',');
 const K_PRIMES = [50, 200, 1000];
 const CHUNK = 10000;
 /** Bytes a tier build must leave free on the disk (SEARCH_BENCH_FREE_GB, default 20): other users share it. */
@@ -148,6 +150,43 @@ async function recall(clf: ZeroShotVideoClassifier, label: string): Promise<void
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * 3b. Stage 1 at the largest cached tier: how many of the exact cosine top 10 and top 50 (a flat scan of every
+ * vector) are among the K' = 200 candidates the IVF-PQ index returns, and its latency, for LanceDB refine factors
+ * 1, 2 and 4 (nprobes 32). The rerank orders the candidates exactly, so only what stage 1 leaves out is lost; the
+ * recall part shows X-CLIP's top 10 lying inside the cosine top 50 with fan-in-scaled prompt weights.
+ */
+async function stage1(n: number): Promise<void> {
+  const dir = path.join(CACHE, `tier-${n}`, 'lance');
+  if (!fs.existsSync(dir)) return;
+  const db = await lancedb.connect(dir);
+  const table = await db.openTable('entries');
+  const space = makeSpace(512, 49, 1024, 5); // the latency tiers' space (tier())
+  const nq = 20;
+  const factors = [1, 2, 4];
+  const found = new Map(factors.map((f) => [f, { top10: 0, top50: 0, ms: [] as number[] }]));
+  for (let q = 0; q < nq; q++) {
+    const v = queryFeatures(space, 1000 + q);
+    const norm = Math.hypot(...v);
+    const query = v.map((x) => x / norm);
+    const flat = await table.vectorSearch(query).distanceType('dot').bypassVectorIndex().select(['_distance']).withRowId().limit(50).toArrow();
+    const exact = Array.from(flat.getChild('_rowid')?.toArray() ?? []) as bigint[];
+    for (const f of q % 2 ? factors : [...factors].reverse()) {
+      const t = performance.now();
+      const ann = await table.vectorSearch(query).distanceType('dot').select(['vector', '_distance']).withRowId().limit(200).nprobes(32).refineFactor(f).toArrow();
+      const cell = found.get(f)!;
+      cell.ms.push(performance.now() - t);
+      const got = new Set(Array.from(ann.getChild('_rowid')?.toArray() ?? []) as bigint[]);
+      cell.top10 += exact.slice(0, 10).filter((id) => got.has(id)).length;
+      cell.top50 += exact.filter((id) => got.has(id)).length;
+    }
+  }
+  table.close();
+  db.close();
+  console.log(`\n3b. Stage 1 at ${n} entries, IVF-PQ nprobes 32, K' = 200, ${nq} queries: exact cosine top 10 / top 50 found, stage-1 ms p50 p95`);
+  for (const [f, c] of found) console.log(`   refine ${f}: ${(c.top10 / (10 * nq)).toFixed(3)} / ${(c.top50 / (50 * nq)).toFixed(3)}   ${ms(pct(c.ms, 50))} ${ms(pct(c.ms, 95))}`);
+}
+
 /** 3. One latency tier: build (or resume) the cached index, then time QUERIES searches at K' = 200. */
 async function tier(clf: ZeroShotVideoClassifier, n: number): Promise<void> {
   const dir = path.join(CACHE, `tier-${n}`);
@@ -239,6 +278,7 @@ async function main(): Promise<void> {
     if (PARTS.includes('latency')) console.log(`\n3. Query latency, K' = 200, k = 10, ${QUERIES} distinct texts per tier (ms: p50 p95)`);
     if (PARTS.includes('latency')) console.log(`   ${'entries'.padStart(8)}  ${'text encode'.padEnd(15)}  ${'ANN'.padEnd(15)}  ${'feature fetch'.padEnd(15)}  ${'rerank'.padEnd(15)}  ${'total'.padEnd(15)}  ${'B/entry'.padStart(7)}  ${'RSS MiB'.padStart(6)}  stage 1`);
     if (PARTS.includes('latency')) for (const n of TIERS) await tier(clf, n);
+    if (PARTS.includes('stage1')) await stage1(Math.max(...TIERS));
     if (PARTS.includes('ingest')) await ingest(clf);
   } finally {
     await clf.dispose();

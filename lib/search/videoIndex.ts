@@ -99,7 +99,7 @@ export class VideoIndex {
   static async open(dir: string, options: VideoIndexOptions = {}): Promise<VideoIndex> {
     const callSite = new Error();
     if (!is.string(dir) || dir === '') throw typeError('dir', 'a non-empty string', dir);
-    const o = optionalObject('options', options, ['model', 'modelId', 'featureDtype', 'annThreshold']);
+    const o = optionalObject('options', options, ['model', 'modelId', 'featureDtype', 'annThreshold', 'nprobes', 'refineFactor']);
     if (o.modelId !== undefined && !is.string(o.modelId)) throw typeError('modelId', 'a string', o.modelId);
     if (o.model !== undefined && !is.string(o.model) && !(o.model instanceof ZeroShotVideoClassifier)) {
       throw typeError('model', 'a model directory, hub id or ZeroShotVideoClassifier', o.model);
@@ -108,6 +108,8 @@ export class VideoIndex {
       throw typeError('featureDtype', "'float16' or 'float32'", o.featureDtype);
     }
     const annThreshold = o.annThreshold === undefined ? undefined : integerInRange('annThreshold', o.annThreshold, 1, Number.MAX_SAFE_INTEGER);
+    const nprobes = o.nprobes === undefined ? undefined : integerInRange('nprobes', o.nprobes, 1, 100000);
+    const refineFactor = o.refineFactor === undefined ? undefined : integerInRange('refineFactor', o.refineFactor, 1, 100);
     const root = path.resolve(dir);
     // Before the model loads or anything is written: an application without LanceDB learns it at once.
     loadPeers();
@@ -141,7 +143,7 @@ export class VideoIndex {
           meta = writeMeta(root, { model: identity, featureDtype, layout: 'visual-tokens', numPatches, projectionDim });
         }
         const featureBytes = meta.numPatches * meta.projectionDim * (meta.featureDtype === 'float16' ? 2 : 4);
-        const store = await LanceStore.open(path.join(root, STORE_DIR), { dim: meta.projectionDim, featureBytes, annThreshold });
+        const store = await LanceStore.open(path.join(root, STORE_DIR), { dim: meta.projectionDim, featureBytes, annThreshold, nprobes, refineFactor });
         return new VideoIndex(root, meta, clf, owns, store, await store.count());
       } catch (err) {
         if (owns) await clf.dispose();

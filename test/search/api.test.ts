@@ -65,6 +65,8 @@ describe('VideoIndex arguments', () => {
   it('checks each argument', async () => {
     await expect(VideoIndex.open('')).rejects.toThrow(TypeError);
     await expect(VideoIndex.open(dir, { featureDtype: 'int8' as never })).rejects.toThrow(TypeError);
+    await expect(VideoIndex.open(dir, { nprobes: 0 })).rejects.toThrow(RangeError);
+    await expect(VideoIndex.open(dir, { refineFactor: 101 })).rejects.toThrow('Expected integer between 1 and 100 for refineFactor but received 101');
     await expect(index.search('')).rejects.toThrow(TypeError);
     await expect(index.search('x', { k: 0 })).rejects.toThrow(RangeError);
     await expect(index.search('x', { k: 20, candidates: 10 })).rejects.toThrow(RangeError);

@@ -37,8 +37,8 @@ describe('LanceStore search path', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-store-'));
     store = await LanceStore.open(dir, { dim: 8, featureBytes: 16 });
-    await store.replaceSources(['a'], rows('a', 30, 8, 16));
-    await store.replaceSources(['b'], rows('b', 30, 8, 16, 100));
+    await store.replaceSources(['a'], rows('a', 50, 8, 16));
+    await store.replaceSources(['b'], rows('b', 50, 8, 16, 100));
   });
   afterAll(async () => {
     await store.close();
@@ -55,29 +55,31 @@ describe('LanceStore search path', () => {
       expect(s).toBeCloseTo(dot, 5);
     });
     // The 12 best by an exhaustive scan.
-    const all = [...rows('a', 30, 8, 16), ...rows('b', 30, 8, 16, 100)];
+    const all = [...rows('a', 50, 8, 16), ...rows('b', 50, 8, 16, 100)];
     const exact = all.map((r) => r.vector.reduce((a, x, j) => a + x * query[j], 0)).sort((x, y) => y - x);
     expect([...c.similarities].sort((x, y) => y - x)).toEqual(exact.slice(0, 12).map((x) => expect.closeTo(x, 5)));
 
-    const reversed = [...c.handles].reverse();
-    const [features, meta] = await Promise.all([store.features(reversed), store.describe(reversed)]);
-    expect(features).toHaveLength(12 * 16);
-    expect(meta!.ids).toHaveLength(12);
-    meta!.ids.forEach((id, i) => {
-      const row = all.find((r) => r.id === id)!;
-      expect(meta!.sources[i]).toBe(row.source);
-      expect(meta!.starts[i]).toBe(row.start);
-      expect(Array.from(features!.subarray(i * 16, (i + 1) * 16))).toEqual(Array.from(row.features));
-    });
+    // In any order asked, in one take (12) or in several at once (all 100).
+    for (const handles of [[...c.handles].reverse(), [...(await store.candidates(query, 100)).handles].reverse()]) {
+      const [features, meta] = await Promise.all([store.features(handles), store.describe(handles)]);
+      expect(features).toHaveLength(handles.length * 16);
+      expect(new Set(meta!.ids).size).toBe(handles.length);
+      meta!.ids.forEach((id, i) => {
+        const row = all.find((r) => r.id === id)!;
+        expect(meta!.sources[i]).toBe(row.source);
+        expect(meta!.starts[i]).toBe(row.start);
+        expect(Array.from(features!.subarray(i * 16, (i + 1) * 16))).toEqual(Array.from(row.features));
+      });
+    }
   });
 
   it('answers undefined for handles whose rows a later write removed', async () => {
-    const c = await store.candidates(unit(8, 3), 60);
-    await store.replaceSources(['a'], rows('a', 30, 8, 16, 7)); // source 'a' rewritten: its old rows are gone
+    const c = await store.candidates(unit(8, 3), 100);
+    await store.replaceSources(['a'], rows('a', 50, 8, 16, 7)); // source 'a' rewritten: its old rows are gone
     expect(await store.features(c.handles)).toBeUndefined();
     expect(await store.describe(c.handles)).toBeUndefined();
-    const again = await store.candidates(unit(8, 3), 60);
-    expect((await store.features(again.handles))!.length).toBe(60 * 16);
+    const again = await store.candidates(unit(8, 3), 100);
+    expect((await store.features(again.handles))!.length).toBe(100 * 16);
   });
 });
 
@@ -108,6 +110,39 @@ describe('VideoIndex.search when candidates vanish while being read', () => {
     } finally {
       spy.mockRestore();
       candidates.mockRestore();
+    }
+  });
+
+  it('searches through the IVF-PQ index with the nprobes and refine factor given', async () => {
+    const ivfDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-ivf-'));
+    const featureBytes = 49 * 32 * 2;
+    // Product quantisation trains 256 centroids: fewer rows than that stay on the exact scan whatever the threshold.
+    const small = await VideoIndex.open(ivfDir, { model: MODEL, annThreshold: 1 });
+    await small.addEntries(rows('w', 100, 32, featureBytes).map((r) => ({ ...r, features: new Uint8Array(featureBytes) })));
+    expect((await small.info()).annIndexed).toBe(0);
+    await small.close();
+    const exact = await VideoIndex.open(ivfDir, { model: MODEL });
+    await exact.addEntries(rows('x', 200, 32, featureBytes, 1000).map((r) => ({ ...r, features: new Uint8Array(featureBytes) })));
+    expect((await exact.info()).annIndexed).toBe(0);
+    const expected = await exact.search(text, { k: 5, candidates: 300 });
+    await exact.close();
+    const ivf = await VideoIndex.open(ivfDir, { model: MODEL, annThreshold: 1, nprobes: 100, refineFactor: 100 });
+    await ivf.maintain();
+    try {
+      expect((await ivf.info()).annIndexed).toBe(300);
+      // Every partition probed and every candidate re-scored by its vector: the exhaustive answer.
+      let seen = 0;
+      expect(await ivf.search(text, { k: 5, candidates: 300, onTimings: (t) => (seen = t.candidates) })).toEqual(expected);
+      expect(seen).toBe(300);
+      // One partition of ~17 probed: stage 1 finds only that partition's entries.
+      const one = await VideoIndex.open(ivfDir, { model: MODEL, annThreshold: 1, nprobes: 1 });
+      await one.search(text, { k: 5, candidates: 300, onTimings: (t) => (seen = t.candidates) });
+      await one.close();
+      expect(seen).toBeGreaterThan(0);
+      expect(seen).toBeLessThan(300);
+    } finally {
+      await ivf.close();
+      fs.rmSync(ivfDir, { recursive: true, force: true });
     }
   });
 
