@@ -14,126 +14,12 @@
 #include <vector>
 
 #include "mapped_file.h"
+#include "zip_archive.h"
 #include "xclip/error.h"
 #include "xclip/weights.h"
 
 namespace xclip {
 namespace {
-
-[[noreturn]] void corrupt(const std::string& source, const std::string& what) {
-  throw Error(ErrorCode::kWeightsCorrupt, source + ": " + what);
-}
-
-// Names from the file end up in messages: keep them short and printable.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (char c : s.substr(0, 120)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (s.size() > 120) out += "...";
-  return out;
-}
-
-uint64_t le(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-// ---- ZIP -------------------------------------------------------------------------------------------------
-
-struct ZipEntry {
-  uint64_t offset;  // of the entry's data within the file
-  uint64_t size;
-};
-
-constexpr uint32_t kLocalSig = 0x04034b50, kCentralSig = 0x02014b50, kEndSig = 0x06054b50;
-constexpr uint32_t kEnd64Sig = 0x06064b50, kEnd64LocatorSig = 0x07064b50;
-
-std::map<std::string, ZipEntry> read_zip(const uint8_t* d, size_t size, const std::string& src) {
-  if (size < 22) corrupt(src, "file is " + std::to_string(size) + " bytes, too short for a zip archive");
-  // The end record sits in the last 22 + 65535 (maximum comment) bytes; scan backwards for its signature.
-  size_t lo = size > 22 + 0xffff ? size - 22 - 0xffff : 0;
-  size_t eocd = SIZE_MAX;
-  for (size_t pos = size - 22 + 1; pos-- > lo;) {
-    if (le(d + pos, 4) == kEndSig && pos + 22 + le(d + pos + 20, 2) <= size) {
-      eocd = pos;
-      break;
-    }
-  }
-  if (eocd == SIZE_MAX) {
-    corrupt(src, "no zip end-of-central-directory record: the archive is truncated or not a zip file");
-  }
-  if (le(d + eocd + 4, 2) != 0 || le(d + eocd + 6, 2) != 0) corrupt(src, "multi-volume zip archives are not supported");
-  uint64_t count = le(d + eocd + 10, 2), cd_size = le(d + eocd + 12, 4), cd_off = le(d + eocd + 16, 4);
-  uint64_t cd_limit = eocd;  // the central directory ends before the record that describes it
-  if (eocd >= 20 && le(d + eocd - 20, 4) == kEnd64LocatorSig) {
-    uint64_t z = le(d + eocd - 20 + 8, 8);
-    if (z > eocd - 20 || eocd - 20 - z < 56 || le(d + z, 4) != kEnd64Sig) {
-      corrupt(src, "zip64 end record offset " + std::to_string(z) + " does not point at a zip64 end record");
-    }
-    count = le(d + z + 32, 8);
-    cd_size = le(d + z + 40, 8);
-    cd_off = le(d + z + 48, 8);
-    cd_limit = z;
-  } else if (count == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
-    corrupt(src, "zip end record needs a zip64 record, which is missing");
-  }
-  if (cd_off > cd_limit || cd_size > cd_limit - cd_off) {
-    corrupt(src, "zip central directory [" + std::to_string(cd_off) + ", +" + std::to_string(cd_size) +
-                     ") lies outside the file (" + std::to_string(size) + " bytes): the archive is truncated or corrupt");
-  }
-  if (count > cd_size / 46) corrupt(src, "zip declares " + std::to_string(count) + " entries, more than its central directory holds");
-
-  std::map<std::string, ZipEntry> entries;
-  uint64_t pos = cd_off;
-  const uint64_t cd_end = cd_off + cd_size;
-  for (uint64_t i = 0; i < count; ++i) {
-    if (cd_end - pos < 46 || le(d + pos, 4) != kCentralSig) corrupt(src, "zip central directory entry " + std::to_string(i) + " is malformed");
-    const uint8_t* c = d + pos;
-    uint64_t flags = le(c + 8, 2), method = le(c + 10, 2);
-    uint64_t csize = le(c + 20, 4), usize = le(c + 24, 4);
-    uint64_t nlen = le(c + 28, 2), xlen = le(c + 30, 2), clen = le(c + 32, 2), local = le(c + 42, 4);
-    if (cd_end - pos - 46 < nlen + xlen + clen) corrupt(src, "zip central directory entry " + std::to_string(i) + " runs past the directory");
-    std::string name(reinterpret_cast<const char*>(c + 46), nlen);
-    // ZIP64: the 32-bit fields that overflowed are 0xffffffff and their real values follow, in order, in extra field 1.
-    const uint8_t* x = c + 46 + nlen;
-    for (uint64_t k = 0; k + 4 <= xlen;) {
-      uint64_t id = le(x + k, 2), len = le(x + k + 2, 2);
-      if (k + 4 + len > xlen) corrupt(src, "zip entry '" + printable(name) + "' has a malformed extra field");
-      if (id == 1) {
-        uint64_t q = k + 4;
-        for (uint64_t* field : {&usize, &csize, &local}) {
-          if (*field != 0xffffffffu) continue;
-          if (q + 8 > k + 4 + len) corrupt(src, "zip entry '" + printable(name) + "' has a truncated zip64 extra field");
-          *field = le(x + q, 8);
-          q += 8;
-        }
-      }
-      k += 4 + len;
-    }
-    if (flags & 1) corrupt(src, "zip entry '" + printable(name) + "' is encrypted");
-    if (method != 0) {
-      corrupt(src, "zip entry '" + printable(name) + "' is compressed (method " + std::to_string(method) +
-                       "); torch.save writes uncompressed entries, so re-save the checkpoint with torch.save or as safetensors");
-    }
-    if (csize != usize) corrupt(src, "zip entry '" + printable(name) + "' is stored but its sizes differ");
-    // Entry data lies between its local header and the central directory.
-    if (local > cd_off || cd_off - local < 30 || le(d + local, 4) != kLocalSig) {
-      corrupt(src, "zip entry '" + printable(name) + "' local header offset " + std::to_string(local) + " is invalid");
-    }
-    uint64_t lnlen = le(d + local + 26, 2), lxlen = le(d + local + 28, 2);
-    uint64_t data = local + 30 + lnlen + lxlen;
-    if (data > cd_off || csize > cd_off - data) {
-      corrupt(src, "zip entry '" + printable(name) + "' data [" + std::to_string(data) + ", +" + std::to_string(csize) +
-                       ") runs past the entries area (" + std::to_string(cd_off) + " bytes)");
-    }
-    if (lnlen != nlen || std::memcmp(d + local + 30, name.data(), nlen) != 0) {
-      corrupt(src, "zip entry '" + printable(name) + "' has a different name in its local header");
-    }
-    if (!entries.emplace(name, ZipEntry{data, csize}).second) corrupt(src, "zip entry '" + printable(name) + "' appears twice");
-    pos += 46 + nlen + xlen + clen;
-  }
-  return entries;
-}
 
 // ---- storages -------------------------------------------------------------------------------------------
 
@@ -157,15 +43,15 @@ class Archive {
     for (const auto& [name, e] : entries_) {
       auto slash = name.find('/');
       if (slash != std::string::npos && name.compare(slash, std::string::npos, "/data.pkl") == 0) {
-        if (!prefix_.empty()) corrupt(src_, "archive holds more than one data.pkl");
+        if (!prefix_.empty()) weights_corrupt(src_, "archive holds more than one data.pkl");
         prefix_ = name.substr(0, slash + 1);
       }
     }
-    if (prefix_.empty()) corrupt(src_, "zip archive has no <archive>/data.pkl record: not a torch.save checkpoint");
+    if (prefix_.empty()) weights_corrupt(src_, "zip archive has no <archive>/data.pkl record: not a torch.save checkpoint");
     auto bo = entries_.find(prefix_ + "byteorder");
     if (bo != entries_.end()) {
       std::string order(reinterpret_cast<const char*>(data_ + bo->second.offset), bo->second.size);
-      if (order != "little") corrupt(src_, "byte order '" + printable(order) + "' is not supported (only little-endian)");
+      if (order != "little") weights_corrupt(src_, "byte order '" + printable_name(order) + "' is not supported (only little-endian)");
     }
   }
 
@@ -178,15 +64,15 @@ class Archive {
     auto hit = cache_.find(key);
     if (hit != cache_.end()) {
       if (hit->second.scalar_type() != dtype || hit->second.numel() != numel) {
-        corrupt(src_, "storage '" + printable(key) + "' is declared twice with different types or sizes");
+        weights_corrupt(src_, "storage '" + printable_name(key) + "' is declared twice with different types or sizes");
       }
       return hit->second;
     }
     auto it = entries_.find(prefix_ + "data/" + key);
-    if (it == entries_.end()) corrupt(src_, "storage record '" + printable(prefix_ + "data/" + key) + "' is missing from the archive");
+    if (it == entries_.end()) weights_corrupt(src_, "storage record '" + printable_name(prefix_ + "data/" + key) + "' is missing from the archive");
     const uint64_t elsize = c10::elementSize(dtype);
     if (numel < 0 || static_cast<uint64_t>(numel) > it->second.size / elsize) {
-      corrupt(src_, "storage record '" + printable(it->first) + "' has " + std::to_string(it->second.size) + " bytes, fewer than its " +
+      weights_corrupt(src_, "storage record '" + printable_name(it->first) + "' has " + std::to_string(it->second.size) + " bytes, fewer than its " +
                         std::to_string(numel) + " elements of " + std::to_string(elsize) + " bytes");
     }
     const uint8_t* p = data_ + it->second.offset;
@@ -278,14 +164,14 @@ class Unpickler {
         case 'N': push(Value{}); break;
         case 0x88: push(Value{Kind::kBool, 1}); break;
         case 0x89: push(Value{Kind::kBool, 0}); break;
-        case 'J': push(Value{Kind::kInt, static_cast<int32_t>(le(take(4), 4))}); break;
+        case 'J': push(Value{Kind::kInt, static_cast<int32_t>(read_le(take(4), 4))}); break;
         case 'K': push(Value{Kind::kInt, static_cast<int64_t>(take(1)[0])}); break;
-        case 'M': push(Value{Kind::kInt, static_cast<int64_t>(le(take(2), 2))}); break;
+        case 'M': push(Value{Kind::kInt, static_cast<int64_t>(read_le(take(2), 2))}); break;
         case 0x8a: {  // LONG1: little-endian two's complement of n bytes
           uint8_t n = take(1)[0];
           if (n > 8) fail("integer of " + std::to_string(n) + " bytes is too large");
           const uint8_t* b = take(n);
-          uint64_t v = n ? le(b, n) : 0;
+          uint64_t v = n ? read_le(b, n) : 0;
           if (n > 0 && n < 8 && (b[n - 1] & 0x80)) v |= ~uint64_t(0) << (8 * n);
           push(Value{Kind::kInt, static_cast<int64_t>(v)});
           break;
@@ -299,13 +185,13 @@ class Unpickler {
           push(v);
           break;
         }
-        case 'X': push(string(le(take(4), 4))); break;   // BINUNICODE
+        case 'X': push(string(read_le(take(4), 4))); break;   // BINUNICODE
         case 0x8c: push(string(take(1)[0])); break;       // SHORT_BINUNICODE
         case 'q': memo_[take(1)[0]] = top(); break;       // BINPUT
-        case 'r': memo_[le(take(4), 4)] = top(); break;   // LONG_BINPUT
+        case 'r': memo_[read_le(take(4), 4)] = top(); break;   // LONG_BINPUT
         case 0x94: memo_[memo_.size()] = top(); break;    // MEMOIZE
         case 'h': push(memo(take(1)[0])); break;          // BINGET
-        case 'j': push(memo(le(take(4), 4))); break;      // LONG_BINGET
+        case 'j': push(memo(read_le(take(4), 4))); break;      // LONG_BINGET
         case 't': push(tuple(pop_mark())); break;
         case 0x85: push(tuple(pop_n(1))); break;
         case 0x86: push(tuple(pop_n(2))); break;
@@ -364,7 +250,7 @@ class Unpickler {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    corrupt(src_, "data.pkl byte " + std::to_string(op_pos_) + ": " + what);
+    weights_corrupt(src_, "data.pkl byte " + std::to_string(op_pos_) + ": " + what);
   }
 
   const uint8_t* take(uint64_t k) {
@@ -483,7 +369,7 @@ class Unpickler {
         }
       }
       if (!found) {
-        fail("refuses global " + printable(g.str) +
+        fail("refuses global " + printable_name(g.str) +
              ": only torch._utils._rebuild_tensor_v2/_rebuild_parameter, torch.*Storage and collections.OrderedDict may appear "
              "in a state dict, and nothing in the file is ever executed");
       }
@@ -529,7 +415,7 @@ class Unpickler {
         return rebuild_tensor(obj(a[0]).tensor, as_int(a[1], "storage_offset"), int_tuple(a[2], "size"), int_tuple(a[3], "stride"));
       case Callable::kStorageType: break;
     }
-    fail("refuses to call " + printable(f.str));
+    fail("refuses to call " + printable_name(f.str));
   }
 
   Value rebuild_tensor(const at::Tensor& storage, int64_t offset, const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
@@ -599,7 +485,7 @@ TensorMap parse_archive(Archive& archive) {
   ZipEntry pkl = archive.pickle();
   Unpickler vm(archive.bytes(pkl), pkl.size, archive);
   Value root = vm.run();
-  if (root.kind != Kind::kDict) corrupt(archive.source(), std::string("pickle holds a value of type ") + kind_name(root.kind) + ", not a state dict");
+  if (root.kind != Kind::kDict) weights_corrupt(archive.source(), std::string("pickle holds a value of type ") + kind_name(root.kind) + ", not a state dict");
   const Object* dict = &vm.obj(root);
   // Training checkpoints nest the weights: {"state_dict": {...}, "epoch": ...}.
   if (const Object* nested = string_key(vm, *dict, "state_dict")) dict = nested;
@@ -607,10 +493,10 @@ TensorMap parse_archive(Archive& archive) {
   for (size_t k = 0; k < dict->items.size(); k += 2) {
     const Value& key = dict->items[k];
     const Value& value = dict->items[k + 1];
-    if (key.kind != Kind::kStr) corrupt(archive.source(), std::string("state dict has a key of type ") + kind_name(key.kind));
+    if (key.kind != Kind::kStr) weights_corrupt(archive.source(), std::string("state dict has a key of type ") + kind_name(key.kind));
     const std::string& name = vm.obj(key).str;
     if (value.kind != Kind::kTensor) {
-      corrupt(archive.source(), "state dict entry '" + printable(name) + "' is of type " + kind_name(value.kind) + ", not a tensor");
+      weights_corrupt(archive.source(), "state dict entry '" + printable_name(name) + "' is of type " + kind_name(value.kind) + ", not a tensor");
     }
     out[name] = vm.obj(value).tensor;
   }
@@ -621,16 +507,16 @@ TensorMap parse_archive(Archive& archive) {
   // torch.save before 1.6 (or with _use_new_zipfile_serialization=False) wrote a bare pickle stream (0x80 = PROTO)
   // or, before 0.4, a tar file.
   if ((size > 0 && d[0] == 0x80) || (size > 262 && std::memcmp(d + 257, "ustar", 5) == 0)) {
-    corrupt(src, "this is the old non-zip torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False), which is "
+    weights_corrupt(src, "this is the old non-zip torch.save format (PyTorch < 1.6 or _use_new_zipfile_serialization=False), which is "
                  "not supported; convert it with Python: `sd = torch.load(path, map_location=\"cpu\", weights_only=True)` then "
                  "`safetensors.torch.save_file(sd, \"model.safetensors\")` (or torch.save(sd, path) with PyTorch >= 1.6)");
   }
-  corrupt(src, "not a torch.save zip archive (no zip signature)");
+  weights_corrupt(src, "not a torch.save zip archive (no zip signature)");
 }
 
 TensorMap parse(const uint8_t* d, size_t size, const std::string& src, std::shared_ptr<MappedFile> keep) {
-  if (size == 0) corrupt(src, "file is empty");
-  if (size < 4 || le(d, 4) != kLocalSig) not_a_zip(d, size, src);
+  if (size == 0) weights_corrupt(src, "file is empty");
+  if (size < 4 || read_le(d, 4) != kZipLocalSig) not_a_zip(d, size, src);
   Archive archive(d, size, src, std::move(keep));
   return translating_errors(src.c_str(), [&] { return parse_archive(archive); });
 }
