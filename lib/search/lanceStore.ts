@@ -88,6 +88,27 @@ function contiguous<T extends Float32Array | Uint8Array>(chunks: readonly Arrow.
   return out;
 }
 
+/**
+ * Row `j` of a fixed-width binary column spread over chunks (a take answers one chunk per data file it read),
+ * without first gathering the chunks into one buffer: the caller copies each row once, to where it belongs.
+ */
+function rowReader(chunks: readonly Arrow.Data[], width: number): (j: number) => Uint8Array {
+  const starts: number[] = [];
+  let total = 0;
+  for (const d of chunks) {
+    starts.push(total);
+    total += d.length;
+  }
+  let c = 0;
+  return (j) => {
+    // Rows are asked for in order nearly always: look from the last chunk found.
+    if (j < starts[c] || j >= starts[c] + chunks[c].length) c = starts.findIndex((s, i) => j >= s && j < s + chunks[i].length);
+    const d = chunks[c];
+    const at = d.offset + j - starts[c];
+    return (d.values as Uint8Array).subarray(at * width, (at + 1) * width);
+  };
+}
+
 function vectorsOf(table: Arrow.Table, dim: number): Float32Array {
   const col = table.getChild('vector');
   if (!col) return new Float32Array(0);
@@ -288,12 +309,18 @@ export class LanceStore implements SearchStore {
     const parts = Math.max(1, Math.min(FETCH_PARTS, Math.floor(n / MIN_FETCH_PART)));
     const size = Math.ceil(n / parts);
     const taken = await Promise.all(Array.from({ length: parts }, (_, p) => this.#take(handles.slice(p * size, (p + 1) * size), ['features'])));
-    const bytes = taken.map((t) => t && contiguous(t.table.getChild('features')?.data ?? [], w, (m) => new Uint8Array(m), (d) => d.values as Uint8Array));
-    // Candidates come in row-id order, as a take answers: then one take's bytes are used where they lie.
-    if (parts === 1 && taken[0] && taken[0].rows.every((j, i) => j === i) && bytes[0]!.length === n * w) return bytes[0];
     if (taken.some((t) => t === undefined)) return undefined;
+    const chunks = taken.map((t) => t!.table.getChild('features')?.data ?? []);
+    // Candidates come in row-id order, as a take answers: then one take's one chunk is used where it lies.
+    if (parts === 1 && chunks[0].length === 1 && taken[0]!.rows.every((j, i) => j === i)) {
+      const d = chunks[0][0];
+      return (d.values as Uint8Array).subarray(d.offset * w, (d.offset + n) * w);
+    }
     const out = new Uint8Array(n * w);
-    taken.forEach((t, p) => t!.rows.forEach((j, i) => out.set(bytes[p]!.subarray(j * w, (j + 1) * w), (p * size + i) * w)));
+    taken.forEach((t, p) => {
+      const row = rowReader(chunks[p], w);
+      t!.rows.forEach((j, i) => out.set(row(j), (p * size + i) * w));
+    });
     return out;
   }
 
