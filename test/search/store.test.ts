@@ -83,6 +83,29 @@ describe('LanceStore search path', () => {
   });
 });
 
+describe('LanceStore.maintain', () => {
+  it('compacts many small data files into one and leaves fewer alone, keeping every row', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-compact-'));
+    const store = await LanceStore.open(dir, { dim: 8, featureBytes: 16 });
+    try {
+      // One data file (fragment) per write; every take of a search pays per file it touches.
+      for (let i = 0; i < 63; i++) await store.replaceSources([], rows(`s${i}`, 2, 8, 16, i));
+      await store.maintain();
+      expect((await store.stats()).fragments).toBe(63);
+      await store.replaceSources([], rows('s63', 2, 8, 16, 63));
+      await store.maintain();
+      const after = await store.stats();
+      expect(after.fragments).toBe(1);
+      expect(after.rows).toBe(128);
+      const c = await store.candidates(unit(8, 1), 128);
+      expect(new Set((await store.describe(c.handles))!.ids).size).toBe(128);
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('VideoIndex.search when candidates vanish while being read', () => {
   let dir: string;
   let index: VideoIndex;
