@@ -16,9 +16,9 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { XCLIPConfig, XCLIPModel, ZeroShotVideoClassifier, ensureDemoModel, getNumThreads, releaseCachedMemory } from '../lib';
+import { ZeroShotVideoClassifier, getNumThreads, releaseCachedMemory } from '../lib';
 import { binding } from '../lib/native';
-import { makeVideos } from './clips';
+import { LABELS, makeBaseModel, makeVideos } from './clips';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const WARM_S = QUICK ? 2 : 4;
@@ -27,11 +27,6 @@ const OVERLOAD_S = QUICK ? 10 : 30;
 const SINGLE_N = QUICK ? 5 : 12;
 const CLIENTS = [8, 32, 128];
 const EXTRA_ARGS = (process.env.BENCH_SERVE_ARGS ?? '').split(/\s+/).filter((a) => a.length > 0);
-const LABELS = [
-  'playing guitar', 'cooking pasta', 'riding a bike', 'swimming', 'dancing salsa', 'typing on a laptop',
-  'walking a dog', 'playing football', 'painting a wall', 'reading a book', 'driving a car', 'skiing',
-  'making coffee', 'doing yoga', 'playing chess', 'washing dishes',
-];
 const ROOT = path.resolve(__dirname, '..', '..');
 
 interface Sample {
@@ -166,14 +161,6 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-async function makeModel(dir: string): Promise<void> {
-  const model = await XCLIPModel.fromConfig(new XCLIPConfig(), { seed: 0 });
-  await model.savePretrained(dir);
-  model.dispose();
-  const demo = await ensureDemoModel();
-  for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json']) fs.copyFileSync(path.join(demo, f), path.join(dir, f));
-}
-
 interface Server {
   url: string;
   pid: number;
@@ -217,7 +204,7 @@ async function main(): Promise<void> {
   try {
     const clips = makeVideos(dir, 8);
     const modelDir = path.join(dir, 'model');
-    await makeModel(modelDir);
+    await makeBaseModel(modelDir);
     const uploads = clips.map(uploadBody);
     console.log(`clips: ${clips.length}, ${(uploads.reduce((n, u) => n + u.body.length, 0) / clips.length / 1e6).toFixed(2)} MB per upload on average; ${LABELS.length} labels`);
 
