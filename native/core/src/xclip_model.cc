@@ -321,25 +321,33 @@ void score_videos(const XCLIPModelImpl& m, const at::Tensor& text_features, int6
         text_features, out);
 }
 
-// A floating tensor of `rank` dims whose last dim is the projection dim, on the model's device in the compute
-// dtype; NaN/Inf are refused naming the first row (video or text) that holds one.
-at::Tensor checked_features(const XCLIPModelImpl& m, const at::Tensor& t, const char* name, int64_t rank,
-                            const char* layout) {
+// A floating tensor of `rank` dims whose last dim is the projection dim, on the model's device in the compute dtype.
+at::Tensor converted_features(const XCLIPModelImpl& m, const at::Tensor& t, const char* name, int64_t rank,
+                              const char* layout) {
   const int64_t p = m.config.projection_dim;
   if (!t.defined() || t.dim() != rank || t.size(0) < 1 || t.size(-1) != p || t.numel() == 0 ||
       !at::isFloatingType(t.scalar_type())) {
     invalid(std::string(name) + " must be a floating " + layout + " tensor with projection_dim " + std::to_string(p) +
             ", got " + (t.defined() ? shape_str(t.sizes()) + " " + c10::toString(t.scalar_type()) : std::string("none")));
   }
-  // Checked after the cast: stored float16 features would take libtorch's scalar half-precision path.
-  at::Tensor c = t.to(m.device, m.compute);
-  if (!at::isfinite(c.sum()).item<bool>()) {  // one pass; a NaN/Inf anywhere makes the sum non-finite
-    at::Tensor finite = at::isfinite(c).flatten(1).all(1);
-    if (!finite.all().item<bool>()) {
-      const int64_t row = (~finite).nonzero().min().item<int64_t>();
-      throw Error(ErrorCode::kNonFinite, std::string(name) + "[" + std::to_string(row) + "] contains NaN or Inf");
-    }
+  return t.to(m.device, m.compute);
+}
+
+// NaN/Inf in converted features are refused naming the first row (video or text) that holds one. Checked after
+// the cast: stored float16 features would take libtorch's scalar half-precision path.
+void check_finite(const at::Tensor& c, const char* name) {
+  if (at::isfinite(c.sum()).item<bool>()) return;  // one pass; a NaN/Inf anywhere makes the sum non-finite
+  at::Tensor finite = at::isfinite(c).flatten(1).all(1);
+  if (!finite.all().item<bool>()) {
+    const int64_t row = (~finite).nonzero().min().item<int64_t>();
+    throw Error(ErrorCode::kNonFinite, std::string(name) + "[" + std::to_string(row) + "] contains NaN or Inf");
   }
+}
+
+at::Tensor checked_features(const XCLIPModelImpl& m, const at::Tensor& t, const char* name, int64_t rank,
+                            const char* layout) {
+  at::Tensor c = converted_features(m, t, name, rank, layout);
+  check_finite(c, name);
   return c;
 }
 
@@ -439,9 +447,14 @@ at::Tensor XCLIPModel::score_video_features(const at::Tensor& video_embeds, cons
     at::Tensor video = checked_features(m, video_embeds, "video_embeds", 2, "[num_videos, projection_dim]");
     at::Tensor text = checked_features(m, text_features, "text_features", 2, "[num_texts, projection_dim] (get_text_features output)");
     const bool kv = prompt_features.defined() && prompt_features.dim() == 5;
+    // Visual tokens are checked for NaN/Inf after scoring, and only when a logit came out non-finite: they are most
+    // of a rerank's bytes (200 candidates: 20 MB in float32) and the rerank is memory-bound, so a pass over them up
+    // front cost every search. A NaN or Inf token always reaches its video's logits (the layer norm turns its row
+    // into NaN, and every token enters the attention). Keys and values are checked up front: a -Inf in a key only
+    // zeroes that token's attention weight.
     at::Tensor visual = kv ? checked_features(m, prompt_features, "prompt_features", 5,
                                               "[num_videos, prompt_layers, 2, num_patches, projection_dim] (prompt_key_values output)")
-                           : checked_features(m, prompt_features, "prompt_features", 3, "[num_videos, num_patches, projection_dim]");
+                           : converted_features(m, prompt_features, "prompt_features", 3, "[num_videos, num_patches, projection_dim]");
     if (visual.size(0) != video.size(0)) {
       invalid("prompt_features holds " + std::to_string(visual.size(0)) + " videos but video_embeds " +
               std::to_string(video.size(0)));
@@ -452,6 +465,7 @@ at::Tensor XCLIPModel::score_video_features(const at::Tensor& video_embeds, cons
     }
     XCLIPOutput out;
     score(m, video, visual, text, out);
+    if (!kv && !at::isfinite(out.logits_per_video).all().item<bool>()) check_finite(visual, "prompt_features");
     return out.logits_per_video.to(m.dtype);
   });
 }

@@ -162,6 +162,16 @@ TEST(search_score_features_rejects_bad_arguments) {
   at::Tensor bad = pf.clone();
   bad[1][3][7] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_ERROR(m->score_video_features(ve, bad, tf), ErrorCode::kNonFinite, "prompt_features[1]");
+  // Tokens are checked once a logit comes out non-finite: +Inf and -Inf in any one dim of one token are found too.
+  for (const float x : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    at::Tensor big = pf.clone();
+    big[1][15][31] = x;
+    EXPECT_ERROR(m->score_video_features(ve, big, tf), ErrorCode::kNonFinite, "prompt_features[1]");
+  }
+  // Keys and values are checked before: a -Inf key component would only zero its token's attention weight.
+  at::Tensor keys = m->prompt_key_values(pf).clone();
+  keys[0][0][0][5][0] = -std::numeric_limits<float>::infinity();
+  EXPECT_ERROR(m->score_video_features(ve, keys, tf), ErrorCode::kNonFinite, "prompt_features[0]");
   at::Tensor inf = ve.clone();
   inf[0][0] = std::numeric_limits<float>::infinity();
   EXPECT_ERROR(m->score_video_features(inf, pf, tf), ErrorCode::kNonFinite, "video_embeds[0]");
