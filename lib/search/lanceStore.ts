@@ -14,6 +14,7 @@ import type * as Arrow from 'apache-arrow';
 import { XClipError } from '../errors';
 import { peer } from '../peer';
 import type { Candidates, EntryBatch, EntryMeta, EntryRow, SearchStore, StoreStats } from './store';
+import { VectorCache, type VectorBatch } from './vectorCache';
 
 // LanceDB's native package is ~155 MB per platform, so both it and apache-arrow are optional peer dependencies:
 // an application that only classifies never downloads them. LanceStore.open is the only way in, and it loads them,
@@ -49,6 +50,8 @@ export interface LanceStoreOptions {
   nprobes?: number;
   /** PQ candidates re-scored with the full vectors, as a multiple of k. Default 4. */
   refineFactor?: number;
+  /** Hold the full vectors in memory for that re-scoring once the IVF-PQ index is in use (see VectorCache). Default true. */
+  vectorCache?: boolean;
 }
 
 function schemaFor(dim: number, featureBytes: number): Arrow.Schema {
@@ -174,6 +177,7 @@ export class LanceStore implements SearchStore {
   readonly #nprobes: number;
   readonly #refineFactor: number;
   readonly #dir: string;
+  readonly #cache?: VectorCache;
   #indexed = false;
 
   private constructor(dir: string, db: Lance.Connection, table: Lance.Table, options: LanceStoreOptions, indexed: boolean) {
@@ -187,6 +191,17 @@ export class LanceStore implements SearchStore {
     this.#nprobes = options.nprobes ?? 32;
     this.#refineFactor = options.refineFactor ?? 4;
     this.#indexed = indexed;
+    if (options.vectorCache !== false) this.#cache = new VectorCache(this.dim, (fragment) => this.#vectorBatches(fragment));
+  }
+
+  /** Row ids and vectors of one fragment's rows (row ids `fragment << 32 | offset`), or of the whole table. */
+  async *#vectorBatches(fragment: number | undefined): AsyncIterable<VectorBatch> {
+    let q = this.#table.query().select(['vector']).withRowId();
+    if (fragment !== undefined) q = q.where(`_rowid >= ${BigInt(fragment) << 32n} AND _rowid < ${BigInt(fragment + 1) << 32n}`);
+    for await (const batch of q) {
+      const table = new arrow.Table(batch);
+      yield { rowIds: (table.getChild('_rowid')?.toArray() ?? []) as ArrayLike<bigint>, vectors: vectorsOf(table, this.dim) };
+    }
   }
 
   /** Opens the table in `dir`, creating it when absent; refuses one whose columns do not fit `dim`/`featureBytes`. */
@@ -272,13 +287,48 @@ export class LanceStore implements SearchStore {
   }
 
   async candidates(vector: Float32Array, k: number): Promise<Candidates> {
-    let q = this.#table.vectorSearch(vector).distanceType('dot').select(['vector', '_distance']).withRowId().limit(k);
-    if (this.#indexed) q = q.nprobes(this.#nprobes).refineFactor(this.#refineFactor);
-    const c = candidatesOf(await q.toArrow(), this.dim, true);
+    const c = (this.#indexed && this.#cache && this.#cache.failed === undefined && (await this.#refinedInMemory(vector, k))) || (await this.#refinedByLance(vector, k));
     // In row-id order, the order LanceDB's take returns rows in, so that features() can hand back the buffer it read.
     const h = c.handles as bigint[];
     const idx = h.map((_, i) => i).sort((a, b) => (h[a] < h[b] ? -1 : h[a] > h[b] ? 1 : 0));
     return idx.every((i, j) => i === j) ? c : reorder(c, idx, this.dim);
+  }
+
+  async #refinedByLance(vector: Float32Array, k: number): Promise<Candidates> {
+    let q = this.#table.vectorSearch(vector).distanceType('dot').select(['vector', '_distance']).withRowId().limit(k);
+    if (this.#indexed) q = q.nprobes(this.#nprobes).refineFactor(this.#refineFactor);
+    return candidatesOf(await q.toArrow(), this.dim, true);
+  }
+
+  /**
+   * The index's refineFactor × k candidates re-scored with the vectors held in memory, best k kept: what LanceDB's
+   * refine computes, without reading the vectors from the data files. Undefined while some candidate's fragment is
+   * not held yet (its load starts, and the caller refines with LanceDB meanwhile).
+   */
+  async #refinedInMemory(vector: Float32Array, k: number): Promise<Candidates | undefined> {
+    const cache = this.#cache!;
+    const pq = await this.#table.vectorSearch(vector).distanceType('dot').select(['_distance']).withRowId().limit(k * this.#refineFactor).nprobes(this.#nprobes).toArrow();
+    const ids = (pq.getChild('_rowid')?.toArray() ?? new BigUint64Array(0)) as BigUint64Array;
+    const missing = cache.missing(ids);
+    if (missing.length > 0) {
+      // Held rows of fragments a compaction has since replaced would stay: start again when that is most of it.
+      if (cache.rows > 2 * (await this.#table.countRows()) + 64 * VectorCache.BLOCK) cache.clear();
+      cache.load(missing);
+      return undefined;
+    }
+    const sims = new Float64Array(ids.length);
+    if (!cache.dot(ids, vector, sims)) return undefined;
+    const best = Array.from(sims.keys()).sort((a, b) => sims[b] - sims[a]).slice(0, k);
+    const vectors = new Float32Array(best.length * this.dim);
+    best.forEach((i, j) => vectors.set(cache.vector(ids[i])!, j * this.dim));
+    return { handles: best.map((i) => ids[i]), similarities: best.map((i) => sims[i]), vectors };
+  }
+
+  async warmUp(): Promise<void> {
+    if (!this.#indexed || !this.#cache) return;
+    this.#cache.loadAll();
+    await this.#cache.settled();
+    if (this.#cache.failed !== undefined) throw this.#cache.failed;
   }
 
   async get(ids: readonly string[]): Promise<EntryBatch> {
@@ -334,7 +384,7 @@ export class LanceStore implements SearchStore {
     const s = await this.#table.stats();
     let annIndexed = 0;
     if (this.#indexed) annIndexed = (await this.#table.indexStats('vector_idx'))?.numIndexedRows ?? 0;
-    return { rows: s.numRows, bytes: s.totalBytes, annIndexed, fragments: s.fragmentStats.numFragments };
+    return { rows: s.numRows, bytes: s.totalBytes, annIndexed, fragments: s.fragmentStats.numFragments, memoryBytes: this.#cache?.bytes ?? 0 };
   }
 
   async maintain(): Promise<void> {

@@ -77,6 +77,8 @@ export interface StoreStats {
   annIndexed: number;
   /** Data files; many small ones are compacted by {@link SearchStore.maintain}. */
   fragments: number;
+  /** Bytes held in memory to speed up searches (the vector cache). */
+  memoryBytes: number;
 }
 
 /**
@@ -113,6 +115,8 @@ export interface SearchStore {
   /** The metadata of entries this store returned, in the order of `handles`; undefined as for `features`. */
   describe(handles: readonly unknown[]): Promise<EntryMeta | undefined>;
   stats(): Promise<StoreStats>;
+  /** Loads what searches keep in memory, so that the first searches are as fast as the rest. */
+  warmUp(): Promise<void>;
   /** Upkeep after writes: compacts small files, builds or extends the ANN index when due. */
   maintain(): Promise<void>;
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import * as path from 'path';
 
 import { LanceStore } from '../../lib/search/lanceStore';
 import type { EntryRow } from '../../lib/search/store';
+import { VectorCache } from '../../lib/search/vectorCache';
 import { VideoIndex } from '../../lib/search/videoIndex';
 import { fixturesDir } from '../helpers/fixtures';
 
@@ -178,5 +179,61 @@ describe('VideoIndex.search when candidates vanish while being read', () => {
       spy.mockRestore();
     }
     expect(await index.search(text, { k: 5 })).toHaveLength(5);
+  });
+});
+
+describe('stage 1 re-scored from the vectors held in memory (vectorCache)', () => {
+  const text = unit(32, 5);
+  const featureBytes = 49 * 32 * 2;
+  /** Entries with float16 features of moderate, distinct values, so that every rerank logit differs. */
+  const entries = (source: string, n: number, offset: number): EntryRow[] =>
+    rows(source, n, 32, featureBytes, offset).map((r, i) => {
+      const half = Uint16Array.from({ length: featureBytes / 2 }, (_, j) => 0x3000 + (((i + offset) * 7919 + j * 104729) % 0x0b00) + (j % 3 === 0 ? 0x8000 : 0));
+      return { ...r, features: new Uint8Array(half.buffer) };
+    });
+
+  it("gives what LanceDB's refine gives, before and after warm-up, through adds and removals", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-vcache-'));
+    const build = await VideoIndex.open(dir, { model: MODEL, annThreshold: 1 });
+    await build.addEntries(entries('x', 300, 0));
+    expect((await build.info()).annIndexed).toBe(300);
+    await build.close();
+    const options = { model: MODEL, nprobes: 100 };
+    const cached = await VideoIndex.open(dir, options);
+    const plain = await VideoIndex.open(dir, { ...options, vectorCache: false });
+    const reads = jest.spyOn(VectorCache.prototype, 'dot');
+    try {
+      expect((await cached.info()).memoryBytes).toBe(0);
+      const expected = await plain.search(text, { k: 5, candidates: 40 });
+      // Not loaded yet: LanceDB's refine answers while the load starts.
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(expected);
+      expect(reads).not.toHaveBeenCalled();
+      await cached.warmUp();
+      expect((await cached.info()).memoryBytes).toBeGreaterThanOrEqual(300 * 32 * 4);
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(expected);
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(reads.mock.calls[0][0]).toHaveLength(4 * 40); // refine factor 4: every PQ candidate re-scored from memory
+      await plain.warmUp();
+      expect((await plain.info()).memoryBytes).toBe(0);
+
+      // Rows added since (a new data file, scanned exactly until indexed) and rows removed.
+      await cached.addEntries(entries('y', 30, 500), { maintain: false });
+      expect(await cached.remove(expected.slice(0, 2).map((r) => r.id))).toBe(2);
+      const fresh = await VideoIndex.open(dir, { ...options, vectorCache: false });
+      const after = await fresh.search(text, { k: 5, candidates: 40 });
+      await fresh.close();
+      expect(after.map((r) => r.id)).not.toContain(expected[0].id);
+      expect(after).not.toEqual(expected);
+      reads.mockClear();
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(after); // the new file's rows: not held yet
+      await cached.warmUp();
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(after);
+      expect(reads).toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+      await cached.close();
+      await plain.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
