@@ -131,7 +131,15 @@ export const serve: Command = {
     })();
     loading.catch(() => undefined); // reported below, once the server can log it
     // Opened with the served classifier once it has loaded; the server is ready when both are.
-    const opening = s.db === undefined ? undefined : loading.then((clf) => VideoIndex.open(s.db!, { model: clf, modelId: s.indexModelId }));
+    const opening =
+      s.db === undefined
+        ? undefined
+        : loading.then(async (clf) => {
+            const index = await VideoIndex.open(s.db!, { model: clf, modelId: s.indexModelId });
+            // Ready with the vectors stage 1 re-scores in memory; should that load fail, searches read them from disk.
+            await index.warmUp().catch(() => undefined);
+            return index;
+          });
     opening?.catch(() => undefined);
     const app = await buildServer({
       classifier: loading,

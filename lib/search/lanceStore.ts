@@ -429,6 +429,8 @@ export class LanceStore implements SearchStore {
   }
 
   async close(): Promise<void> {
+    // A background load of the vectors would otherwise hold the process open until it had read them all.
+    await this.#cache?.stop();
     this.#table.close();
     this.#db.close();
   }

@@ -26,6 +26,7 @@ export class VectorCache {
   /** Loads under way: undefined for the first, whole-table one. */
   readonly #loading = new Map<number | undefined, Promise<void>>();
   #failed: unknown;
+  #stopped = false;
 
   /**
    * @param read the rows of one fragment, or of every fragment when undefined, as batches of row ids and vectors.
@@ -103,13 +104,19 @@ export class VectorCache {
   }
 
   #start(fragment: number | undefined): void {
-    if (this.#failed !== undefined || this.#loading.has(fragment) || this.#loading.has(undefined)) return;
+    if (this.#stopped || this.#failed !== undefined || this.#loading.has(fragment) || this.#loading.has(undefined)) return;
     const p = this.#fill(fragment)
       .catch((err: unknown) => {
         this.#failed ??= err;
       })
       .finally(() => this.#loading.delete(fragment));
     this.#loading.set(fragment, p);
+  }
+
+  /** Ends the loads under way at their next batch (keeping nothing of them) and starts no more: before a close. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.settled();
   }
 
   /** Resolves when no load is under way. */
@@ -140,6 +147,7 @@ export class VectorCache {
     const seen = new Map<number, (Float32Array | undefined)[]>();
     const { dim } = this;
     for await (const batch of this.#read(fragment)) {
+      if (this.#stopped) return;
       const { rowIds, vectors } = batch;
       for (let i = 0; i < rowIds.length; i++) {
         const f = Number(rowIds[i] >> 32n);

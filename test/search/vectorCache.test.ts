@@ -74,3 +74,27 @@ describe('VectorCache', () => {
     expect(cache.rows).toBe(0);
   });
 });
+
+describe('VectorCache.stop', () => {
+  it('ends a load at its next batch, keeps nothing of it, and starts no more', async () => {
+    let batches = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const cache = new VectorCache(DIM, async function* () {
+      for (let i = 0; i < 1000; i++) {
+        batches++;
+        if (i === 1) await gate; // the stop arrives while the scan is under way
+        yield { rowIds: [id(0, i)], vectors: Float32Array.from(vec(0, i)) };
+      }
+    });
+    cache.loadAll();
+    const stopped = cache.stop();
+    release();
+    await stopped;
+    expect(batches).toBeLessThan(4);
+    expect(cache.rows).toBe(0);
+    cache.load([0]);
+    await cache.settled();
+    expect(batches).toBeLessThan(4);
+  });
+});
