@@ -136,7 +136,7 @@ export const serve: Command = {
         ? undefined
         : loading.then(async (clf) => {
             const index = await VideoIndex.open(s.db!, { model: clf, modelId: s.indexModelId });
-            // Ready with the vectors stage 1 re-scores in memory; should that load fail, searches read them from disk.
+            // Ready with the rows searches read held in memory; should that load fail, searches read them from disk.
             await index.warmUp().catch(() => undefined);
             return index;
           });

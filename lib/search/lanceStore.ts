@@ -14,7 +14,7 @@ import type * as Arrow from 'apache-arrow';
 import { XClipError } from '../errors';
 import { peer } from '../peer';
 import type { Candidates, EntryBatch, EntryMeta, EntryRow, SearchStore, StoreStats } from './store';
-import { VectorCache, type VectorBatch } from './vectorCache';
+import { RowCache, type RowBatch } from './rowCache';
 
 // LanceDB's native package is ~155 MB per platform, so both it and apache-arrow are optional peer dependencies:
 // an application that only classifies never downloads them. LanceStore.open is the only way in, and it loads them,
@@ -50,8 +50,8 @@ export interface LanceStoreOptions {
   nprobes?: number;
   /** PQ candidates re-scored with the full vectors, as a multiple of k. Default 4. */
   refineFactor?: number;
-  /** Hold the full vectors in memory for that re-scoring once the IVF-PQ index is in use (see VectorCache). Default true. */
-  vectorCache?: boolean;
+  /** Hold the rows searches read (vectors and metadata) in memory once the IVF-PQ index is in use (see RowCache). Default true. */
+  rowCache?: boolean;
 }
 
 function schemaFor(dim: number, featureBytes: number): Arrow.Schema {
@@ -177,7 +177,7 @@ export class LanceStore implements SearchStore {
   readonly #nprobes: number;
   readonly #refineFactor: number;
   readonly #dir: string;
-  readonly #cache?: VectorCache;
+  readonly #cache?: RowCache;
   #indexed = false;
 
   private constructor(dir: string, db: Lance.Connection, table: Lance.Table, options: LanceStoreOptions, indexed: boolean) {
@@ -191,16 +191,17 @@ export class LanceStore implements SearchStore {
     this.#nprobes = options.nprobes ?? 32;
     this.#refineFactor = options.refineFactor ?? 4;
     this.#indexed = indexed;
-    if (options.vectorCache !== false) this.#cache = new VectorCache(this.dim, (fragment) => this.#vectorBatches(fragment));
+    if (options.rowCache !== false) this.#cache = new RowCache(this.dim, (fragment) => this.#rowBatches(fragment));
   }
 
-  /** Row ids and vectors of one fragment's rows (row ids `fragment << 32 | offset`), or of the whole table. */
-  async *#vectorBatches(fragment: number | undefined): AsyncIterable<VectorBatch> {
-    let q = this.#table.query().select(['vector']).withRowId();
+  /** The cached columns of one fragment's rows (row ids `fragment << 32 | offset`), or of the whole table. */
+  async *#rowBatches(fragment: number | undefined): AsyncIterable<RowBatch> {
+    let q = this.#table.query().select(COLUMNS).withRowId();
     if (fragment !== undefined) q = q.where(`_rowid >= ${BigInt(fragment) << 32n} AND _rowid < ${BigInt(fragment + 1) << 32n}`);
     for await (const batch of q) {
       const table = new arrow.Table(batch);
-      yield { rowIds: (table.getChild('_rowid')?.toArray() ?? []) as ArrayLike<bigint>, vectors: vectorsOf(table, this.dim) };
+      const col = <T>(name: string) => (table.getChild(name)?.toArray() ?? []) as ArrayLike<T>;
+      yield { rowIds: col<bigint>('_rowid'), vectors: vectorsOf(table, this.dim), ids: col('id'), sources: col('source'), segments: col('segment'), starts: col('start'), ends: col('end') };
     }
   }
 
@@ -312,7 +313,7 @@ export class LanceStore implements SearchStore {
     const missing = cache.missing(ids);
     if (missing.length > 0) {
       // Held rows of fragments a compaction has since replaced would stay: start again when that is most of it.
-      if (cache.rows > 2 * (await this.#table.countRows()) + 64 * VectorCache.BLOCK) cache.clear();
+      if (cache.rows > 2 * (await this.#table.countRows()) + 64 * RowCache.BLOCK) cache.clear();
       cache.load(missing);
       return undefined;
     }
@@ -376,6 +377,8 @@ export class LanceStore implements SearchStore {
 
   async describe(handles: readonly unknown[]): Promise<EntryMeta | undefined> {
     if (handles.length === 0) return { ids: [], sources: [], segments: [], starts: [], ends: [] };
+    const held = this.#indexed ? this.#cache?.meta(handles as bigint[]) : undefined;
+    if (held) return held;
     const taken = await this.#take(handles, META);
     return taken && metaOf(taken.table, taken.rows);
   }

@@ -35,12 +35,14 @@ export interface VideoIndexOptions {
    */
   refineFactor?: number;
   /**
-   * With the IVF-PQ index, hold every entry's video embedding in memory (4 bytes per dimension per entry: 2 GB at
-   * 1M entries of 512) and do that re-scoring from there instead of reading the candidates' vectors from disk.
-   * Loaded in the background from the first search on (stage 1 reads them from disk until then). Default true:
-   * on the search bench's 1M entries it takes stage 1 from ~22 to ~10 ms.
+   * With the IVF-PQ index, hold what a search reads of every entry in memory: its video embedding, which stage 1
+   * re-scores the index's candidates with, and its metadata (id, source, times), which names the results. Read
+   * from disk instead, each costs a LanceDB read per data file and column touched. About 4 bytes per dimension
+   * per entry plus its ids (~2.1 GB at 1M entries of 512). Loaded in the background from the first search on
+   * (searches read from disk until then), or at once by `warmUp()`. Default true: on the search bench's 1M
+   * entries it takes ~18 ms off a search.
    */
-  vectorCache?: boolean;
+  rowCache?: boolean;
 }
 
 /**
@@ -156,6 +158,6 @@ export interface IndexInfo {
   bytes: number;
   bytesPerEntry: number;
   annIndexed: number;
-  /** Bytes the open index holds in memory for searches (the vector cache; 0 before the IVF-PQ index or warm-up). */
+  /** Bytes the open index holds in memory for searches (`rowCache`; 0 before the IVF-PQ index or warm-up). */
   memoryBytes: number;
 }

@@ -99,7 +99,7 @@ export class VideoIndex {
   static async open(dir: string, options: VideoIndexOptions = {}): Promise<VideoIndex> {
     const callSite = new Error();
     if (!is.string(dir) || dir === '') throw typeError('dir', 'a non-empty string', dir);
-    const o = optionalObject('options', options, ['model', 'modelId', 'featureDtype', 'annThreshold', 'nprobes', 'refineFactor', 'vectorCache']);
+    const o = optionalObject('options', options, ['model', 'modelId', 'featureDtype', 'annThreshold', 'nprobes', 'refineFactor', 'rowCache']);
     if (o.modelId !== undefined && !is.string(o.modelId)) throw typeError('modelId', 'a string', o.modelId);
     if (o.model !== undefined && !is.string(o.model) && !(o.model instanceof ZeroShotVideoClassifier)) {
       throw typeError('model', 'a model directory, hub id or ZeroShotVideoClassifier', o.model);
@@ -110,8 +110,8 @@ export class VideoIndex {
     const annThreshold = o.annThreshold === undefined ? undefined : integerInRange('annThreshold', o.annThreshold, 1, Number.MAX_SAFE_INTEGER);
     const nprobes = o.nprobes === undefined ? undefined : integerInRange('nprobes', o.nprobes, 1, 100000);
     const refineFactor = o.refineFactor === undefined ? undefined : integerInRange('refineFactor', o.refineFactor, 1, 100);
-    if (o.vectorCache !== undefined && typeof o.vectorCache !== 'boolean') throw typeError('vectorCache', 'a boolean', o.vectorCache);
-    const vectorCache = o.vectorCache as boolean | undefined;
+    if (o.rowCache !== undefined && typeof o.rowCache !== 'boolean') throw typeError('rowCache', 'a boolean', o.rowCache);
+    const rowCache = o.rowCache as boolean | undefined;
     const root = path.resolve(dir);
     // Before the model loads or anything is written: an application without LanceDB learns it at once.
     loadPeers();
@@ -145,7 +145,7 @@ export class VideoIndex {
           meta = writeMeta(root, { model: identity, featureDtype, layout: 'visual-tokens', numPatches, projectionDim });
         }
         const featureBytes = meta.numPatches * meta.projectionDim * (meta.featureDtype === 'float16' ? 2 : 4);
-        const store = await LanceStore.open(path.join(root, STORE_DIR), { dim: meta.projectionDim, featureBytes, annThreshold, nprobes, refineFactor, vectorCache });
+        const store = await LanceStore.open(path.join(root, STORE_DIR), { dim: meta.projectionDim, featureBytes, annThreshold, nprobes, refineFactor, rowCache });
         return new VideoIndex(root, meta, clf, owns, store, await store.count());
       } catch (err) {
         if (owns) await clf.dispose();
@@ -338,7 +338,7 @@ export class VideoIndex {
   }
 
   /**
-   * Loads what searches keep in memory (with the IVF-PQ index: every entry's vector, see `vectorCache`), so that the
+   * Loads what searches keep in memory (with the IVF-PQ index: every entry's vector and metadata, see `rowCache`), so that the
    * first searches are as fast as the rest; searches before it completes read from disk instead. A server calls
    * it before taking traffic.
    * @example

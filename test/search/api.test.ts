@@ -67,7 +67,7 @@ describe('VideoIndex arguments', () => {
     await expect(VideoIndex.open(dir, { featureDtype: 'int8' as never })).rejects.toThrow(TypeError);
     await expect(VideoIndex.open(dir, { nprobes: 0 })).rejects.toThrow(RangeError);
     await expect(VideoIndex.open(dir, { refineFactor: 101 })).rejects.toThrow('Expected integer between 1 and 100 for refineFactor but received 101');
-    await expect(VideoIndex.open(dir, { vectorCache: 'yes' as unknown as boolean })).rejects.toThrow(TypeError);
+    await expect(VideoIndex.open(dir, { rowCache: 'yes' as unknown as boolean })).rejects.toThrow(TypeError);
     await expect(index.search('')).rejects.toThrow(TypeError);
     await expect(index.search('x', { k: 0 })).rejects.toThrow(RangeError);
     await expect(index.search('x', { k: 20, candidates: 10 })).rejects.toThrow(RangeError);

@@ -7,7 +7,7 @@ import * as path from 'path';
 
 import { LanceStore } from '../../lib/search/lanceStore';
 import type { EntryRow } from '../../lib/search/store';
-import { VectorCache } from '../../lib/search/vectorCache';
+import { RowCache } from '../../lib/search/rowCache';
 import { VideoIndex } from '../../lib/search/videoIndex';
 import { fixturesDir } from '../helpers/fixtures';
 
@@ -182,7 +182,7 @@ describe('VideoIndex.search when candidates vanish while being read', () => {
   });
 });
 
-describe('stage 1 re-scored from the vectors held in memory (vectorCache)', () => {
+describe('searches from the rows held in memory (rowCache)', () => {
   const text = unit(32, 5);
   const featureBytes = 49 * 32 * 2;
   /** Entries with float16 features of moderate, distinct values, so that every rerank logit differs. */
@@ -192,7 +192,7 @@ describe('stage 1 re-scored from the vectors held in memory (vectorCache)', () =
       return { ...r, features: new Uint8Array(half.buffer) };
     });
 
-  it("gives what LanceDB's refine gives, before and after warm-up, through adds and removals", async () => {
+  it('gives what reading through LanceDB gives, before and after warm-up, through adds and removals', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-vcache-'));
     const build = await VideoIndex.open(dir, { model: MODEL, annThreshold: 1 });
     await build.addEntries(entries('x', 300, 0));
@@ -200,8 +200,9 @@ describe('stage 1 re-scored from the vectors held in memory (vectorCache)', () =
     await build.close();
     const options = { model: MODEL, nprobes: 100 };
     const cached = await VideoIndex.open(dir, options);
-    const plain = await VideoIndex.open(dir, { ...options, vectorCache: false });
-    const reads = jest.spyOn(VectorCache.prototype, 'dot');
+    const plain = await VideoIndex.open(dir, { ...options, rowCache: false });
+    const reads = jest.spyOn(RowCache.prototype, 'dot');
+    const metas = jest.spyOn(RowCache.prototype, 'meta');
     try {
       expect((await cached.info()).memoryBytes).toBe(0);
       const expected = await plain.search(text, { k: 5, candidates: 40 });
@@ -213,13 +214,14 @@ describe('stage 1 re-scored from the vectors held in memory (vectorCache)', () =
       expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(expected);
       expect(reads).toHaveBeenCalledTimes(1);
       expect(reads.mock.calls[0][0]).toHaveLength(4 * 40); // refine factor 4: every PQ candidate re-scored from memory
+      expect(metas.mock.results.at(-1)?.value).toMatchObject({ ids: expected.map((r) => r.id) }); // results named from memory
       await plain.warmUp();
       expect((await plain.info()).memoryBytes).toBe(0);
 
       // Rows added since (a new data file, scanned exactly until indexed) and rows removed.
       await cached.addEntries(entries('y', 30, 500), { maintain: false });
       expect(await cached.remove(expected.slice(0, 2).map((r) => r.id))).toBe(2);
-      const fresh = await VideoIndex.open(dir, { ...options, vectorCache: false });
+      const fresh = await VideoIndex.open(dir, { ...options, rowCache: false });
       const after = await fresh.search(text, { k: 5, candidates: 40 });
       await fresh.close();
       expect(after.map((r) => r.id)).not.toContain(expected[0].id);
@@ -231,6 +233,7 @@ describe('stage 1 re-scored from the vectors held in memory (vectorCache)', () =
       expect(reads).toHaveBeenCalled();
     } finally {
       reads.mockRestore();
+      metas.mockRestore();
       await cached.close();
       await plain.close();
       fs.rmSync(dir, { recursive: true, force: true });
