@@ -89,9 +89,10 @@ int default_threads() {
 
 void set_num_threads(int n) {
   if (n <= 0) throw Error(ErrorCode::kInvalidInput, "num_threads must be positive, got " + std::to_string(n));
-  std::call_once(g_threads_once, [] {});
+  // The first call of the process may be this one (`serve --threads 2`): it must set up what the first model
+  // call would have, the caching allocator included, or every later call pays fresh page faults.
   g_threads = n;
-  at::set_num_threads(n);
+  ensure_threads_initialised();
 }
 
 int get_num_threads() {
