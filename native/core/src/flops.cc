@@ -52,21 +52,27 @@ double stored_prompt_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num
   const double p = c.projection_dim, h = c.prompt_num_attention_heads;
   const double patches = static_cast<double>(v.image_size / v.patch_size) * (v.image_size / v.patch_size);
   const double q = static_cast<double>(num_videos) * num_texts;
+  const bool queries_first = !key_values && prompt_queries_first(num_texts, static_cast<int64_t>(patches),
+                                                                 c.projection_dim, c.prompt_num_attention_heads);
   // Each layer: the text queries cross-attend to the video's visual tokens (in the cheaper order, see
-  // prompt_queries_first; keys and values read as stored when precomputed), then a 4x MLP.
-  double attention;
-  if (key_values) {
-    attention = 2 * 2 * q * patches * p;
-  } else if (prompt_queries_first(num_texts, static_cast<int64_t>(patches), c.projection_dim, c.prompt_num_attention_heads)) {
-    attention = 2 * 2 * q * p * p + 2 * 2 * h * q * patches * p;
-  } else {
-    attention = 2 * 2 * num_videos * patches * p * p + 2 * 2 * q * patches * p;
-  }
-  const double layer = 2 * q * p * p   // q_proj
-                       + attention
-                       + 2 * q * p * p   // proj
-                       + 2 * 2 * q * p * 4 * p;  // mlp
-  return c.prompt_layers * layer;
+  // prompt_queries_first; keys and values read as stored when precomputed), then a 4x MLP. In the queries-first
+  // order the first layer's queries, the same texts for every video, are projected and folded once.
+  const auto layer = [&](double query_rows) {
+    double attention;
+    if (key_values) {
+      attention = 2 * 2 * q * patches * p;
+    } else if (queries_first) {
+      attention = 2 * query_rows * p * p + 2 * q * p * p + 2 * 2 * h * q * patches * p;
+    } else {
+      attention = 2 * 2 * num_videos * patches * p * p + 2 * 2 * q * patches * p;
+    }
+    return 2 * query_rows * p * p  // q_proj
+           + attention
+           + 2 * q * p * p           // proj
+           + 2 * 2 * q * p * 4 * p;  // mlp
+  };
+  if (c.prompt_layers < 1) return 0;
+  return layer(queries_first ? static_cast<double>(num_texts) : q) + (c.prompt_layers - 1) * layer(q);
 }
 
 double prompt_flops(const XCLIPConfig& c, int64_t num_videos, int64_t num_texts) {

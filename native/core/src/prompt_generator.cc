@@ -33,9 +33,13 @@ at::Tensor CrossAttention::forward(const at::Tensor& queries, const PromptMemory
   const auto f32 = [](const at::Tensor& t) { return t.to(at::kFloat); };
   const int64_t b = queries.size(0), lq = queries.size(1), d = queries.size(2), h = num_heads, hd = d / h;
   const at::Tensor tokens = f32(kv);
-  at::Tensor q = f32(q_proj->forward(queries)).reshape({b * lq, h, hd}).transpose(0, 1);  // [H, B*Lq, hd]
-  at::Tensor qk = xclip::bmm(q, f32(k_proj->weight).reshape({h, hd, d}));                   // [H, B*Lq, D]
-  qk = qk.view({h, b, lq, d}).permute({1, 0, 2, 3}).reshape({b, h * lq, d});
+  // The first layer's queries are the same texts for every video (expanded, stride 0): project and fold them once.
+  const bool shared = b > 1 && queries.stride(0) == 0;
+  const int64_t bq = shared ? 1 : b;
+  at::Tensor q = f32(q_proj->forward(shared ? queries.narrow(0, 0, 1) : queries)).reshape({bq * lq, h, hd}).transpose(0, 1);
+  at::Tensor qk = xclip::bmm(q, f32(k_proj->weight).reshape({h, hd, d}));  // [H, Bq*Lq, D]
+  qk = qk.view({h, bq, lq, d}).permute({1, 0, 2, 3}).reshape({bq, h * lq, d});
+  if (shared) qk = qk.expand({b, h * lq, d}).contiguous();
   at::Tensor attn = xclip::bmm(qk, tokens.transpose(1, 2)).mul_(scale).softmax(-1);  // [B, H*Lq, Lk]
   at::Tensor mixed = xclip::bmm(attn, tokens).view({b, h, lq, d}).permute({1, 0, 2, 3}).reshape({h, b * lq, d});
   at::Tensor out = xclip::bmm(mixed, f32(v_proj->weight).reshape({h, hd, d}).transpose(1, 2));  // [H, B*Lq, hd]
@@ -65,7 +69,11 @@ PromptGeneratorLayer::PromptGeneratorLayer(const XCLIPConfig& c)
 }
 
 at::Tensor PromptGeneratorLayer::forward(const at::Tensor& x, const PromptMemory& visual, AttentionOrder order) const {
-  at::Tensor h = x + cross_attn->forward(norm1->forward(x), visual, order);
+  // x expanded over the videos (the first layer's text embeddings): normalise one copy and keep it expanded, which
+  // lets the attention project the queries once (a search reranks 200 videos against one text).
+  const bool shared = x.size(0) > 1 && x.stride(0) == 0;
+  const at::Tensor normed = shared ? norm1->forward(x.narrow(0, 0, 1)).expand(x.sizes()) : norm1->forward(x);
+  at::Tensor h = x + cross_attn->forward(normed, visual, order);
   return h + mlp3->forward(mlp0->forward(norm3->forward(h), {act}));
 }
 

@@ -93,7 +93,8 @@ TEST(search_score_features_per_video_equals_batch) {
   }
 }
 
-// Both association orders of the prompt cross-attention give transformers' video-conditioned text embeddings.
+// Both association orders of the prompt cross-attention give transformers' video-conditioned text embeddings,
+// whether the texts come expanded over the videos (the first layer then projects them once) or as separate copies.
 TEST(search_prompt_attention_orders_match_transformers) {
   for (const char* name : kModels) {
     auto m = model_for(name);
@@ -105,10 +106,14 @@ TEST(search_prompt_attention_orders_match_transformers) {
     VideoSearchFeatures v = m->get_video_search_features(f.at("inputs.pixel_values"));
     at::Tensor t = text.unsqueeze(0).expand({v.prompt_features.size(0), -1, -1});
     for (AttentionOrder order : {AttentionOrder::kKeysFirst, AttentionOrder::kQueriesFirst}) {
-      c10::InferenceMode guard;
-      at::Tensor embeds = normalise(t + only.pg->forward(t, v.prompt_features, order));
-      EXPECT_CLOSE(embeds, f.at("text_embeds"), tol_for(name), tol_for(name),
-                   std::string(name) + (order == AttentionOrder::kKeysFirst ? " keys first" : " queries first"));
+      for (const bool expanded : {true, false}) {
+        c10::InferenceMode guard;
+        const at::Tensor input = expanded ? t : t.contiguous();
+        at::Tensor embeds = normalise(t + only.pg->forward(input, v.prompt_features, order));
+        EXPECT_CLOSE(embeds, f.at("text_embeds"), tol_for(name), tol_for(name),
+                     std::string(name) + (order == AttentionOrder::kKeysFirst ? " keys first" : " queries first") +
+                         (expanded ? ", expanded texts" : ", copied texts"));
+      }
     }
   }
 }
