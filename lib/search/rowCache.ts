@@ -83,9 +83,17 @@ export class RowCache {
       const block = blocks?.[Math.floor(offset / RowCache.BLOCK)];
       if (!block) return false;
       const at = (offset % RowCache.BLOCK) * dim;
-      let d = 0;
-      for (let j = 0; j < dim; j++) d += block[at + j] * query[j];
-      out[i] = d;
+      // Four sums: one chain of dependent adds ran ~25% slower (an exact scan of a whole small table comes here).
+      let d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+      let j = 0;
+      for (; j + 4 <= dim; j += 4) {
+        d0 += block[at + j] * query[j];
+        d1 += block[at + j + 1] * query[j + 1];
+        d2 += block[at + j + 2] * query[j + 2];
+        d3 += block[at + j + 3] * query[j + 3];
+      }
+      for (; j < dim; j++) d0 += block[at + j] * query[j];
+      out[i] = d0 + d1 + (d2 + d3);
     }
     return true;
   }

@@ -7,6 +7,7 @@ import * as path from 'path';
 
 import { LanceStore } from '../../lib/search/lanceStore';
 import type { EntryRow } from '../../lib/search/store';
+import { bestIndices } from '../../lib/search/lanceStore';
 import { RowCache } from '../../lib/search/rowCache';
 import { VideoIndex } from '../../lib/search/videoIndex';
 import { fixturesDir } from '../helpers/fixtures';
@@ -238,5 +239,56 @@ describe('searches from the rows held in memory (rowCache)', () => {
       await plain.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('scans a table without an index from memory, and follows commits made through another connection', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xclip-vcache-'));
+    const options = { model: MODEL };
+    const writer = await VideoIndex.open(dir, { ...options, rowCache: false });
+    await writer.addEntries(entries('x', 300, 0));
+    expect((await writer.info()).annIndexed).toBe(0);
+    const cached = await VideoIndex.open(dir, options);
+    const reads = jest.spyOn(RowCache.prototype, 'dot');
+    try {
+      const expected = await writer.search(text, { k: 5, candidates: 40 });
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(expected); // LanceDB's scan while rows load
+      expect(reads).not.toHaveBeenCalled();
+      await cached.warmUp();
+      expect((await cached.info()).memoryBytes).toBeGreaterThanOrEqual(300 * 32 * 4);
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(expected);
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(reads.mock.calls[0][0]).toHaveLength(300); // every live row scored from memory
+
+      // Another connection (an ingest worker's) removes the best two and adds a data file; this one checks for new
+      // versions at most once a second.
+      expect(await writer.remove(expected.slice(0, 2).map((r) => r.id))).toBe(2);
+      await writer.addEntries(entries('y', 30, 500), { maintain: false });
+      const after = await writer.search(text, { k: 5, candidates: 40 });
+      expect(after.map((r) => r.id)).not.toContain(expected[0].id);
+      await new Promise((r) => setTimeout(r, 1200));
+      reads.mockClear();
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(after); // the new file's rows: not held yet
+      await cached.warmUp();
+      expect(await cached.search(text, { k: 5, candidates: 40 })).toEqual(after);
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect(reads.mock.calls[0][0]).toHaveLength(328); // removed rows stay held but are not scored
+    } finally {
+      reads.mockRestore();
+      await cached.close();
+      await writer.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bestIndices: the k largest, largest first, ties by position, whole-table sizes included', () => {
+    expect(bestIndices(Float64Array.from([0.1, 0.5, 0.3, 0.5, -1]), 3)).toEqual([1, 3, 2]);
+    expect(bestIndices(Float64Array.from([0.2, 0.1]), 5)).toEqual([0, 1]);
+    expect(bestIndices(new Float64Array(0), 3)).toEqual([]);
+    const sims = Float64Array.from({ length: 5000 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1);
+    const reference = Array.from(sims.keys()).sort((a, b) => sims[b] - sims[a] || a - b).slice(0, 50);
+    expect(bestIndices(sims, 50)).toEqual(reference);
+    sims.fill(0.25, 100, 300); // ties at the cut
+    const tied = Array.from(sims.keys()).sort((a, b) => sims[b] - sims[a] || a - b).slice(0, 1200);
+    expect(bestIndices(sims, 1200)).toEqual(tied);
   });
 });
