@@ -338,7 +338,7 @@ export class VideoIndex {
   }
 
   /**
-   * Loads what searches keep in memory (with the IVF-PQ index: every entry's vector and metadata, see `rowCache`), so that the
+   * Loads what searches keep in memory (every entry's vector and metadata, see `rowCache`), so that the
    * first searches are as fast as the rest; searches before it completes read from disk instead. A server calls
    * it before taking traffic.
    * @example
