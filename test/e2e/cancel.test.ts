@@ -64,9 +64,10 @@ describe('readVideo with a signal', () => {
     expectAbortError(e);
     // Both bounds are shares of the full decode (a busy machine slows everything alike): without the rejection on
     // abort the call would settle only with the decode, and without the cancel flag the decode would run on for
-    // ~90% of fullMs.
+    // ~90% of fullMs. The native bound is the looser one: the decode stops only after the packet and frame
+    // conversion in hand, which the other jest worker's load can stretch.
     expect(rejectMs).toBeLessThan(Math.max(100, fullMs / 4));
-    expect(stopMs).toBeLessThan(Math.max(100, fullMs / 4));
+    expect(stopMs).toBeLessThan(Math.max(100, fullMs / 2));
   });
 
   it('the reason given to abort() is what the call rejects with', async () => {
@@ -86,12 +87,21 @@ describe('readVideo with a signal', () => {
   });
 
   it('readVideoClips stops too', async () => {
+    // The same call left to run to its end, timed here rather than in beforeAll: the other jest worker's load
+    // changes from one moment to the next, and it slows this call and the cancelled one alike.
+    const t0 = performance.now();
+    for await (const clip of readVideoClips(long, { numClips: 4, threads: 1 })) expect(clip.frames).toHaveLength(8);
+    const clipsMs = performance.now() - t0;
     const ac = new AbortController();
     const clips = readVideoClips(long, { numClips: 4, threads: 1, signal: ac.signal });
     const first = clips.next();
     setTimeout(() => ac.abort(), 50);
     expectAbortError(await settled(first));
-    expect(await untilNativeIdle()).toBeLessThan(Math.max(100, fullMs / 4));
+    const stopMs = await untilNativeIdle();
+    console.log(`readVideoClips to its end ${clipsMs.toFixed(0)} ms; native work stopped ${stopMs.toFixed(1)} ms after the abort`);
+    // Without the cancel flag the native call would run on for clipsMs - 50 ms; with it, for one packet's decode
+    // and one 4K frame's conversion, which a loaded machine can stretch past 100 ms.
+    expect(stopMs).toBeLessThan(Math.max(100, (clipsMs - 50) / 2));
   });
 
   it('a signal that finishes unused changes nothing, and a non-signal is a TypeError', async () => {
