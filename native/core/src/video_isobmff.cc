@@ -87,15 +87,6 @@ bool box_at(Reader& r, uint64_t pos, uint64_t limit, Box* box) {
   return true;
 }
 
-template <typename F>
-void for_each_child(Reader& r, const Box& parent, uint64_t skip, F&& f) {
-  Box child;
-  for (uint64_t pos = parent.payload + skip; box_at(r, pos, parent.end, &child); pos = child.end) {
-    f(child);
-    if (child.end <= pos) break;
-  }
-}
-
 // Full boxes (version + flags first): the version byte, and the payload after version and flags.
 uint8_t version_of(Reader& r, const Box& b) {
   uint8_t v = 0;
@@ -108,162 +99,247 @@ struct Edit {
   bool empty = false;     // media_time -1: a gap, no samples
 };
 
+// What one track's tables claim. A table that appears more than once counts its largest claim: FFmpeg keeps the
+// last one it parses, and which one that is depends on where each sits (see Walk).
 struct Track {
   uint32_t id = 0;
   bool video = false;
-  uint64_t stsz = 0, stts = 0, stsc = 0;  // samples claimed by each table
+  uint64_t stsz = 0, stts = 0;  // samples claimed by each table
   uint64_t chunks = 0;
-  std::vector<std::pair<uint32_t, uint32_t>> stsc_runs;  // (first_chunk, samples_per_chunk)
-  uint64_t min_delta = 0;                                // smallest non-zero stts delta
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> stsc;  // per stsc box: (first_chunk, samples_per_chunk)
+  uint64_t min_delta = 0;                                          // smallest non-zero stts delta
   uint32_t media_timescale = 0;
   std::vector<Edit> edits;
   bool has_edits = false;
   uint64_t fragments = 0;  // samples claimed by trun boxes
 };
 
-void read_stbl(Reader& r, const Box& stbl, Track& t) {
-  for_each_child(r, stbl, 0, [&](const Box& b) {
+// Samples claimed by stsc: each run's chunks (up to the next run's first chunk, the last run to the last chunk).
+uint64_t stsc_samples(const Track& t) {
+  uint64_t most = 0;
+  for (const auto& runs : t.stsc) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const uint64_t first = runs[i].first;
+      const uint64_t next = i + 1 < runs.size() ? runs[i + 1].first : t.chunks + 1;
+      if (next > first) n = sat_add(n, sat_mul(next - first, runs[i].second));
+    }
+    most = std::max(most, n);
+  }
+  return most;
+}
+
+// Boxes FFmpeg's mov demuxer reads as a list of boxes (mov_read_default and the readers that end in it).
+constexpr uint32_t kContainers[] = {fourcc("moov"), fourcc("trak"), fourcc("mdia"), fourcc("minf"), fourcc("stbl"),
+                                    fourcc("dinf"), fourcc("edts"), fourcc("mvex"), fourcc("udta"), fourcc("tref"),
+                                    fourcc("moof"), fourcc("traf"), fourcc("ilst"), fourcc("sinf"), fourcc("schi"),
+                                    fourcc("wave")};
+bool is_container(uint32_t type) { return std::find(std::begin(kContainers), std::end(kContainers), type) != std::end(kContainers); }
+
+// Where a sample description entry's own fields end and FFmpeg reads the rest as boxes: it depends on the media
+// type and version (data and timecode 16 or 34, sound 36, 52 or 72, video 86), all tried.
+constexpr uint64_t kEntryFieldEnds[] = {16, 34, 36, 52, 72, 86};
+
+// FFmpeg's mov demuxer dispatches on a box's type wherever the box sits: a sample table inside dinf, udta, a
+// sample description's trailing boxes or a second moov sets the sample count of the last track opened just as it
+// does inside stbl. So this walk does the same, over every box FFmpeg would read as a container, and credits each
+// table to the last trak seen (fragments to the last tfhd's track id). Where FFmpeg's choice depends on what is
+// not followed here (which moov it keeps, where a sample description's fields end), every candidate is walked and
+// the largest claim counts: the walk may see more than FFmpeg, never less.
+class Walk {
+ public:
+  Walk(Reader& r, const std::string& what, const DecodeControl& control)
+      : r_(r), what_(what), control_(control), budget_(std::max<uint64_t>(uint64_t{1} << 20, r.size() / 2)) {}
+
+  std::vector<Track> tracks;
+  uint32_t movie_timescale = 0;  // smallest seen (the largest edit coverage)
+
+  void root() {
+    Box all;
+    all.payload = 0;
+    all.end = r_.size();
+    children(all, 0, kRoot, 0);
+  }
+
+ private:
+  static constexpr uint32_t kRoot = 0;
+  static constexpr int kMaxDepth = 12;  // FFmpeg refuses nesting deeper than 10
+
+  Track* current() { return tracks.empty() ? nullptr : &tracks.back(); }
+
+  Track& track_with_id(uint32_t id) {
+    for (auto& t : tracks)
+      if (t.id == id) return t;
+    tracks.emplace_back();
+    tracks.back().id = id;
+    return tracks.back();
+  }
+
+  // Visits the boxes from `from` to parent.end as children of a box of type parent_type.
+  void children(const Box& parent, uint64_t from, uint32_t parent_type, int depth) {
+    if (depth > kMaxDepth) return;
+    Box b;
+    for (uint64_t pos = from; box_at(r_, pos, parent.end, &b); pos = b.end) {
+      if (++visits_ > budget_)
+        throw Error(ErrorCode::kVideoUnsupported, "video " + what_ + " nests more boxes than its " +
+                                                      std::to_string(r_.size()) + " bytes hold (a damaged or hostile file)");
+      if (visits_ % 4096 == 0) control_.check();
+      // FFmpeg stops reading a container at a trak or mdat that is not at the top or in moov.
+      if ((b.type == fourcc("trak") || b.type == fourcc("mdat")) && parent_type != kRoot &&
+          parent_type != fourcc("moov"))
+        return;
+      visit(b, depth);
+      if (b.end <= pos) break;
+    }
+  }
+
+  void visit(const Box& b, int depth) {
+    const uint32_t type = b.type;
+    if (type == fourcc("trak")) {
+      tracks.emplace_back();
+      children(b, b.payload, type, depth + 1);
+    } else if (is_container(type)) {
+      children(b, b.payload, type, depth + 1);
+    } else if (type == fourcc("free") || type == fourcc("hoov")) {  // FFmpeg reads one holding a mvhd as a moov
+      Box first;
+      if (box_at(r_, b.payload, b.end, &first) && (first.type == fourcc("mvhd") || first.type == fourcc("cmov")))
+        children(b, b.payload, fourcc("moov"), depth + 1);
+    } else if (type == fourcc("meta")) {  // FFmpeg looks for its hdlr word by word and reads boxes from there
+      uint32_t word = 0;
+      for (uint64_t p = b.payload; p + 4 <= b.end && r_.u32(p, &word); p += 4)
+        if (word == fourcc("hdlr") && p >= b.payload + 4) {
+          children(b, p - 4, type, depth + 1);
+          break;
+        }
+    } else if (type == fourcc("cmov")) {
+      throw Error(ErrorCode::kVideoUnsupported, "video " + what_ + " has compressed movie headers (cmov), "
+                                                "which are not read (re-encode or remux it)");
+    } else if (type == fourcc("mvhd")) {  // version/flags, creation, modification, timescale
+      uint32_t ts = 0;
+      if (r_.u32(b.payload + (version_of(r_, b) == 1 ? 20 : 12), &ts) && ts > 0)
+        movie_timescale = movie_timescale == 0 ? ts : std::min(movie_timescale, ts);
+    } else if (type == fourcc("tfhd")) {  // version/flags, track_ID
+      uint32_t id = 0;
+      if (r_.u32(b.payload + 4, &id)) fragment_track_ = id;
+    } else if (type == fourcc("trun")) {  // version/flags, sample_count
+      uint32_t n = 0;
+      if (r_.u32(b.payload + 4, &n)) {
+        Track& t = track_with_id(fragment_track_);
+        t.fragments = sat_add(t.fragments, n);
+      }
+    } else if (type == fourcc("stsd")) {  // version/flags, entry_count, entries (size, format, fields, boxes)
+      sample_descriptions(b, depth);
+    } else if (Track* t = current()) {
+      track_box(b, *t);
+    }
+  }
+
+  // Each entry's boxes after its own fields (avcC, wave, ...), read from every place those fields may end.
+  void sample_descriptions(const Box& b, int depth) {
+    uint32_t n = 0;
+    if (!r_.u32(b.payload + 4, &n)) return;
+    uint64_t pos = b.payload + 8;
+    // FFmpeg reads an entry to the size it declares, past the end of the stsd if need be.
+    for (uint32_t i = 0; i < n && pos + 8 <= r_.size(); ++i) {
+      uint32_t size = 0;
+      if (!r_.u32(pos, &size) || size < 8) return;
+      Box entry;
+      entry.payload = pos;
+      entry.end = std::min<uint64_t>(r_.size(), pos + size);
+      for (uint64_t fields : kEntryFieldEnds)
+        if (fields + 8 <= size) children(entry, pos + fields, fourcc("stsd"), depth + 1);
+      pos += size;
+    }
+  }
+
+  // A box FFmpeg credits to the last track opened.
+  void track_box(const Box& b, Track& t) {
     const uint64_t bytes = b.end - b.payload;
     uint32_t a = 0, n = 0;
-    if (b.type == fourcc("stsz")) {  // version/flags, sample_size, sample_count, [sizes]
-      if (!r.u32(b.payload + 4, &a) || !r.u32(b.payload + 8, &n)) return;
-      // A table costs 4 bytes a sample; a constant size costs nothing, so only then is the count a bare claim.
-      t.stsz = a != 0 ? n : std::min<uint64_t>(n, bytes > 12 ? (bytes - 12) / 4 : 0);
-    } else if (b.type == fourcc("stz2")) {  // version/flags, reserved(3) + field_size(1), sample_count, sizes
-      uint8_t field = 0;
-      if (!r.u8(b.payload + 7, &field) || !r.u32(b.payload + 8, &n) || field == 0) return;
-      t.stsz = std::min<uint64_t>(n, bytes > 12 ? (bytes - 12) * 8 / field : 0);
-    } else if (b.type == fourcc("stts")) {  // version/flags, entry_count, (sample_count, sample_delta)*
-      if (!r.u32(b.payload + 4, &n)) return;
-      const uint64_t entries = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / 8 : 0);
-      for (uint64_t i = 0; i < entries; ++i) {
-        uint32_t count = 0, delta = 0;
-        if (!r.u32(b.payload + 8 + 8 * i, &count) || !r.u32(b.payload + 12 + 8 * i, &delta)) break;
-        t.stts = sat_add(t.stts, count);
-        if (delta > 0 && (t.min_delta == 0 || delta < t.min_delta)) t.min_delta = delta;
-      }
-    } else if (b.type == fourcc("stsc")) {  // version/flags, entry_count, (first_chunk, samples_per_chunk, desc)*
-      if (!r.u32(b.payload + 4, &n)) return;
-      const uint64_t entries = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / 12 : 0);
-      t.stsc_runs.clear();
-      for (uint64_t i = 0; i < entries; ++i) {
-        uint32_t first = 0, per_chunk = 0;
-        if (!r.u32(b.payload + 8 + 12 * i, &first) || !r.u32(b.payload + 12 + 12 * i, &per_chunk)) break;
-        t.stsc_runs.emplace_back(first, per_chunk);
-      }
-    } else if (b.type == fourcc("stco") || b.type == fourcc("co64")) {  // version/flags, entry_count, offsets
-      if (!r.u32(b.payload + 4, &n)) return;
-      const uint64_t width = b.type == fourcc("stco") ? 4 : 8;
-      t.chunks = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / width : 0);
-    }
-  });
-  // Samples of each stsc run: its chunks (up to the next run's first chunk, the last run to the last chunk).
-  t.stsc = 0;
-  for (size_t i = 0; i < t.stsc_runs.size(); ++i) {
-    const uint64_t first = t.stsc_runs[i].first;
-    const uint64_t next = i + 1 < t.stsc_runs.size() ? t.stsc_runs[i + 1].first : t.chunks + 1;
-    if (next > first) t.stsc = sat_add(t.stsc, sat_mul(next - first, t.stsc_runs[i].second));
-  }
-  t.stsc_runs.clear();
-  t.stsc_runs.shrink_to_fit();
-}
-
-void read_trak(Reader& r, const Box& trak, Track& t) {
-  for_each_child(r, trak, 0, [&](const Box& b) {
     if (b.type == fourcc("tkhd")) {  // version/flags, creation, modification, track_ID (times 8 bytes in v1)
       uint32_t id = 0;
-      if (r.u32(b.payload + (version_of(r, b) == 1 ? 20 : 12), &id)) t.id = id;
-    } else if (b.type == fourcc("edts")) {
-      for_each_child(r, b, 0, [&](const Box& e) {
-        if (e.type != fourcc("elst")) return;
-        const bool v1 = version_of(r, e) == 1;
-        uint32_t n = 0;
-        if (!r.u32(e.payload + 4, &n)) return;
-        const uint64_t width = v1 ? 20 : 12, bytes = e.end - e.payload;
-        const uint64_t entries = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / width : 0);
-        t.has_edits = true;
-        for (uint64_t i = 0; i < entries; ++i) {
-          const uint64_t at = e.payload + 8 + width * i;
-          Edit edit;
-          if (v1) {
-            uint64_t media = 0;
-            if (!r.u64(at, &edit.duration) || !r.u64(at + 8, &media)) break;
-            edit.empty = static_cast<int64_t>(media) < 0;
-          } else {
-            uint32_t d = 0, media = 0;
-            if (!r.u32(at, &d) || !r.u32(at + 4, &media)) break;
-            edit.duration = d;
-            edit.empty = static_cast<int32_t>(media) < 0;
-          }
-          t.edits.push_back(edit);
+      if (r_.u32(b.payload + (version_of(r_, b) == 1 ? 20 : 12), &id)) t.id = id;
+    } else if (b.type == fourcc("mdhd")) {  // version/flags, creation, modification, timescale
+      uint32_t ts = 0;
+      if (r_.u32(b.payload + (version_of(r_, b) == 1 ? 20 : 12), &ts)) t.media_timescale = std::max(t.media_timescale, ts);
+    } else if (b.type == fourcc("hdlr")) {  // version/flags, pre_defined, handler_type
+      uint32_t handler = 0;
+      if (r_.u32(b.payload + 8, &handler) && handler == fourcc("vide")) t.video = true;
+    } else if (b.type == fourcc("stsz")) {  // version/flags, sample_size, sample_count, [sizes]
+      if (!r_.u32(b.payload + 4, &a) || !r_.u32(b.payload + 8, &n)) return;
+      // A table costs 4 bytes a sample; a constant size costs nothing, so only then is the count a bare claim.
+      t.stsz = std::max<uint64_t>(t.stsz, a != 0 ? n : std::min<uint64_t>(n, bytes > 12 ? (bytes - 12) / 4 : 0));
+    } else if (b.type == fourcc("stz2")) {  // version/flags, reserved(3) + field_size(1), sample_count, sizes
+      uint8_t field = 0;
+      if (!r_.u8(b.payload + 7, &field) || !r_.u32(b.payload + 8, &n) || field == 0) return;
+      t.stsz = std::max<uint64_t>(t.stsz, std::min<uint64_t>(n, bytes > 12 ? (bytes - 12) * 8 / field : 0));
+    } else if (b.type == fourcc("stts")) {  // version/flags, entry_count, (sample_count, sample_delta)*
+      if (!r_.u32(b.payload + 4, &n)) return;
+      const uint64_t entries = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / 8 : 0);
+      uint64_t samples = 0;
+      for (uint64_t i = 0; i < entries; ++i) {
+        uint32_t count = 0, delta = 0;
+        if (!r_.u32(b.payload + 8 + 8 * i, &count) || !r_.u32(b.payload + 12 + 8 * i, &delta)) break;
+        samples = sat_add(samples, count);
+        if (delta > 0 && (t.min_delta == 0 || delta < t.min_delta)) t.min_delta = delta;
+      }
+      t.stts = std::max(t.stts, samples);
+    } else if (b.type == fourcc("stsc")) {  // version/flags, entry_count, (first_chunk, samples_per_chunk, desc)*
+      if (!r_.u32(b.payload + 4, &n)) return;
+      const uint64_t entries = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / 12 : 0);
+      t.stsc.emplace_back();
+      for (uint64_t i = 0; i < entries; ++i) {
+        uint32_t first = 0, per_chunk = 0;
+        if (!r_.u32(b.payload + 8 + 12 * i, &first) || !r_.u32(b.payload + 12 + 12 * i, &per_chunk)) break;
+        t.stsc.back().emplace_back(first, per_chunk);
+      }
+    } else if (b.type == fourcc("stco") || b.type == fourcc("co64")) {  // version/flags, entry_count, offsets
+      if (!r_.u32(b.payload + 4, &n)) return;
+      const uint64_t width = b.type == fourcc("stco") ? 4 : 8;
+      t.chunks = std::max<uint64_t>(t.chunks, std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / width : 0));
+    } else if (b.type == fourcc("elst")) {  // version/flags, entry_count, (duration, media_time, rate)*
+      const bool v1 = version_of(r_, b) == 1;
+      if (!r_.u32(b.payload + 4, &n)) return;
+      const uint64_t width = v1 ? 20 : 12;
+      const uint64_t entries = std::min<uint64_t>(n, bytes > 8 ? (bytes - 8) / width : 0);
+      t.has_edits = true;
+      for (uint64_t i = 0; i < entries; ++i) {
+        const uint64_t at = b.payload + 8 + width * i;
+        Edit edit;
+        if (v1) {
+          uint64_t media = 0;
+          if (!r_.u64(at, &edit.duration) || !r_.u64(at + 8, &media)) break;
+          edit.empty = static_cast<int64_t>(media) < 0;
+        } else {
+          uint32_t d = 0, media = 0;
+          if (!r_.u32(at, &d) || !r_.u32(at + 4, &media)) break;
+          edit.duration = d;
+          edit.empty = static_cast<int32_t>(media) < 0;
         }
-      });
-    } else if (b.type == fourcc("mdia")) {
-      for_each_child(r, b, 0, [&](const Box& m) {
-        if (m.type == fourcc("mdhd")) {  // version/flags, creation, modification, timescale
-          uint32_t ts = 0;
-          if (r.u32(m.payload + (version_of(r, m) == 1 ? 20 : 12), &ts)) t.media_timescale = ts;
-        } else if (m.type == fourcc("hdlr")) {  // version/flags, pre_defined, handler_type
-          uint32_t handler = 0;
-          if (r.u32(m.payload + 8, &handler)) t.video = handler == fourcc("vide");
-        } else if (m.type == fourcc("minf")) {
-          for_each_child(r, m, 0, [&](const Box& s) {
-            if (s.type == fourcc("stbl")) read_stbl(r, s, t);
-          });
-        }
-      });
+        t.edits.push_back(edit);
+      }
     }
-  });
-}
+  }
 
-Track& track_with_id(std::vector<Track>& tracks, uint32_t id) {
-  for (auto& t : tracks)
-    if (t.id == id) return t;
-  tracks.emplace_back();
-  tracks.back().id = id;
-  return tracks.back();
-}
+  Reader& r_;
+  const std::string& what_;
+  const DecodeControl& control_;
+  uint64_t visits_ = 0;
+  const uint64_t budget_;  // boxes visited, walks of sample descriptions included
+  uint32_t fragment_track_ = 0;
+};
 
 }  // namespace
 
 void check_sample_tables(const ByteSource& bytes, int64_t max_frames, const DecodeControl& control) {
   Reader r(bytes, control);
-  std::vector<Track> tracks;
-  uint32_t movie_timescale = 0;
-  Box top;
-  for (uint64_t pos = 0; box_at(r, pos, r.size(), &top); pos = top.end) {
-    if (top.type == fourcc("moov")) {
-      for_each_child(r, top, 0, [&](const Box& b) {
-        if (b.type == fourcc("mvhd")) {
-          uint32_t ts = 0;
-          if (r.u32(b.payload + (version_of(r, b) == 1 ? 20 : 12), &ts)) movie_timescale = ts;
-        } else if (b.type == fourcc("trak")) {
-          tracks.emplace_back();
-          read_trak(r, b, tracks.back());
-        } else if (b.type == fourcc("cmov")) {
-          throw Error(ErrorCode::kVideoUnsupported, "video " + bytes.what() + " has compressed movie headers (cmov), "
-                                                    "which are not read (re-encode or remux it)");
-        }
-      });
-    } else if (top.type == fourcc("moof")) {
-      for_each_child(r, top, 0, [&](const Box& traf) {
-        if (traf.type != fourcc("traf")) return;
-        uint32_t id = 0;
-        uint64_t claimed = 0;
-        for_each_child(r, traf, 0, [&](const Box& b) {
-          uint32_t v = 0;
-          if (b.type == fourcc("tfhd") && r.u32(b.payload + 4, &v)) id = v;  // version/flags, track_ID
-          if (b.type == fourcc("trun") && r.u32(b.payload + 4, &v)) claimed = sat_add(claimed, v);  // sample_count
-        });
-        Track& t = track_with_id(tracks, id);
-        t.fragments = sat_add(t.fragments, claimed);
-      });
-    }
-    if (top.end <= pos) break;
-  }
+  const std::string what = bytes.what();
+  Walk walk(r, what, control);
+  walk.root();
+  const uint32_t movie_timescale = walk.movie_timescale;
 
-  for (const Track& t : tracks) {
-    const uint64_t samples = std::max({t.stsz, t.stts, t.stsc});
+  for (const Track& t : walk.tracks) {
+    const uint64_t samples = std::max({t.stsz, t.stts, stsc_samples(t)});
     // An edit list makes FFmpeg copy the index entries each edit covers; an edit can cover at most all samples.
     uint64_t edited = 0;
     for (const Edit& e : t.edits) {
@@ -283,10 +359,10 @@ void check_sample_tables(const ByteSource& bytes, int64_t max_frames, const Deco
     const std::string track = "track " + std::to_string(t.id);
     if (claimed > r.size())
       throw Error(ErrorCode::kVideoTooLarge,
-                  "video " + bytes.what() + ": " + track + "'s sample tables claim " + std::to_string(claimed) +
+                  "video " + what + ": " + track + "'s sample tables claim " + std::to_string(claimed) +
                       " samples, more than its " + std::to_string(r.size()) + " bytes can hold (a damaged or hostile file)");
     if (t.video && max_frames > 0 && frames > static_cast<uint64_t>(max_frames))
-      throw Error(ErrorCode::kVideoTooLarge, "video " + bytes.what() + " has more than " + std::to_string(max_frames) +
+      throw Error(ErrorCode::kVideoTooLarge, "video " + what + " has more than " + std::to_string(max_frames) +
                                                  " frames (max_frames; " + track + "'s sample tables claim " +
                                                  std::to_string(frames) + "; raise it if you trust the file)");
   }

@@ -48,6 +48,10 @@ struct Claims {
   uint32_t fragment_samples = 0; // a moof with a trun of this many samples after the moov (0: none)
   int tracks = 1;                // identical video tracks
   uint32_t data_bytes = 64;      // size of the mdat payload
+  // Where the sample tables sit. FFmpeg's demuxer reads a table wherever it finds one (kStbl: the standard place;
+  // kDinf: the stbl inside the dinf; kUdta: a copy of the stbl in a udta of the track, the standard one claiming
+  // 25 samples; kSampleEntry: the stsz after the sample description entry's fields, as one of its extension boxes).
+  enum class Tables { kStbl, kDinf, kUdta, kSampleEntry } tables = Tables::kStbl;
 };
 
 inline Bytes identity_matrix() { return u32s({0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000}); }
@@ -89,16 +93,32 @@ inline Bytes claims_file(const Claims& c) {
     entry.resize(entry.size() + 32, 0);
     put16(entry, 24);
     put16(entry, 0xffff);
+    using T = Claims::Tables;
+    const Bytes stsz = full_box("stsz", 0, u32s({1, c.samples}));
+    if (c.tables == T::kSampleEntry) append(entry, stsz);
     Bytes stsd_p = u32s({1});
     append(stsd_p, box("jpeg", entry));
-    Bytes stbl = full_box("stsd", 0, stsd_p);
-    append(stbl, full_box("stts", 0, u32s({1, c.samples, 1})));
-    append(stbl, full_box("stsc", 0, u32s({1, 1, per_chunk, 1})));
-    append(stbl, full_box("stsz", 0, u32s({1, c.samples})));
-    append(stbl, full_box("stco", 0, u32s({1, 0})));
+    auto tables = [&](uint32_t samples, uint32_t per, bool stsd = true) {  // FFmpeg refuses a second stsd
+      Bytes t = stsd ? full_box("stsd", 0, stsd_p) : Bytes{};
+      append(t, full_box("stts", 0, u32s({1, samples, 1})));
+      append(t, full_box("stsc", 0, u32s({1, 1, per, 1})));
+      if (c.tables != T::kSampleEntry) append(t, full_box("stsz", 0, u32s({1, samples})));
+      append(t, full_box("stco", 0, u32s({1, 0})));
+      return box("stbl", t);
+    };
+    if (c.tables == T::kDinf) dinf = box("dinf", [&] {
+                                Bytes p(dinf.begin() + 8, dinf.end());
+                                append(p, tables(c.samples, per_chunk));
+                                return p;
+                              }());
     Bytes minf = vmhd;
     append(minf, dinf);
-    append(minf, box("stbl", stbl));
+    if (c.tables == T::kUdta) {
+      append(minf, tables(25, 25));
+      append(minf, box("udta", tables(c.samples, per_chunk, false)));
+    } else if (c.tables != T::kDinf) {
+      append(minf, tables(c.samples, per_chunk));
+    }
     Bytes mdia = mdhd;
     append(mdia, hdlr);
     append(mdia, box("minf", minf));

@@ -63,7 +63,7 @@ TEST(video_memory_claimed_samples_are_refused_before_indexing) {
     const char* what;
     mp4::Claims claims;
   };
-  std::vector<Case> cases(3);
+  std::vector<Case> cases(6);
   cases[0].what = "constant-size stsz, 2 tracks";
   cases[0].claims.samples = 89000000;
   cases[0].claims.tracks = 2;
@@ -74,6 +74,15 @@ TEST(video_memory_claimed_samples_are_refused_before_indexing) {
   cases[2].what = "fragment run without per-sample fields";
   cases[2].claims.samples = 1;
   cases[2].claims.fragment_samples = 80000000;
+  // FFmpeg reads a sample table wherever it sits (a fuzzer found the first: 2.1 GB and 11 s under ASan).
+  using T = mp4::Claims::Tables;
+  cases[3].what = "stbl inside dinf";
+  cases[3].claims.tables = T::kDinf;
+  cases[4].what = "a second stbl in the track's udta";
+  cases[4].claims.tables = T::kUdta;
+  cases[5].what = "stsz among the sample description's extension boxes";
+  cases[5].claims.tables = T::kSampleEntry;
+  for (int i = 3; i < 6; ++i) cases[i].claims.samples = 89000000;
   const std::string dir = testing::temp_dir();
   for (const Case& c : cases) {
     const std::vector<uint8_t> file = mp4::claims_file(c.claims);
@@ -99,6 +108,15 @@ TEST(video_memory_claims_that_fit_are_read) {
   const std::vector<uint8_t> file = mp4::claims_file(fits);
   VideoInfo info = probe_video(VideoSource::from_buffer(file.data(), file.size()));
   EXPECT_EQ(info.frame_count, 25);
+  // FFmpeg takes its sample count from tables in those other places too (20 samples there, 25 in the udta case's
+  // standard stbl): what the refusals above guard against is what it reads.
+  for (auto where : {mp4::Claims::Tables::kDinf, mp4::Claims::Tables::kUdta, mp4::Claims::Tables::kSampleEntry}) {
+    mp4::Claims elsewhere;
+    elsewhere.samples = 20;
+    elsewhere.tables = where;
+    const std::vector<uint8_t> f = mp4::claims_file(elsewhere);
+    EXPECT_EQ(probe_video(VideoSource::from_buffer(f.data(), f.size())).frame_count, 20);
+  }
   // A video track claiming more frames than max_frames is refused from its tables, before any index exists.
   mp4::Claims many;
   many.samples = 5000;
