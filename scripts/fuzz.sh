@@ -77,7 +77,7 @@ for name, text in [('hls', '#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\ncli
 # MP4 sample tables claiming far more samples than the file holds (refused before FFmpeg builds an index).
 def box(t, p): return struct.pack('>I', 8 + len(p)) + t + p
 def full(t, vf, p): return box(t, struct.pack('>I', vf) + p)
-def claims(samples, edits=0, fragment=0, data=64):
+def claims(samples, edits=0, fragment=0, data=64, in_dinf=False):
     m = struct.pack('>9I', 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
     tkhd = full(b'tkhd', 3, struct.pack('>5I', 0, 0, 1, 0, samples) + b'\0' * 16 + m + struct.pack('>2I', 64 << 16, 48 << 16))
     edts = box(b'edts', full(b'elst', 0, struct.pack('>I', edits) + struct.pack('>IiI', samples, 0, 0x10000) * edits)) if edits else b''
@@ -86,8 +86,9 @@ def claims(samples, edits=0, fragment=0, data=64):
     stbl = box(b'stbl', full(b'stsd', 0, struct.pack('>I', 1) + box(b'jpeg', entry)) + full(b'stts', 0, struct.pack('>3I', 1, samples, 1))
                + full(b'stsc', 0, struct.pack('>4I', 1, 1, samples, 1)) + full(b'stsz', 0, struct.pack('>2I', 1, samples))
                + full(b'stco', 0, struct.pack('>2I', 1, 0)))
-    dinf = box(b'dinf', full(b'dref', 0, struct.pack('>I', 1) + full(b'url ', 1, b'')))
-    minf = box(b'minf', full(b'vmhd', 1, b'\0' * 8) + dinf + stbl)
+    dref = full(b'dref', 0, struct.pack('>I', 1) + full(b'url ', 1, b''))
+    # FFmpeg reads a stbl wherever it sits, inside dinf too.
+    minf = box(b'minf', full(b'vmhd', 1, b'\0' * 8) + (box(b'dinf', dref + stbl) if in_dinf else box(b'dinf', dref) + stbl))
     mdia = box(b'mdia', full(b'mdhd', 0, struct.pack('>5I', 0, 0, 25, samples, 0x55c40000))
                + full(b'hdlr', 0, b'\0' * 4 + b'vide' + b'\0' * 12 + b'v\0') + minf)
     mvhd = full(b'mvhd', 0, struct.pack('>5IH', 0, 0, 25, samples, 0x10000, 0x100) + b'\0' * 10 + m + b'\0' * 24 + struct.pack('>I', 2))
@@ -98,6 +99,7 @@ def claims(samples, edits=0, fragment=0, data=64):
                                                                        + full(b'trun', 0, struct.pack('>I', fragment))))
     return out + box(b'mdat', b'\xff' * data)
 put('fuzz_video', 'claims-stsz', b'\x06' + claims(89000000))
+put('fuzz_video', 'claims-in-dinf', b'\x06' + claims(89000000, in_dinf=True))
 put('fuzz_video', 'claims-elst', b'\x06' + claims(2000, edits=500, data=2000))
 put('fuzz_video', 'claims-trun', b'\x06' + claims(1, fragment=80000000))
 put('fuzz_video', 'claims-fit', b'\x06' + claims(25))
