@@ -6,12 +6,15 @@ import * as path from 'path';
 
 import { ROOT, fixturesDir } from '../helpers/fixtures';
 
-const ROUNDS = 20;
+const ROUNDS = 28;
 const KINDS = ['decode', 'preprocess', 'tokenize', 'forward', 'classify'] as const;
 // Per kind, RSS over its last rounds vs. just after its warm-up rounds (allocators, libtorch's first calls). A
-// result leaked by a dropped call (a tokenizer is 7 MB, a model more) grows it by that much every round.
+// result leaked by a dropped call (a tokenizer is 7 MB, a model more) grows it by that much every round: 140 MB
+// or more over the 20 rounds between the two means. Memory freed by the dying workers also leaves malloc's arenas
+// fragmented, which is not a leak but moves RSS too: it levels off, and on a loaded machine it reached 39 MB
+// within 12 rounds of `forward` (RSS flat over 40 rounds when nothing else ran), hence a bound between the two.
 const WARMUP = 4;
-const MAX_RSS_GROWTH_MB = 32;
+const MAX_RSS_GROWTH_MB = 64;
 const MAX_FD_GROWTH = 2;
 
 // The worker: loops one kind of call, saying "busy" once the first call is in flight. The parent terminates it
